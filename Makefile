@@ -1,0 +1,32 @@
+# The one task runner: the README, .ci/run and developers all call these targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo check lint typecheck test install dev chaos bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+dev: $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+
+demo: install
+	$(BIN)/ontap-rekey demo
+
+lint: dev
+	$(BIN)/ruff check orchestrator tests benchmarks
+	$(BIN)/ruff format --check orchestrator tests benchmarks
+
+typecheck: dev
+	$(BIN)/mypy
+
+test: dev
+	$(BIN)/pytest -q -p no:cacheprovider
+
+# Everything CI checks: lint, strict type check, the whole test suite.
+check: lint typecheck test

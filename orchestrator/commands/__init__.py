@@ -1,0 +1,1 @@
+"""One module per `ontap-rekey` subcommand; each exposes a click `command`."""
