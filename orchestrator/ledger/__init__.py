@@ -1,0 +1,1 @@
+"""The durable ledger: an SQLite database holding every run, target and transition."""

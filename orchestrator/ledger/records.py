@@ -1,0 +1,81 @@
+"""The rows the ledger stores and the reports read (plain, immutable values).
+
+These types are the contract between the engine (writer), the ledger (storage) and the
+reports (readers): `ontap-rekey report RUN_ID` renders a past run from exactly these rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from orchestrator.core.targets import TargetKey, TargetState
+
+
+class RunMode(StrEnum):
+    RUN = "run"  # a normal (quarterly) rotation
+    EMERGENCY = "emergency"  # `run --emergency --reason ...`
+    PLAN = "plan"  # a dry run: targets end `ready` / `not_ready`, nothing is POSTed
+
+
+class RunStatus(StrEnum):
+    ACTIVE = "active"  # running now, or crashed without closing (resume continues it)
+    FINISHED = "finished"  # every target reached a terminal outcome
+    ABORTED = "aborted"  # stopped by failure budget, fail-fast or deadline
+    INTERRUPTED = "interrupted"  # SIGINT / SIGTERM; resume continues it
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    mode: RunMode
+    inventory_path: str
+    inventory_sha256: str
+    options: dict[str, Any]  # the effective run options, JSON-serialisable
+    operator: str  # user@host
+    started_at: float  # unix time
+    status: RunStatus = RunStatus.ACTIVE
+    reason: str | None = None  # emergency reason
+    ended_at: float | None = None
+    selection: dict[str, Any] = field(default_factory=dict)  # selectors as given
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    """One target of one run: its current state and, once DONE, its outcome."""
+
+    run_id: str
+    key: TargetKey
+    state: TargetState = TargetState.PENDING
+    outcome: str | None = None  # an Outcome value; for plan runs "ready" / "not_ready"
+    reason: str | None = None  # SkipReason / AbortReason / not-ready reason
+    config_uuid: str | None = None
+    key_id_before: str | None = None
+    key_id_intended: str | None = None
+    key_id_after: str | None = None
+    job_uuid: str | None = None
+    attempts: int = 0
+    wave: int | None = None
+    priority: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+    error_class: str | None = None
+    error_hint: str | None = None
+    intent_at: float | None = None  # when the last POST intent was committed (settling)
+    started_at: float | None = None
+    finished_at: float | None = None
+    facts: dict[str, Any] = field(default_factory=dict)  # plan: version, key store state, ...
+
+
+@dataclass(frozen=True)
+class Transition:
+    """An append-only record of one state change (the audit trail and the timeline)."""
+
+    run_id: str
+    key: TargetKey
+    at: float  # unix time
+    state: TargetState
+    attempt: int = 0
+    event: str = ""  # the log event name, e.g. "attempt.retry_scheduled"
+    detail: dict[str, Any] = field(default_factory=dict)  # job_uuid, error_code, delay_s ...
