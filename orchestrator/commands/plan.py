@@ -1,11 +1,85 @@
-"""`ontap-rekey plan` (not built yet)."""
+"""`ontap-rekey plan INVENTORY [SELECTORS]`: the dry run. Contacts the clusters, POSTs nothing."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
 import click
+
+from orchestrator.commands import common
+from orchestrator.commands.options import build_selection, selector_options
+from orchestrator.commands.run import _options, run_options
+from orchestrator.config.loader import load_inventory
+from orchestrator.core.exitcodes import plan_exit_code
+from orchestrator.core.options import RunOptions
+from orchestrator.core.selectors import Selection, cluster_may_match
+from orchestrator.engine.planner import READY, estimate, plan_rows
+from orchestrator.engine.pool import ClusterPool, TransportFactory
+from orchestrator.engine.runner import _operator, discover_all
+from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
+from orchestrator.ledger.store import Ledger
 
 
 @click.command(name="plan")
-def command() -> int:
-    """Not built yet."""
-    raise click.UsageError("'plan' is not built yet")
+@click.argument("inventory", type=click.Path(path_type=Path))
+@selector_options
+@run_options
+@click.option("--emergency", is_flag=True, help="Plan with the emergency profile.")
+@common.output_options
+def command(inventory: Path, **kw: Any) -> int:
+    """Dry run: what would be rekeyed, what is not ready and why, how long it would take."""
+    selection = build_selection(
+        kw["cluster_globs"], kw["svm_globs"], kw["tags"], kw["targets_file"]
+    )
+    loaded = load_inventory(inventory)
+    options = _options({**kw, "reason": None}, loaded.defaults)
+    common.setup_logging(kw["log_file"], kw["log_format"])
+    out = common.console()
+    with common.open_ledger(kw["state"]) as ledger:
+        record = RunRecord(
+            run_id=ledger.new_run_id(),
+            mode=RunMode.PLAN,
+            inventory_path=str(loaded.path),
+            inventory_sha256=loaded.sha256,
+            options=options.to_json(),
+            operator=_operator(),
+            started_at=time.time(),
+        )
+        specs = [s for s in loaded.clusters if cluster_may_match(selection, s)]
+        rows, est = anyio.run(plan_targets, record.run_id, specs, selection, options, None)
+        _record(ledger, record, rows, est)
+        common.finish(ledger, ledger.get_run(record.run_id), kw["report_dir"], out)
+        out.print(_estimate_line(est))
+        return int(plan_exit_code(row.outcome == READY for row in rows))
+
+
+async def plan_targets(
+    run_id: str,
+    specs: list[Any],
+    selection: Selection,
+    options: RunOptions,
+    transport_factory: TransportFactory | None,
+) -> tuple[list[TargetRow], dict[str, Any]]:
+    """Discover with health fields and key stores; a verdict per target, and the estimate."""
+    async with ClusterPool(specs, options, transport_factory) as pool:
+        found = await discover_all(pool, options.concurrency, for_plan=True)
+        rows = plan_rows(run_id, pool, found, selection)
+        return rows, estimate(rows, pool, options)
+
+
+def _record(ledger: Ledger, record: RunRecord, rows: list[TargetRow], est: dict[str, Any]) -> None:
+    options = {**record.options, "estimate": est}
+    ledger.create_run(RunRecord(**{**record.__dict__, "options": options}))
+    ledger.add_targets(rows)
+    ledger.set_run_status(record.run_id, RunStatus.FINISHED, time.time())
+
+
+def _estimate_line(est: dict[str, Any]) -> str:
+    waves = " + ".join(str(n) for n in est["waves"]) or "none"
+    return (
+        f"plan: {est['targets']} ready targets in waves {waves}; estimated "
+        f"{est['estimated_s']:.0f} s at {est['job_estimate_s']:.0f} s per rekey job"
+    )

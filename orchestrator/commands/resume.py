@@ -1,11 +1,55 @@
-"""`ontap-rekey resume` (not built yet)."""
+"""`ontap-rekey resume RUN_ID`: continue an interrupted run from the ledger."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import anyio
 import click
+
+from orchestrator.commands import common
+from orchestrator.config.loader import load_inventory
+from orchestrator.core.options import RunOptions
+from orchestrator.core.selectors import Selection
+from orchestrator.engine.runner import RunRequest, Wiring, resume_run
+from orchestrator.errors import StateError
+from orchestrator.ledger.records import RunMode, RunRecord, RunStatus
 
 
 @click.command(name="resume")
-def command() -> int:
-    """Not built yet."""
-    raise click.UsageError("'resume' is not built yet")
+@click.argument("run_id")
+@click.option(
+    "--inventory-changed-ok",
+    is_flag=True,
+    help="Resume even though the inventory file changed since the run started.",
+)
+@common.output_options
+def command(run_id: str, **kw: Any) -> int:
+    """Continue an interrupted run: settle in-flight rekeys, then carry on."""
+    common.setup_logging(kw["log_file"], kw["log_format"])
+    out = common.console()
+    with common.open_ledger(kw["state"]) as ledger:
+        record = ledger.get_run(run_id)
+        _check_resumable(record)
+        common.refuse_if_running(ledger)
+        inventory = load_inventory(Path(record.inventory_path))
+        if inventory.sha256 != record.inventory_sha256 and not kw["inventory_changed_ok"]:
+            raise StateError(
+                f"{record.inventory_path} changed since run {run_id} started "
+                "(sha256 differs); check it, then pass --inventory-changed-ok"
+            )
+        request = RunRequest(
+            inventory, Selection(), RunOptions.from_json(record.options), record.mode
+        )
+        wiring = Wiring(ledger, observer=common.progress(out))
+        result = anyio.run(resume_run, record, request, wiring)
+        common.finish(ledger, result.run, kw["report_dir"], out)
+        return int(result.exit_code)
+
+
+def _check_resumable(record: RunRecord) -> None:
+    if record.mode is RunMode.PLAN:
+        raise StateError(f"run {record.run_id} is a plan: there is nothing to resume")
+    if record.status is RunStatus.FINISHED:
+        raise StateError(f"run {record.run_id} finished: every target has its outcome")

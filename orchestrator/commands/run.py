@@ -1,11 +1,149 @@
-"""`ontap-rekey run` (not built yet)."""
+"""`ontap-rekey run INVENTORY [SELECTORS] [OPTIONS]`: the rotation."""
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import anyio
 import click
+
+from orchestrator.commands import common
+from orchestrator.commands.options import build_selection, selector_options
+from orchestrator.config.loader import load_inventory
+from orchestrator.core.exitcodes import ExitCode
+from orchestrator.core.options import RunOptions, resolve_options
+from orchestrator.core.targets import TargetState
+from orchestrator.core.waves import parse_waves
+from orchestrator.engine.runner import RunRequest, Wiring, execute_run
+from orchestrator.errors import UserError
+from orchestrator.ledger.records import RunMode, TargetRow
+
+
+def run_options(func: Any) -> Any:
+    decorators = [
+        click.option(
+            "--concurrency",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Targets in flight overall [64].",
+        ),
+        click.option(
+            "--per-cluster",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Targets in flight per cluster [2; emergency 4].",
+        ),
+        click.option("--waves", default=None, help="Wave sizes [1,10%,100%]."),
+        click.option(
+            "--max-fail-percent",
+            type=click.FloatRange(0, 100),
+            default=None,
+            help="Stop when more than P % of finished targets failed [10].",
+        ),
+        click.option("--fail-fast", is_flag=True, default=None, help="Stop at the first failure."),
+        click.option(
+            "--deadline",
+            default=None,
+            metavar="DURATION",
+            help="No new attempt starts after this long (e.g. 2h, 45m).",
+        ),
+        click.option(
+            "--return-timeout",
+            type=click.IntRange(0, 120),
+            default=None,
+            help="Seconds ONTAP may hold the POST before answering 202 [30].",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
 
 
 @click.command(name="run")
-def command() -> int:
-    """Not built yet."""
-    raise click.UsageError("'run' is not built yet")
+@click.argument("inventory", type=click.Path(path_type=Path))
+@selector_options
+@run_options
+@click.option("--emergency", is_flag=True, help="Emergency profile: no waves, priority order.")
+@click.option("--reason", default=None, help="Why (required with --emergency).")
+@click.option("--all", "all_targets", is_flag=True, help="Emergency: allow the whole inventory.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@common.output_options
+def command(inventory: Path, **kwargs: Any) -> int:
+    """Rekey the selected targets: canary, waves, retries, verification."""
+    return run_command(inventory, **kwargs)
+
+
+def run_command(inventory: Path, **kw: Any) -> int:
+    selection = build_selection(
+        kw["cluster_globs"], kw["svm_globs"], kw["tags"], kw["targets_file"]
+    )
+    _check_emergency(kw, selection.is_empty)
+    loaded = load_inventory(inventory)
+    options = _options(kw, loaded.defaults)
+    common.require_yes_or_terminal(kw["yes"])
+    common.setup_logging(kw["log_file"], kw["log_format"])
+    out = common.console()
+    with common.open_ledger(kw["state"]) as ledger:
+        common.refuse_if_running(ledger)
+        wiring = Wiring(ledger, observer=common.progress(out))
+        wiring.confirm = None if kw["yes"] else _confirm
+        result = anyio.run(
+            execute_run, RunRequest(loaded, selection, options, _mode(options)), wiring
+        )
+        if result is None:
+            return int(ExitCode.ABORTED)
+        common.finish(ledger, result.run, kw["report_dir"], out)
+        return int(result.exit_code)
+
+
+def _mode(options: RunOptions) -> RunMode:
+    return RunMode.EMERGENCY if options.emergency else RunMode.RUN
+
+
+def _check_emergency(kw: dict[str, Any], no_selectors: bool) -> None:
+    if kw["emergency"] and not kw["reason"]:
+        raise UserError("--emergency needs --reason TEXT (it goes into the ledger and report)")
+    if kw["reason"] and not kw["emergency"]:
+        raise UserError("--reason goes with --emergency")
+    if kw["emergency"] and no_selectors and not kw["all_targets"]:
+        raise UserError(
+            "--emergency without selectors would rekey the whole inventory: "
+            "select targets (--cluster/--svm/--tag/--targets) or pass --all"
+        )
+
+
+def _options(kw: dict[str, Any], defaults: Any) -> RunOptions:
+    if kw["waves"] is not None:
+        try:
+            parse_waves(kw["waves"])
+        except ValueError as exc:
+            raise UserError(f"--waves: {exc}") from None
+    cli = {
+        "concurrency": kw["concurrency"],
+        "per_cluster": kw["per_cluster"],
+        "waves": kw["waves"],
+        "max_fail_percent": kw["max_fail_percent"],
+        "fail_fast": kw["fail_fast"],
+        "return_timeout": kw["return_timeout"],
+        "deadline_s": common.deadline_seconds(kw["deadline"]),
+        "emergency": kw["emergency"] or None,
+        "reason": kw["reason"],
+    }
+    return resolve_options(cli, defaults)
+
+
+def _confirm(rows: list[TargetRow]) -> bool:
+    pending = [row for row in rows if row.state is not TargetState.DONE]
+    clusters = Counter(row.key.cluster for row in pending)
+    decided = Counter(row.outcome for row in rows if row.state is TargetState.DONE)
+    summary = ", ".join(f"{n} {o}" for o, n in sorted(decided.items(), key=str)) or "none"
+    click.echo(
+        f"discovery: {len(pending)} targets to rekey on {len(clusters)} clusters; "
+        f"already decided: {summary}",
+        err=True,
+    )
+    return click.confirm(
+        f"Rekey {len(pending)} targets on {len(clusters)} clusters?", default=False, err=True
+    )

@@ -1,0 +1,115 @@
+"""Wiring shared by `run`, `resume` and `plan`: logging, the ledger, reports, the recap."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from orchestrator.core.durations import parse_duration
+from orchestrator.errors import StateError, UserError
+from orchestrator.ledger.records import RunRecord
+from orchestrator.ledger.store import Ledger
+from orchestrator.observe.logging import configure_logging
+from orchestrator.observe.progress import ProgressView, make_progress
+from orchestrator.observe.recap import render_recap
+from orchestrator.observe.reports import write_reports
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_STATE = Path("ontap-rekey.db")
+DEFAULT_REPORT_ROOT = Path("ontap-rekey-reports")
+
+
+def output_options(func: F) -> F:
+    """`--state`, `--report-dir`, `--log-file`, `--log-format`."""
+    decorators = [
+        click.option(
+            "--state",
+            type=click.Path(path_type=Path),
+            default=DEFAULT_STATE,
+            show_default=True,
+            help="The ledger (SQLite) file.",
+        ),
+        click.option(
+            "--report-dir",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Where reports go [./ontap-rekey-reports/<run_id>/].",
+        ),
+        click.option(
+            "--log-file",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Also write JSON log lines to this file.",
+        ),
+        click.option(
+            "--log-format",
+            type=click.Choice(["json", "console"]),
+            default=None,
+            help="Log format on stderr [json unless stderr is a terminal].",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def setup_logging(log_file: Path | None, log_format: str | None) -> None:
+    level = os.environ.get("ONTAP_REKEY_LOG_LEVEL", "info")
+    configure_logging(log_format=log_format, log_file=log_file, level=level)  # type: ignore[arg-type]
+
+
+def open_ledger(path: Path) -> Ledger:
+    if not path.parent.exists():
+        raise StateError(f"--state {path}: the folder {path.parent} does not exist")
+    return Ledger.open(path)
+
+
+def refuse_if_running(ledger: Ledger) -> None:
+    running = ledger.running_run()
+    if running is not None:
+        raise StateError(
+            f"run {running.run_id} is in progress on {ledger.path} "
+            f"(started by {running.operator}); wait for it or use another --state"
+        )
+
+
+def console() -> Console:
+    """The terminal for progress and the recap (stdout; plain when not a terminal)."""
+    return Console(no_color="NO_COLOR" in os.environ or None, highlight=False)
+
+
+def progress(out: Console) -> ProgressView:
+    return make_progress(out)
+
+
+def finish(ledger: Ledger, run: RunRecord, report_dir: Path | None, out: Console) -> Path:
+    """Write the report files and print the recap; returns the report folder."""
+    target = report_dir or DEFAULT_REPORT_ROOT / run.run_id
+    targets = ledger.targets(run.run_id)
+    transitions = ledger.transitions(run.run_id)
+    write_reports(target, run, targets, transitions)
+    render_recap(run, targets, transitions, out)
+    out.print(f"reports: {target}/ (report.json, report.md, report.html, junit.xml, failed.txt)")
+    out.print(f"run id: {run.run_id}")
+    return target
+
+
+def deadline_seconds(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UserError(f"--deadline: {exc}") from None
+
+
+def require_yes_or_terminal(yes: bool) -> None:
+    if not yes and not sys.stdin.isatty():
+        raise UserError("--yes is required when stdin is not a terminal (no one can confirm)")

@@ -1,0 +1,38 @@
+"""The failure budget: `--max-fail-percent` over a minimum sample, and `--fail-fast`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.core.targets import Outcome
+
+FAILURES = frozenset({Outcome.FAILED, Outcome.EXHAUSTED, Outcome.UNVERIFIED})
+"""Outcomes that spend the budget. Skips decided by discovery or a closed cluster do not:
+the circuit breaker already deals with a bad cluster."""
+
+
+@dataclass
+class FailureBudget:
+    max_fail_percent: float
+    min_sample: int
+    fail_fast: bool = False
+    finished: int = 0
+    failures: int = 0
+
+    def record(self, outcome: Outcome) -> None:
+        if outcome is Outcome.ABORTED:
+            return
+        self.finished += 1
+        if outcome in FAILURES:
+            self.failures += 1
+
+    @property
+    def fail_fast_tripped(self) -> bool:
+        return self.fail_fast and self.failures > 0
+
+    @property
+    def exceeded(self) -> bool:
+        """More than `max_fail_percent` failed, once at least `min_sample` finished."""
+        if self.finished < self.min_sample:
+            return False
+        return self.failures * 100.0 > self.max_fail_percent * self.finished

@@ -1,0 +1,95 @@
+"""Run options: built-in defaults, inventory `defaults:`, the command line, the emergency profile.
+
+Precedence: the command line wins, then the inventory's `defaults:`, then the built-in
+values below. `--emergency` changes the built-in values (no waves, `--per-cluster` 4, no
+fail-fast, shorter backoff), and an explicit option still wins over the profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from orchestrator.core.inventory import RunDefaults
+
+DEFAULT_CONCURRENCY = 64
+DEFAULT_PER_CLUSTER = 2
+DEFAULT_WAVES = "1,10%,100%"
+DEFAULT_MAX_FAIL_PERCENT = 10.0
+DEFAULT_MIN_FAIL_SAMPLE = 5
+DEFAULT_RETURN_TIMEOUT = 30
+DEFAULT_MAX_ATTEMPTS = 6
+DEFAULT_RUN_RETRY_BUDGET = 1000  # retries across the whole run
+DEFAULT_CLUSTER_RETRY_BUDGET = 100  # retries per cluster
+DEFAULT_RETRY_AFTER_CAP_S = 60.0
+DEFAULT_BREAKER_THRESHOLD = 5  # consecutive transport failures that open a cluster's circuit
+DEFAULT_BREAKER_COOLDOWN_S = 30.0
+DEFAULT_REQUEST_TIMEOUT_S = 60.0  # read timeout: above return_timeout, which ONTAP honours
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+
+EMERGENCY_PER_CLUSTER = 4
+EMERGENCY_BACKOFF_SCALE = 0.25  # emergency: a quarter of the usual initial backoff
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Every knob of a run; stored with the run in the ledger so `resume` reuses them."""
+
+    concurrency: int = DEFAULT_CONCURRENCY
+    per_cluster: int = DEFAULT_PER_CLUSTER
+    waves: str = DEFAULT_WAVES
+    max_fail_percent: float = DEFAULT_MAX_FAIL_PERCENT
+    min_fail_sample: int = DEFAULT_MIN_FAIL_SAMPLE
+    fail_fast: bool = False
+    deadline_s: float | None = None  # seconds from the start; no new attempt after it
+    return_timeout: int = DEFAULT_RETURN_TIMEOUT
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    run_retry_budget: int = DEFAULT_RUN_RETRY_BUDGET
+    cluster_retry_budget: int = DEFAULT_CLUSTER_RETRY_BUDGET
+    retry_after_cap_s: float = DEFAULT_RETRY_AFTER_CAP_S
+    backoff_scale: float = 1.0
+    breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD
+    breaker_cooldown_s: float = DEFAULT_BREAKER_COOLDOWN_S
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    emergency: bool = False
+    reason: str | None = None
+    per_cluster_explicit: bool = False  # --per-cluster given: it wins over inventory levels
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunOptions:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def resolve_options(cli: dict[str, Any], inventory: RunDefaults) -> RunOptions:
+    """Merge the command line (only the options actually given) over the inventory defaults.
+
+    `cli` maps RunOptions field names to values; None means "not given".
+    """
+    given = {k: v for k, v in cli.items() if v is not None}
+    base = _with_inventory_defaults(RunOptions(), inventory)
+    if given.get("emergency"):
+        base = replace(
+            base,
+            waves="100%",
+            per_cluster=EMERGENCY_PER_CLUSTER,
+            fail_fast=False,
+            backoff_scale=EMERGENCY_BACKOFF_SCALE,
+        )
+    return replace(base, **given, per_cluster_explicit="per_cluster" in given)
+
+
+def _with_inventory_defaults(base: RunOptions, inventory: RunDefaults) -> RunOptions:
+    from_inventory = {k: v for k, v in asdict(inventory).items() if v is not None}
+    return replace(base, **from_inventory)
+
+
+def cluster_limit(options: RunOptions, inventory_per_cluster: int | None) -> int:
+    """The per-cluster concurrency of one cluster: `--per-cluster` wins over the inventory."""
+    if options.per_cluster_explicit or options.emergency or inventory_per_cluster is None:
+        return options.per_cluster
+    return inventory_per_cluster

@@ -1,0 +1,1 @@
+"""The rotation engine: discovery, the per-target procedure, waves, limits (anyio)."""

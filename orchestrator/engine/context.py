@@ -1,0 +1,58 @@
+"""The shared state of a run and of each cluster, as the per-target procedure sees it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import anyio
+
+from orchestrator.core.backoff import RetryBudget
+from orchestrator.core.inventory import ClusterSpec, RetryOverride
+from orchestrator.core.options import RunOptions
+from orchestrator.core.targets import AbortReason
+from orchestrator.engine.breaker import CircuitBreaker
+from orchestrator.engine.recorder import LedgerWriter
+from orchestrator.ontap.client import OntapClient
+
+
+@dataclass
+class ClusterContext:
+    """One cluster: its client, its concurrency limit, its breaker and its retry budget."""
+
+    spec: ClusterSpec
+    client: OntapClient
+    limiter: anyio.CapacityLimiter
+    breaker: CircuitBreaker
+    budget: RetryBudget
+
+
+@dataclass
+class RunContext:
+    """What every target task of a run shares."""
+
+    run_id: str
+    options: RunOptions
+    ledger: LedgerWriter
+    limiter: anyio.CapacityLimiter
+    budget: RetryBudget
+    overrides: Mapping[str, RetryOverride]
+    deadline: float | None = None  # anyio clock; no new attempt starts after it
+    rand: random.Random = field(default_factory=random.Random)
+    stop_reason: AbortReason | None = None
+    stopped: anyio.Event = field(default_factory=anyio.Event)
+
+    def stop(self, reason: AbortReason) -> None:
+        """Stop scheduling: targets not in flight end `aborted`; in-flight ones finish."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            self.stopped.set()
+
+    def past_deadline(self) -> bool:
+        return self.deadline is not None and anyio.current_time() >= self.deadline
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, waking early when the run stops (a waiting retry holds no slot)."""
+        with anyio.move_on_after(seconds):
+            await self.stopped.wait()

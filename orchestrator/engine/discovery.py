@@ -1,0 +1,163 @@
+"""Discovery: one cluster's version, AWS KMS configurations (and key stores for `plan`),
+turned into the run's target rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import structlog
+
+from orchestrator.core.errors import ErrorClass, OntapError
+from orchestrator.core.inventory import ClusterSpec
+from orchestrator.core.keyids import resolve_key_id
+from orchestrator.core.policy import RetryRule, classify
+from orchestrator.core.selectors import Selection, target_matches
+from orchestrator.core.targets import CLUSTER_SCOPE, Outcome, SkipReason, TargetKey, TargetState
+from orchestrator.ledger.records import TargetRow
+from orchestrator.observe import events
+from orchestrator.ontap.client import OntapClient
+from orchestrator.ontap.models import ClusterInfo, KeyStore, KmsConfig
+
+log = structlog.get_logger()
+
+ALL_SVMS = "*"
+"""The stand-in SVM name of a `svms: all` cluster whose SVMs could not be discovered."""
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What one cluster told us, or the error that stopped it."""
+
+    cluster: str
+    info: ClusterInfo | None = None
+    configs: tuple[KmsConfig, ...] = ()
+    key_stores: tuple[KeyStore, ...] = ()
+    error: OntapError | None = None
+    rule: RetryRule | None = None
+
+    @property
+    def skip_reason(self) -> SkipReason | None:
+        """Why none of this cluster's targets can be attempted, if so."""
+        if self.rule is not None and self.rule.error_class is ErrorClass.AUTH:
+            return SkipReason.AUTH_FAILED
+        if self.error is not None:
+            return SkipReason.UNREACHABLE
+        if self.info is not None and not self.info.supports_aws_kms_rekey:
+            return SkipReason.UNSUPPORTED_VERSION
+        return None
+
+
+async def discover(client: OntapClient, spec: ClusterSpec, *, for_plan: bool) -> Discovery:
+    """Ask one cluster for its version and configurations; never raises OntapError."""
+    log.info(events.DISCOVERY_STARTED, cluster=spec.name)
+    try:
+        found = await _discover(client, spec.name, for_plan=for_plan)
+    except OntapError as err:
+        rule = classify(err)
+        log.warning(
+            events.DISCOVERY_FAILED,
+            cluster=spec.name,
+            error_code=err.code,
+            error_class=rule.error_class.value,
+            message=err.summary(),
+        )
+        return Discovery(spec.name, error=err, rule=rule)
+    log.info(
+        events.DISCOVERY_FINISHED,
+        cluster=spec.name,
+        configurations=len(found.configs),
+        version=found.info.version_full if found.info else None,
+    )
+    return found
+
+
+async def _discover(client: OntapClient, name: str, *, for_plan: bool) -> Discovery:
+    info = await client.cluster_info()
+    if not info.supports_aws_kms_rekey:
+        return Discovery(name, info=info)
+    configs = tuple(await client.list_aws_kms(health=for_plan))
+    stores = tuple(await client.list_key_stores()) if for_plan else ()
+    return Discovery(name, info=info, configs=configs, key_stores=stores)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A target the inventory asks for, before we know whether it exists."""
+
+    svm: str
+    key_id: str  # template
+    priority: int
+
+
+def wanted_targets(spec: ClusterSpec, discovery: Discovery) -> Iterator[Wanted]:
+    """The inventory's targets for this cluster, `svms: all` expanded from discovery."""
+    explicit = {entry.name for entry in spec.svms}
+    for entry in spec.svms:
+        yield Wanted(entry.name, entry.key_id, entry.priority)
+    if spec.all_svms:
+        if discovery.skip_reason is not None:
+            yield Wanted(ALL_SVMS, spec.key_id, spec.priority)
+        for config in discovery.configs:
+            if config.scope == "svm" and config.target_svm not in explicit:
+                yield Wanted(config.target_svm, spec.key_id, spec.priority)
+    if spec.include_cluster_scope:
+        yield Wanted(CLUSTER_SCOPE, spec.key_id, spec.priority)
+
+
+def target_rows(
+    run_id: str, spec: ClusterSpec, discovery: Discovery, selection: Selection
+) -> list[TargetRow]:
+    """One row per selected target: PENDING, or already DONE when discovery decided it."""
+    configs = {config.target_svm: config for config in discovery.configs}
+    rows = []
+    for wanted in wanted_targets(spec, discovery):
+        if wanted.svm != ALL_SVMS and not target_matches(selection, spec, wanted.svm):
+            continue
+        rows.append(_row(run_id, spec, discovery, wanted, configs.get(wanted.svm)))
+    return rows
+
+
+def _row(
+    run_id: str, spec: ClusterSpec, discovery: Discovery, wanted: Wanted, config: KmsConfig | None
+) -> TargetRow:
+    base = TargetRow(run_id=run_id, key=TargetKey(spec.name, wanted.svm), priority=wanted.priority)
+    if (reason := discovery.skip_reason) is not None:
+        return _skipped(base, reason, discovery)
+    if config is None:
+        return _skipped(base, SkipReason.NOT_CONFIGURED, discovery)
+    intended = resolve_key_id(
+        wanted.key_id, cluster=spec.name, svm=wanted.svm, current=config.key_id
+    )
+    return TargetRow(
+        run_id=run_id,
+        key=base.key,
+        priority=wanted.priority,
+        config_uuid=config.uuid,
+        key_id_before=config.key_id,
+        key_id_intended=intended,
+    )
+
+
+def _skipped(base: TargetRow, reason: SkipReason, discovery: Discovery) -> TargetRow:
+    err, rule = discovery.error, discovery.rule
+    return TargetRow(
+        run_id=base.run_id,
+        key=base.key,
+        priority=base.priority,
+        state=TargetState.DONE,
+        outcome=Outcome.SKIPPED.value,
+        reason=reason.value,
+        error_code=err.code if err else None,
+        error_message=err.summary() if err else _skip_message(reason, discovery),
+        error_class=rule.error_class.value if rule else None,
+        error_hint=rule.hint if rule else None,
+    )
+
+
+def _skip_message(reason: SkipReason, discovery: Discovery) -> str | None:
+    if reason is SkipReason.UNSUPPORTED_VERSION and discovery.info is not None:
+        return f"ONTAP {discovery.info.version_full} has no AWS KMS rekey (needs 9.12 or later)"
+    if reason is SkipReason.NOT_CONFIGURED:
+        return "no AWS KMS configuration for this SVM on the cluster"
+    return None

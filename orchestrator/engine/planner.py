@@ -1,0 +1,154 @@
+"""`plan`: the read-only twin of a run. Discovery with health fields and key stores, then a
+`ready` / `not_ready` verdict per target with the facts behind it. Sends no POST."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+from orchestrator.core.errors import ErrorKind
+from orchestrator.core.options import RunOptions, cluster_limit
+from orchestrator.core.readiness import NotReady, TargetFacts, readiness
+from orchestrator.core.selectors import Selection
+from orchestrator.core.targets import CLUSTER_SCOPE, SkipReason, TargetState
+from orchestrator.core.waves import parse_waves, wave_sizes
+from orchestrator.engine.discovery import Discovery, target_rows
+from orchestrator.engine.pool import ClusterPool
+from orchestrator.engine.scheduling import order_rows
+from orchestrator.ledger.records import TargetRow
+from orchestrator.ontap.models import KeyStore, KmsConfig
+
+READY = "ready"
+NOT_READY = "not_ready"
+DEFAULT_JOB_ESTIMATE_S = 5.0  # a rekey job's typical duration, for the time estimate
+
+_SKIP_TO_NOT_READY = {
+    SkipReason.AUTH_FAILED: NotReady.AUTH_FAILED,
+    SkipReason.UNREACHABLE: NotReady.UNREACHABLE,
+    SkipReason.UNSUPPORTED_VERSION: NotReady.UNSUPPORTED_VERSION,
+    SkipReason.NOT_CONFIGURED: NotReady.NOT_CONFIGURED,
+}
+
+
+def plan_rows(
+    run_id: str, pool: ClusterPool, found: dict[str, Discovery], selection: Selection
+) -> list[TargetRow]:
+    """Every selected target with its verdict (`outcome` ready / not_ready) and facts."""
+    rows: list[TargetRow] = []
+    for name, discovery in found.items():
+        rows.extend(
+            _verdict(row, discovery)
+            for row in target_rows(run_id, pool[name].spec, discovery, selection)
+        )
+    return rows
+
+
+def _verdict(row: TargetRow, discovery: Discovery) -> TargetRow:
+    facts = _cluster_facts(discovery)
+    if row.state is TargetState.DONE:  # decided by discovery: a cluster-level reason
+        reason = _not_ready_from_skip(row.reason, discovery)
+        return replace(row, outcome=NOT_READY, reason=reason.value, facts=facts)
+    config = _config(discovery, row.config_uuid)
+    store = _store(discovery.key_stores, row.key.svm)
+    facts |= _target_facts(config, store)
+    verdict = readiness(_facts(config, store))
+    return replace(
+        row,
+        state=TargetState.DONE,
+        outcome=READY if verdict is None else NOT_READY,
+        reason=None if verdict is None else verdict.value,
+        facts=facts,
+    )
+
+
+def _not_ready_from_skip(reason: str | None, discovery: Discovery) -> NotReady:
+    if discovery.error is not None and discovery.error.kind is ErrorKind.TLS:
+        return NotReady.TLS_FAILED
+    if discovery.error is not None and discovery.error.kind is ErrorKind.PROTOCOL:
+        return NotReady.DISCOVERY_FAILED
+    return _SKIP_TO_NOT_READY.get(SkipReason(reason or "unreachable"), NotReady.DISCOVERY_FAILED)
+
+
+def _cluster_facts(discovery: Discovery) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    if discovery.info is not None:
+        facts["version"] = discovery.info.version_full
+    if discovery.error is not None:
+        facts["error"] = discovery.error.summary()
+    return facts
+
+
+def _config(discovery: Discovery, uuid: str | None) -> KmsConfig | None:
+    return next((c for c in discovery.configs if c.uuid == uuid), None)
+
+
+def _store(stores: tuple[KeyStore, ...], svm: str) -> KeyStore | None:
+    for store in stores:
+        if (svm == CLUSTER_SCOPE and store.svm_name is None) or store.svm_name == svm:
+            return store
+    return None
+
+
+def _facts(config: KmsConfig | None, store: KeyStore | None) -> TargetFacts:
+    return TargetFacts(
+        cluster_state=config.cluster_state if config else None,
+        amazon_reachable=config.amazon_reachable if config else None,
+        unreachable_nodes=tuple(n.node for n in config.ekmip if not n.reachable) if config else (),
+        key_store_state=store.state if store else None,
+        key_store_enabled=store.enabled if store else None,
+    )
+
+
+def _target_facts(config: KmsConfig | None, store: KeyStore | None) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    if config is not None:
+        facts |= {
+            "config_uuid": config.uuid,
+            "key_id": config.key_id,
+            "region": config.region,
+            "cluster_state": config.cluster_state,
+            "amazon_reachable": config.amazon_reachable,
+            "ekmip_unreachable_nodes": [n.node for n in config.ekmip if not n.reachable],
+        }
+    if store is not None:
+        facts |= {"key_store_state": store.state, "key_store_enabled": store.enabled}
+    return facts
+
+
+def estimate(
+    rows: list[TargetRow],
+    pool: ClusterPool,
+    options: RunOptions,
+    job_s: float = DEFAULT_JOB_ESTIMATE_S,
+) -> dict[str, Any]:
+    """The waves a run would use and a duration estimate, wave by wave.
+
+    Each wave takes as long as its busiest cluster (targets / per-cluster limit, rounded
+    up, times a job) or the global limit, whichever is slower.
+    """
+    ready = order_rows([row for row in rows if row.outcome == READY], emergency=options.emergency)
+    sizes = wave_sizes(len(ready), parse_waves(options.waves)) if ready else []
+    seconds, start = 0.0, 0
+    for size in sizes:
+        seconds += _wave_seconds(ready[start : start + size], pool, options, job_s)
+        start += size
+    return {
+        "targets": len(ready),
+        "waves": sizes,
+        "job_estimate_s": job_s,
+        "estimated_s": round(seconds, 1),
+    }
+
+
+def _wave_seconds(
+    wave: list[TargetRow], pool: ClusterPool, options: RunOptions, job_s: float
+) -> float:
+    per_cluster: dict[str, int] = {}
+    for row in wave:
+        per_cluster[row.key.cluster] = per_cluster.get(row.key.cluster, 0) + 1
+    rounds = max(
+        math.ceil(count / cluster_limit(options, pool[name].spec.per_cluster))
+        for name, count in per_cluster.items()
+    )
+    return max(rounds, math.ceil(len(wave) / max(1, options.concurrency))) * job_s

@@ -1,0 +1,76 @@
+"""One ONTAP client, limiter, breaker and retry budget per cluster of a run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from types import TracebackType
+
+import anyio
+import httpx
+
+from orchestrator.core.backoff import RetryBudget
+from orchestrator.core.inventory import ClusterSpec
+from orchestrator.core.options import RunOptions, cluster_limit
+from orchestrator.engine.breaker import CircuitBreaker
+from orchestrator.engine.context import ClusterContext
+from orchestrator.ontap.client import OntapClient
+from orchestrator.ontap.connect import build_http_client
+
+TransportFactory = Callable[[ClusterSpec], httpx.AsyncBaseTransport]
+"""Tests inject a transport per cluster (the in-process simulator, a MockTransport)."""
+
+SPARE_CONNECTIONS = 2  # beyond the per-cluster limit: settle and verify GETs while POSTs wait
+
+
+class ClusterPool:
+    """The clusters of one run; an async context manager that closes every client."""
+
+    def __init__(
+        self,
+        specs: Iterable[ClusterSpec],
+        options: RunOptions,
+        transport_factory: TransportFactory | None = None,
+    ) -> None:
+        self.clusters: dict[str, ClusterContext] = {
+            spec.name: _context(spec, options, transport_factory) for spec in specs
+        }
+
+    def __getitem__(self, name: str) -> ClusterContext:
+        return self.clusters[name]
+
+    async def __aenter__(self) -> ClusterPool:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with anyio.CancelScope(shield=True):
+            for context in self.clusters.values():
+                await context.client.aclose()
+
+
+def _context(
+    spec: ClusterSpec, options: RunOptions, transport_factory: TransportFactory | None
+) -> ClusterContext:
+    limit = cluster_limit(options, spec.per_cluster)
+    http = build_http_client(
+        spec,
+        timeout=httpx.Timeout(options.request_timeout_s, connect=options.connect_timeout_s),
+        limits=httpx.Limits(
+            max_connections=limit + SPARE_CONNECTIONS,
+            max_keepalive_connections=limit + SPARE_CONNECTIONS,
+        ),
+        transport=transport_factory(spec) if transport_factory else None,
+    )
+    return ClusterContext(
+        spec=spec,
+        client=OntapClient(spec.name, http),
+        limiter=anyio.CapacityLimiter(limit),
+        breaker=CircuitBreaker(
+            threshold=options.breaker_threshold, cooldown_s=options.breaker_cooldown_s
+        ),
+        budget=RetryBudget(options.cluster_retry_budget),
+    )

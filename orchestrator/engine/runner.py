@@ -1,0 +1,370 @@
+"""A whole run: discovery, the ledger's rows, waves, the task group, stops and signals.
+
+Every target task catches its own errors and ends in a terminal row (a failing child would
+otherwise cancel its siblings). The failure budget, fail-fast and the canary stop the run
+by `RunContext.stop()`: targets not yet started end `aborted`, in-flight ones finish.
+A first SIGINT/SIGTERM does the same; a second cancels at once, and the ledger keeps the
+in-flight rows (intent, job uuid) for `resume`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import signal
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import anyio
+import structlog
+from anyio import CancelScope
+
+from orchestrator.core.backoff import RetryBudget
+from orchestrator.core.exitcodes import ExitCode, run_exit_code
+from orchestrator.core.failure_budget import FailureBudget
+from orchestrator.core.inventory import ClusterSpec, Inventory, RetryOverride
+from orchestrator.core.options import RunOptions
+from orchestrator.core.selectors import Selection, cluster_may_match
+from orchestrator.core.targets import AbortReason, Outcome, SkipReason, TargetKey, TargetState
+from orchestrator.engine.context import RunContext
+from orchestrator.engine.discovery import Discovery, discover, target_rows
+from orchestrator.engine.pool import ClusterPool, TransportFactory
+from orchestrator.engine.procedure import drive_target
+from orchestrator.engine.recorder import TargetRecorder
+from orchestrator.engine.scheduling import cut_waves, order_rows
+from orchestrator.ledger.async_ledger import AsyncLedger
+from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
+from orchestrator.ledger.store import Ledger
+from orchestrator.observe import events
+
+log = structlog.get_logger()
+
+ABORTING = frozenset(
+    {
+        AbortReason.FAILURE_BUDGET,
+        AbortReason.FAIL_FAST,
+        AbortReason.DEADLINE,
+        AbortReason.CANARY_FAILED,
+    }
+)
+
+
+class Observer(Protocol):
+    """The live progress display (orchestrator.observe.progress.ProgressView)."""
+
+    def start(self, total: int, clusters: int, wave_sizes: Sequence[int]) -> None: ...
+    def wave_started(self, index: int, size: int) -> None: ...
+    def target_finished(self, outcome: str, cluster: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+class NullObserver:
+    def start(self, total: int, clusters: int, wave_sizes: Sequence[int]) -> None: ...
+    def wave_started(self, index: int, size: int) -> None: ...
+    def target_finished(self, outcome: str, cluster: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    inventory: Inventory
+    selection: Selection
+    options: RunOptions
+    mode: RunMode = RunMode.RUN
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run: RunRecord
+    rows: list[TargetRow]
+    exit_code: ExitCode
+    stop_reason: AbortReason | None
+
+
+@dataclass
+class Wiring:
+    """The edges a run talks to; tests swap the transport."""
+
+    ledger: Ledger
+    transport_factory: TransportFactory | None = None
+    observer: Observer | None = None
+    handle_signals: bool = True
+    confirm: Callable[[list[TargetRow]], bool] | None = None  # after discovery, before any POST
+
+
+async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
+    """Discover, record and rotate the selected targets; None when not confirmed."""
+    record = _new_record(request, wiring.ledger)
+    wiring.ledger.acquire(record.run_id)
+    try:
+        with structlog.contextvars.bound_contextvars(**_run_context(record)):
+            async with ClusterPool(
+                _selected_specs(request), request.options, wiring.transport_factory
+            ) as pool:
+                rows = await discover_rows(record.run_id, request, pool)
+                if wiring.confirm and not await anyio.to_thread.run_sync(wiring.confirm, rows):
+                    return None
+                wiring.ledger.create_run(record)
+                wiring.ledger.add_targets(rows)
+                return await rotate(record, rows, pool, wiring, request.inventory.retry)
+    finally:
+        wiring.ledger.release()
+
+
+async def resume_run(record: RunRecord, request: RunRequest, wiring: Wiring) -> RunResult:
+    """Continue a run from its ledger rows: settle in-flight targets, redo aborted ones."""
+    wiring.ledger.acquire(record.run_id)
+    try:
+        wiring.ledger.set_run_status(record.run_id, RunStatus.ACTIVE)
+        rows = [_reopen(row) for row in wiring.ledger.targets(record.run_id)]
+        clusters = {row.key.cluster for row in rows if row.state is not TargetState.DONE}
+        specs = [spec for spec in request.inventory.clusters if spec.name in clusters]
+        with structlog.contextvars.bound_contextvars(**_run_context(record)):
+            async with ClusterPool(specs, request.options, wiring.transport_factory) as pool:
+                return await rotate(
+                    record, rows, pool, wiring, request.inventory.retry, waves="100%"
+                )
+    finally:
+        wiring.ledger.release()
+
+
+def _reopen(row: TargetRow) -> TargetRow:
+    """`aborted` targets never started: resume starts them again."""
+    if row.state is TargetState.DONE and row.outcome == Outcome.ABORTED.value:
+        return replace(row, state=TargetState.PENDING, outcome=None, reason=None, finished_at=None)
+    return row
+
+
+async def discover_rows(run_id: str, request: RunRequest, pool: ClusterPool) -> list[TargetRow]:
+    """Every selected target, PENDING or already decided by discovery."""
+    found = await discover_all(pool, request.options.concurrency, for_plan=False)
+    rows: list[TargetRow] = []
+    for name, discovery in found.items():
+        spec = pool[name].spec
+        if discovery.skip_reason is not None and discovery.rule is not None:
+            _close_cluster(pool, name, discovery)
+        rows.extend(target_rows(run_id, spec, discovery, request.selection))
+    return rows
+
+
+async def discover_all(
+    pool: ClusterPool, concurrency: int, *, for_plan: bool
+) -> dict[str, Discovery]:
+    """Discover every cluster of the pool concurrently, at most `concurrency` at a time."""
+    found: dict[str, Discovery] = {}
+    limiter = anyio.CapacityLimiter(max(1, concurrency))
+
+    async def one(name: str) -> None:
+        async with limiter:
+            context = pool[name]
+            found[name] = await discover(context.client, context.spec, for_plan=for_plan)
+
+    async with anyio.create_task_group() as group:
+        for name in pool.clusters:
+            group.start_soon(one, name)
+    return {name: found[name] for name in pool.clusters}
+
+
+def _close_cluster(pool: ClusterPool, name: str, discovery: Discovery) -> None:
+    if discovery.skip_reason is SkipReason.AUTH_FAILED:
+        pool[name].breaker.trip_auth()
+
+
+async def rotate(
+    record: RunRecord,
+    rows: list[TargetRow],
+    pool: ClusterPool,
+    wiring: Wiring,
+    overrides: Mapping[str, RetryOverride],
+    *,
+    waves: str | None = None,
+) -> RunResult:
+    """Run every non-terminal row to its end, wave by wave; close the run in the ledger."""
+    options = RunOptions.from_json(record.options)
+    pending = order_rows(
+        [r for r in rows if r.state is not TargetState.DONE], emergency=options.emergency
+    )
+    plan = cut_waves(pending, waves or options.waves)
+    observer = wiring.observer or NullObserver()
+    final = {row.key: row for row in rows}
+    log.info(
+        events.RUN_STARTED,
+        mode=record.mode.value,
+        targets=len(rows),
+        pending=len(pending),
+        clusters=len(pool.clusters),
+        waves=[len(w) for w in plan],
+    )
+    observer.start(len(pending), len(pool.clusters), [len(w) for w in plan])
+    interrupted = False
+    async with AsyncLedger(wiring.ledger) as ledger:
+        run = _run_context_for(record, options, ledger, overrides)
+        budget = FailureBudget(options.max_fail_percent, options.min_fail_sample, options.fail_fast)
+        try:
+            rotation = _Rotation(run, pool, final, budget, observer)
+            await rotation.waves(plan, wiring.handle_signals)
+        except anyio.get_cancelled_exc_class():
+            interrupted = True
+            raise
+        finally:
+            observer.stop()
+            interrupted = interrupted or run.stop_reason is AbortReason.INTERRUPT
+            result = _close_run(record, run, final, wiring.ledger, interrupted)
+    return result
+
+
+def _run_context_for(
+    record: RunRecord,
+    options: RunOptions,
+    ledger: AsyncLedger,
+    overrides: Mapping[str, RetryOverride],
+) -> RunContext:
+    deadline = None
+    if options.deadline_s is not None:
+        deadline = anyio.current_time() + max(
+            0.0, record.started_at + options.deadline_s - time.time()
+        )
+    return RunContext(
+        run_id=record.run_id,
+        options=options,
+        ledger=ledger,
+        limiter=anyio.CapacityLimiter(max(1, options.concurrency)),
+        budget=RetryBudget(options.run_retry_budget),
+        overrides=overrides,
+        deadline=deadline,
+    )
+
+
+@dataclass
+class _Rotation:
+    """The moving parts of one rotation: the targets' latest rows and the budget."""
+
+    run: RunContext
+    pool: ClusterPool
+    final: dict[TargetKey, TargetRow]
+    budget: FailureBudget
+    observer: Observer
+
+    async def waves(self, plan: list[list[TargetRow]], handle_signals: bool) -> None:
+        async with anyio.create_task_group() as outer:
+            if handle_signals:
+                outer.start_soon(_watch_signals, self.run, outer.cancel_scope)
+            for index, wave in enumerate(plan, start=1):
+                await self.wave(index, wave)
+                if index == 1 and len(plan) > 1 and self.canary_failed(wave):
+                    self.run.stop(AbortReason.CANARY_FAILED)
+            outer.cancel_scope.cancel()
+
+    async def wave(self, index: int, wave: list[TargetRow]) -> None:
+        log.info(events.WAVE_STARTED, wave=index, size=len(wave))
+        self.observer.wave_started(index, len(wave))
+        async with anyio.create_task_group() as group:
+            for row in wave:
+                group.start_soon(self.target, replace(row, wave=index))
+        log.info(events.WAVE_FINISHED, wave=index)
+
+    def canary_failed(self, wave: list[TargetRow]) -> bool:
+        return any(self.final[row.key].outcome != Outcome.REKEYED.value for row in wave)
+
+    async def target(self, row: TargetRow) -> None:
+        recorder = TargetRecorder(row, self.run.ledger)
+        with structlog.contextvars.bound_contextvars(
+            cluster=row.key.cluster, svm=row.key.svm, wave=row.wave
+        ):
+            try:
+                await drive_target(self.run, self.pool[row.key.cluster], recorder)
+            finally:
+                self.final[row.key] = recorder.row
+        self.account(Outcome(recorder.row.outcome or Outcome.ABORTED), row.key.cluster)
+
+    def account(self, outcome: Outcome, cluster: str) -> None:
+        self.budget.record(outcome)
+        if self.budget.fail_fast_tripped:
+            self.run.stop(AbortReason.FAIL_FAST)
+        elif self.budget.exceeded:
+            self.run.stop(AbortReason.FAILURE_BUDGET)
+        self.observer.target_finished(outcome.value, cluster)
+
+
+async def _watch_signals(run: RunContext, scope: CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            if run.stop_reason is AbortReason.INTERRUPT:
+                log.warning(events.RUN_INTERRUPTED, signal=signum, action="cancel")
+                scope.cancel()
+                return
+            log.warning(events.RUN_INTERRUPTED, signal=signum, action="drain")
+            run.stop(AbortReason.INTERRUPT)
+
+
+def _close_run(
+    record: RunRecord,
+    run: RunContext,
+    final: dict[TargetKey, TargetRow],
+    ledger: Ledger,
+    interrupted: bool,
+) -> RunResult:
+    status = _status(run.stop_reason, interrupted)
+    ledger.set_run_status(record.run_id, status, time.time())
+    rows = sorted(final.values(), key=lambda row: row.key)
+    outcomes = [Outcome(row.outcome) for row in rows if row.outcome is not None]
+    exit_code = run_exit_code(
+        outcomes, aborted=status is RunStatus.ABORTED, interrupted=status is RunStatus.INTERRUPTED
+    )
+    totals = {o.value: outcomes.count(o) for o in Outcome}
+    event = events.RUN_ABORTED if status is RunStatus.ABORTED else events.RUN_FINISHED
+    log.info(
+        event, status=status.value, reason=run.stop_reason, totals=totals, exit_code=int(exit_code)
+    )
+    return RunResult(replace(record, status=status), rows, exit_code, run.stop_reason)
+
+
+def _status(stop: AbortReason | None, interrupted: bool) -> RunStatus:
+    if interrupted or stop is AbortReason.INTERRUPT:
+        return RunStatus.INTERRUPTED
+    if stop in ABORTING:
+        return RunStatus.ABORTED
+    return RunStatus.FINISHED
+
+
+def _new_record(request: RunRequest, ledger: Ledger) -> RunRecord:
+    selection = request.selection
+    return RunRecord(
+        run_id=ledger.new_run_id(),
+        mode=request.mode,
+        inventory_path=str(request.inventory.path),
+        inventory_sha256=request.inventory.sha256,
+        options=request.options.to_json(),
+        operator=_operator(),
+        started_at=time.time(),
+        reason=request.options.reason,
+        selection={
+            "cluster": list(selection.clusters),
+            "svm": list(selection.svms),
+            "tag": list(selection.tags),
+            "targets": sorted(str(k) for k in selection.targets or ()),
+        },
+    )
+
+
+def _operator() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _run_context(record: RunRecord) -> dict[str, str]:
+    context = {"run_id": record.run_id}
+    if record.reason:
+        context["reason"] = record.reason
+    return context
+
+
+def _selected_specs(request: RunRequest) -> list[ClusterSpec]:
+    return [
+        spec for spec in request.inventory.clusters if cluster_may_match(request.selection, spec)
+    ]

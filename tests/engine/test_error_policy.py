@@ -1,0 +1,127 @@
+"""Each row of the spec's error policy, driven through the simulator (ground truth)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.core.exitcodes import ExitCode
+from tests.engine.conftest import Runner, scenario
+from tests.simfleet import sim_fleet
+
+pytestmark = pytest.mark.anyio
+
+
+def _only(result):  # type: ignore[no-untyped-def]
+    (row,) = result.rows
+    return row
+
+
+async def test_keystore_initializing_three_attempts_rekeyed_on_fourth(run_sim: Runner) -> None:
+    sim = sim_fleet(1, 1, scenario=scenario({"kind": "keystore_initializing", "attempts": 3}))
+    row = _only(await run_sim(sim))
+    assert (row.outcome, row.attempts) == ("rekeyed", 4)
+    assert sim.rekeys() == {"c001/svm01": 1}
+
+
+async def test_keystore_switching_stuck_fails_with_patch_hint(run_sim: Runner) -> None:
+    sim = sim_fleet(1, 1, scenario=scenario({"kind": "keystore_switching"}))
+    result = await run_sim(sim)
+    row = _only(result)
+    assert row.outcome == "failed"
+    assert row.error_code == "65537610"
+    assert "PATCH /api/security/key-stores" in (row.error_hint or "")
+    assert 1 < row.attempts <= 6
+    assert sim.rekeys() == {"c001/svm01": 0}
+    assert result.exit_code is ExitCode.INCOMPLETE
+
+
+async def test_node_failure_twice_then_rekeyed(run_sim: Runner) -> None:
+    sim = sim_fleet(1, 1, scenario=scenario({"kind": "node_failure", "attempts": 2}))
+    row = _only(await run_sim(sim))
+    assert (row.outcome, row.attempts) == ("rekeyed", 3)
+
+
+async def test_keys_in_admin_svm_fails_after_one_attempt_with_migrate_hint(
+    run_sim: Runner,
+) -> None:
+    sim = sim_fleet(1, 1, scenario=scenario({"kind": "keys_in_admin_svm"}))
+    row = _only(await run_sim(sim))
+    assert (row.outcome, row.attempts, row.error_code) == ("failed", 1, "65537547")
+    assert "migrate" in (row.error_hint or "").lower()
+
+
+@pytest.mark.parametrize("kind", ["unwrap_key_failed", "missing_kek", "keystore_disabling"])
+async def test_permanent_codes_fail_after_one_attempt(run_sim: Runner, kind: str) -> None:
+    sim = sim_fleet(1, 1, scenario=scenario({"kind": kind}))
+    row = _only(await run_sim(sim))
+    assert (row.outcome, row.attempts) == ("failed", 1)
+    assert row.error_hint
+
+
+async def test_not_configured_on_post_is_skipped(run_sim: Runner) -> None:
+    sim = sim_fleet(1, 1, scenario=scenario({"kind": "not_configured"}))
+    row = _only(await run_sim(sim))
+    assert (row.outcome, row.reason) == ("skipped", "not_configured")
+
+
+async def test_svm_without_aws_kms_named_in_inventory_is_skipped(run_sim: Runner) -> None:
+    sim = sim_fleet(1, 2, explicit=True, scenario=scenario({"kind": "no_aws_kms", "svm": "svm02"}))
+    result = await run_sim(sim)
+    outcomes = {str(r.key): (r.outcome, r.reason) for r in result.rows}
+    assert outcomes == {"c001/svm01": ("rekeyed", None), "c001/svm02": ("skipped", "not_configured")}
+
+
+async def test_wrong_password_skips_cluster_after_exactly_one_failed_login(
+    run_sim: Runner,
+) -> None:
+    faults = {"kind": "wrong_password", "cluster": "c002", "password": "other"}
+    sim = sim_fleet(2, 3, scenario=scenario(faults))
+    result = await run_sim(sim)
+    skipped = {str(r.key) for r in result.rows if r.reason == "auth_failed"}
+    assert skipped == {"c002/*"}
+    stats = sim.fleet.stats()["clusters"]
+    assert stats["c002"]["failed_logins"] == 1
+    assert {r.outcome for r in result.rows if r.key.cluster == "c001"} == {"rekeyed"}
+
+
+async def test_old_ontap_is_skipped_unsupported_version(run_sim: Runner) -> None:
+    sim = sim_fleet(1, 2, explicit=True,
+                    scenario=scenario({"kind": "version", "version": "9.11.1"}))
+    result = await run_sim(sim)
+    assert {(r.outcome, r.reason) for r in result.rows} == {("skipped", "unsupported_version")}
+
+
+async def test_job_failure_code_is_failed(run_sim: Runner) -> None:
+    sim = sim_fleet(1, 1, scenario=scenario({"kind": "job_failure", "code": 65537543}))
+    row = _only(await run_sim(sim))
+    assert (row.outcome, row.error_code) == ("failed", "65537543")
+
+
+async def test_overload_429_is_retried_until_rekeyed(run_sim: Runner) -> None:
+    sim = sim_fleet(1, 6, scenario=scenario(
+        {"kind": "overload", "max_concurrent_requests": 1}))
+    result = await run_sim(sim, per_cluster=4)
+    assert {r.outcome for r in result.rows} == {"rekeyed"}
+    assert set(sim.rekeys().values()) == {1}
+
+
+async def test_5xx_on_rekey_retried(run_sim: Runner) -> None:
+    sim = sim_fleet(1, 4, scenario=scenario(
+        {"kind": "http_errors", "rate": 0.5, "on": "rekey", "statuses": [503]}))
+    result = await run_sim(sim)
+    assert {r.outcome for r in result.rows} == {"rekeyed"}
+    assert set(sim.rekeys().values()) == {1}
+
+
+async def test_drop_after_post_took_effect_is_settled_not_resent(run_sim: Runner) -> None:
+    sim = sim_fleet(1, 3, scenario=scenario({"kind": "drop_after", "rate": 1.0}))
+    result = await run_sim(sim)
+    assert {r.outcome for r in result.rows} == {"rekeyed"}
+    assert set(sim.rekeys().values()) == {1}
+
+
+async def test_drop_before_post_is_resent_once_proven_not_submitted(run_sim: Runner) -> None:
+    sim = sim_fleet(1, 3, scenario=scenario({"kind": "drop_before", "rate": 0.5}))
+    result = await run_sim(sim)
+    assert {r.outcome for r in result.rows} == {"rekeyed"}
+    assert set(sim.rekeys().values()) == {1}

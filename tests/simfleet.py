@@ -1,0 +1,80 @@
+"""Test helpers: an in-process simulated fleet and a matching resolved inventory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from orchestrator.core.inventory import (
+    BasicAuth,
+    ClusterSpec,
+    Inventory,
+    RetryOverride,
+    SvmEntry,
+    TlsSettings,
+)
+from orchestrator.simulator.app import SimulatorApp
+from orchestrator.simulator.fleet import Fleet, FleetSpec
+from orchestrator.simulator.scenario import Scenario
+from orchestrator.simulator.transport import SimulatorTransport
+
+PASSWORD_ENV = "ONTAP_TEST_PASSWORD"
+BASE_PORT = 20000
+
+
+@dataclass
+class SimFleet:
+    fleet: Fleet
+    app: SimulatorApp
+    inventory: Inventory
+
+    def transport(self) -> Callable[[ClusterSpec], httpx.AsyncBaseTransport]:
+        return lambda _spec: SimulatorTransport(self.app)
+
+    def rekeys(self) -> dict[str, int]:
+        """Accepted rekeys per `cluster/svm`, from the simulator's ground truth."""
+        return {name: len(entry["rekeys"]) for name, entry in self.fleet.stats()["svms"].items()}
+
+
+def sim_fleet(
+    clusters: int,
+    svms: int,
+    *,
+    scenario: Scenario | None = None,
+    key_id: str = "current",
+    explicit: bool = False,
+    per_cluster: int | None = None,
+    password: str = "netapp-sim",
+    retry: dict[str, RetryOverride] | None = None,
+    seed: int = 7,
+) -> SimFleet:
+    """A fleet of `clusters` x `svms` served in-process, and an inventory for it."""
+    spec = FleetSpec.generate(clusters, svms, password=password)
+    fleet = Fleet(spec, scenario, seed)
+    fleet.bind_default(BASE_PORT)
+    specs = tuple(
+        _cluster_spec(c.name, i, c.svms, key_id=key_id, explicit=explicit, per_cluster=per_cluster)
+        for i, c in enumerate(spec.clusters, start=1)
+    )
+    inventory = Inventory(
+        path=Path("inventory.yaml"), sha256="0" * 64, version=1, clusters=specs, retry=retry or {}
+    )
+    return SimFleet(fleet, SimulatorApp(fleet), inventory)
+
+
+def _cluster_spec(
+    name: str, index: int, svms: list[str], *, key_id: str, explicit: bool, per_cluster: int | None
+) -> ClusterSpec:
+    return ClusterSpec(
+        name=name,
+        base_url=f"http://127.0.0.1:{BASE_PORT + index}",
+        auth=BasicAuth(username="admin", password_env=PASSWORD_ENV),
+        tls=TlsSettings(),
+        key_id=key_id,
+        per_cluster=per_cluster,
+        all_svms=not explicit,
+        svms=tuple(SvmEntry(s, key_id) for s in svms) if explicit else (),
+    )
