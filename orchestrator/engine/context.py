@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import anyio
@@ -11,7 +11,7 @@ import anyio
 from orchestrator.core.backoff import RetryBudget
 from orchestrator.core.inventory import ClusterSpec, RetryOverride
 from orchestrator.core.options import RunOptions
-from orchestrator.core.targets import AbortReason
+from orchestrator.core.targets import AbortReason, Outcome
 from orchestrator.engine.breaker import CircuitBreaker
 from orchestrator.engine.recorder import LedgerWriter
 from orchestrator.ontap.client import OntapClient
@@ -42,6 +42,13 @@ class RunContext:
     rand: random.Random = field(default_factory=random.Random)
     stop_reason: AbortReason | None = None
     stopped: anyio.Event = field(default_factory=anyio.Event)
+    on_outcome: Callable[[Outcome], None] | None = None  # the failure budget's hook
+
+    def outcome_decided(self, outcome: Outcome) -> None:
+        """Called the moment a target's outcome is known, before its slot is released, so
+        a stop (fail-fast, budget) takes effect before the next target can start."""
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
 
     def stop(self, reason: AbortReason) -> None:
         """Stop scheduling: targets not in flight end `aborted`; in-flight ones finish."""

@@ -67,15 +67,15 @@ async def drive_target(run: RunContext, cluster: ClusterContext, rec: TargetReco
     settle_tries = 0
     while True:
         if (early := _early_finish(run, cluster, rec)) is not None:
-            await _finish(rec, early)
+            await _finish(run, rec, early)
             return
         step = await _one_step(run, cluster, rec)
         if isinstance(step, Finish):
-            await _finish(rec, step)
+            await _finish(run, rec, step, decided=True)
             return
         settle_tries = settle_tries + 1 if step.settling else 0
         if (stop := _retry_limit(run, cluster, rec, step, settle_tries)) is not None:
-            await _finish(rec, stop)
+            await _finish(run, rec, stop)
             return
         await _wait_for_retry(run, rec, step)
 
@@ -84,10 +84,10 @@ def _early_finish(run: RunContext, cluster: ClusterContext, rec: TargetRecorder)
     """A terminal outcome decided before any request: stop, deadline, closed cluster."""
     if rec.row.state in IN_FLIGHT:
         return None  # something may be running on the cluster: settle it, whatever happens
+    if run.past_deadline():
+        run.stop(AbortReason.DEADLINE)  # no new attempt after it: the run ends `aborted`
     if run.stop_reason is not None:
         return _stopped(run.stop_reason, rec)
-    if run.past_deadline():
-        return _stopped(AbortReason.DEADLINE, rec)
     if cluster.breaker.state is BreakerState.AUTH_FAILED:
         return Finish(Outcome.SKIPPED, SkipReason.AUTH_FAILED)
     if cluster.breaker.state is BreakerState.DEAD:
@@ -106,13 +106,20 @@ async def _one_step(run: RunContext, cluster: ClusterContext, rec: TargetRecorde
     if not await cluster.breaker.admit():
         return _closed_cluster(cluster, rec)
     async with cluster.limiter, run.limiter:
-        if (late := _early_finish(run, cluster, rec)) is not None:
-            return late  # the run stopped while this target queued for a slot
-        if rec.row.state in (TargetState.INTENT, TargetState.UNCERTAIN):
-            return await _settle_step(run, cluster, rec)
-        if rec.row.state in (TargetState.SUBMITTED, TargetState.VERIFYING):
-            return await _follow_step(run, cluster, rec, job=None)
-        return await _attempt_step(run, cluster, rec)
+        step = await _step_in_slot(run, cluster, rec)
+        if isinstance(step, Finish):
+            run.outcome_decided(step.outcome)
+        return step
+
+
+async def _step_in_slot(run: RunContext, cluster: ClusterContext, rec: TargetRecorder) -> Step:
+    if (late := _early_finish(run, cluster, rec)) is not None:
+        return late  # the run stopped while this target queued for a slot
+    if rec.row.state in (TargetState.INTENT, TargetState.UNCERTAIN):
+        return await _settle_step(run, cluster, rec)
+    if rec.row.state in (TargetState.SUBMITTED, TargetState.VERIFYING):
+        return await _follow_step(run, cluster, rec, job=None)
+    return await _attempt_step(run, cluster, rec)
 
 
 def _closed_cluster(cluster: ClusterContext, rec: TargetRecorder) -> Finish:
@@ -317,7 +324,11 @@ def _delay(run: RunContext, rec: TargetRecorder, step: Retry) -> float:
     return max(jitter, hinted or 0.0)
 
 
-async def _finish(rec: TargetRecorder, finish: Finish) -> None:
+async def _finish(
+    run: RunContext, rec: TargetRecorder, finish: Finish, *, decided: bool = False
+) -> None:
+    if not decided:
+        run.outcome_decided(finish.outcome)
     err, rule = finish.error, finish.rule
     await rec.move(
         TargetState.DONE,

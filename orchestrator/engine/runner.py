@@ -204,6 +204,7 @@ async def rotate(
         budget = FailureBudget(options.max_fail_percent, options.min_fail_sample, options.fail_fast)
         try:
             rotation = _Rotation(run, pool, final, budget, observer)
+            run.on_outcome = rotation.account
             await rotation.waves(plan, wiring.handle_signals)
         except anyio.get_cancelled_exc_class():
             interrupted = True
@@ -277,15 +278,15 @@ class _Rotation:
                 await drive_target(self.run, self.pool[row.key.cluster], recorder)
             finally:
                 self.final[row.key] = recorder.row
-        self.account(Outcome(recorder.row.outcome or Outcome.ABORTED), row.key.cluster)
+        self.observer.target_finished(recorder.row.outcome or "aborted", row.key.cluster)
 
-    def account(self, outcome: Outcome, cluster: str) -> None:
+    def account(self, outcome: Outcome) -> None:
+        """Spend the failure budget; stop the run when it is gone or fail-fast trips."""
         self.budget.record(outcome)
         if self.budget.fail_fast_tripped:
             self.run.stop(AbortReason.FAIL_FAST)
         elif self.budget.exceeded:
             self.run.stop(AbortReason.FAILURE_BUDGET)
-        self.observer.target_finished(outcome.value, cluster)
 
 
 async def _watch_signals(run: RunContext, scope: CancelScope) -> None:

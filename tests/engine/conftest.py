@@ -40,10 +40,10 @@ Runner = Callable[..., Awaitable[RunResult]]
 def run_sim(tmp_path: Path) -> Runner:
     """Run the whole inventory of a SimFleet; returns the RunResult."""
 
-    async def run(sim: SimFleet, selection: Selection = Selection(), **options: Any) -> RunResult:
+    async def run(sim: SimFleet, selection: Selection | None = None, **options: Any) -> RunResult:
         with Ledger.open(tmp_path / "state.db") as ledger:
             wiring = Wiring(ledger, transport_factory=sim.transport(), handle_signals=False)
-            request = RunRequest(sim.inventory, selection, replace(FAST, **options))
+            request = RunRequest(sim.inventory, selection or Selection(), replace(FAST, **options))
             result = await execute_run(request, wiring)
         assert result is not None
         return result

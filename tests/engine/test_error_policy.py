@@ -68,7 +68,10 @@ async def test_svm_without_aws_kms_named_in_inventory_is_skipped(run_sim: Runner
     sim = sim_fleet(1, 2, explicit=True, scenario=scenario({"kind": "no_aws_kms", "svm": "svm02"}))
     result = await run_sim(sim)
     outcomes = {str(r.key): (r.outcome, r.reason) for r in result.rows}
-    assert outcomes == {"c001/svm01": ("rekeyed", None), "c001/svm02": ("skipped", "not_configured")}
+    assert outcomes == {
+        "c001/svm01": ("rekeyed", None),
+        "c001/svm02": ("skipped", "not_configured"),
+    }
 
 
 async def test_wrong_password_skips_cluster_after_exactly_one_failed_login(
@@ -85,8 +88,9 @@ async def test_wrong_password_skips_cluster_after_exactly_one_failed_login(
 
 
 async def test_old_ontap_is_skipped_unsupported_version(run_sim: Runner) -> None:
-    sim = sim_fleet(1, 2, explicit=True,
-                    scenario=scenario({"kind": "version", "version": "9.11.1"}))
+    sim = sim_fleet(
+        1, 2, explicit=True, scenario=scenario({"kind": "version", "version": "9.11.1"})
+    )
     result = await run_sim(sim)
     assert {(r.outcome, r.reason) for r in result.rows} == {("skipped", "unsupported_version")}
 
@@ -98,16 +102,18 @@ async def test_job_failure_code_is_failed(run_sim: Runner) -> None:
 
 
 async def test_overload_429_is_retried_until_rekeyed(run_sim: Runner) -> None:
-    sim = sim_fleet(1, 6, scenario=scenario(
-        {"kind": "overload", "max_concurrent_requests": 1}))
+    sim = sim_fleet(1, 6, scenario=scenario({"kind": "overload", "max_concurrent_requests": 1}))
     result = await run_sim(sim, per_cluster=4)
     assert {r.outcome for r in result.rows} == {"rekeyed"}
     assert set(sim.rekeys().values()) == {1}
 
 
 async def test_5xx_on_rekey_retried(run_sim: Runner) -> None:
-    sim = sim_fleet(1, 4, scenario=scenario(
-        {"kind": "http_errors", "rate": 0.5, "on": "rekey", "statuses": [503]}))
+    sim = sim_fleet(
+        1,
+        4,
+        scenario=scenario({"kind": "http_errors", "rate": 0.5, "on": "rekey", "statuses": [503]}),
+    )
     result = await run_sim(sim)
     assert {r.outcome for r in result.rows} == {"rekeyed"}
     assert set(sim.rekeys().values()) == {1}
