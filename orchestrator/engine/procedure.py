@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import anyio
 import structlog
 
-from orchestrator.core.backoff import full_jitter, retry_after_delay
+from orchestrator.core.backoff import full_jitter, retry_after_delay, try_spend_all
 from orchestrator.core.errors import ErrorClass, ErrorKind, OntapError
 from orchestrator.core.policy import RetryRule, classify
 from orchestrator.core.targets import AbortReason, Outcome, SkipReason, TargetState
@@ -296,7 +296,7 @@ def _retry_limit(
         return Finish(
             Outcome.FAILED if bounded else Outcome.EXHAUSTED, "attempts", step.error, step.rule
         )
-    if not (cluster.budget.try_spend() and run.budget.try_spend()):
+    if not try_spend_all([cluster.budget, run.budget]):
         return Finish(Outcome.EXHAUSTED, "retry_budget", step.error, step.rule)
     return None
 

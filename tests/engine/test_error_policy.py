@@ -112,7 +112,9 @@ async def test_5xx_on_rekey_retried(run_sim: Runner) -> None:
     sim = sim_fleet(
         1,
         4,
-        scenario=scenario({"kind": "http_errors", "rate": 0.5, "on": "rekey", "statuses": [503]}),
+        scenario=scenario(
+            {"kind": "http_errors", "rate": 0.5, "requests": "rekey", "statuses": [503]}
+        ),
     )
     result = await run_sim(sim)
     assert {r.outcome for r in result.rows} == {"rekeyed"}

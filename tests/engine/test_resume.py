@@ -1,0 +1,68 @@
+"""Cancelled mid-flight, then resumed from the ledger: every target once, none twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from orchestrator.core.options import RunOptions
+from orchestrator.core.selectors import Selection
+from orchestrator.core.targets import TargetState
+from orchestrator.engine.runner import RunRequest, Wiring, execute_run, resume_run
+from orchestrator.ledger.records import RunStatus
+from orchestrator.ledger.store import Ledger
+from tests.engine.conftest import FAST, scenario
+from tests.simfleet import sim_fleet
+
+pytestmark = pytest.mark.anyio
+
+
+async def _cancelled_run(ledger: Ledger, request: RunRequest, wiring: Wiring, after: float) -> str:
+    with anyio.move_on_after(after):
+        await execute_run(request, wiring)
+    (run,) = ledger.list_runs()
+    return run.run_id
+
+
+@pytest.mark.parametrize("cancel_after", [0.15, 0.3, 0.45])
+async def test_cancel_then_resume_rekeys_each_target_exactly_once(
+    tmp_path: Path, cancel_after: float
+) -> None:
+    sim = sim_fleet(2, 6, scenario=scenario(job_duration={"min_s": 0.05, "max_s": 0.1}))
+    options = RunOptions(**{**FAST.to_json(), "per_cluster": 2, "return_timeout": 0})
+    with Ledger.open(tmp_path / "state.db") as ledger:
+        wiring = Wiring(ledger, transport_factory=sim.transport(), handle_signals=False)
+        request = RunRequest(sim.inventory, Selection(), options)
+        run_id = await _cancelled_run(ledger, request, wiring, cancel_after)
+        interrupted = ledger.get_run(run_id)
+        assert interrupted.status is RunStatus.INTERRUPTED
+        result = await resume_run(interrupted, request, wiring)
+        assert {row.outcome for row in result.rows} == {"rekeyed"}
+        assert all(row.state is TargetState.DONE for row in ledger.targets(run_id))
+        assert ledger.integrity_problems() == []
+    assert set(sim.rekeys().values()) == {1}
+
+
+async def test_resume_settles_an_intent_left_by_a_crash(tmp_path: Path) -> None:
+    """A row left at INTENT whose POST never reached ONTAP is proven unsent, then sent once."""
+    sim = sim_fleet(1, 2, scenario=scenario())
+    with Ledger.open(tmp_path / "state.db") as ledger:
+        wiring = Wiring(ledger, transport_factory=sim.transport(), handle_signals=False)
+        request = RunRequest(sim.inventory, Selection(), FAST)
+        result = await execute_run(request, wiring)
+        assert result is not None
+        import time
+        from dataclasses import replace
+
+        crashed = [
+            replace(r, state=TargetState.INTENT, outcome=None, intent_at=time.time())
+            for r in ledger.targets(result.run.run_id)
+        ]
+        ledger.write([(row, None) for row in crashed])
+        ledger.set_run_status(result.run.run_id, RunStatus.ACTIVE)
+        resumed = await resume_run(ledger.get_run(result.run.run_id), request, wiring)
+    assert {row.outcome for row in resumed.rows} == {"rekeyed"}
+    # the job of the first run was found since the intent: settled, not re-sent
+    assert set(sim.rekeys().values()) == {1}
