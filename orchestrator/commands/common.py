@@ -82,7 +82,11 @@ def refuse_if_running(ledger: Ledger) -> None:
 
 def console() -> Console:
     """The terminal for progress and the recap (stdout; plain when not a terminal)."""
-    return Console(no_color="NO_COLOR" in os.environ or None, highlight=False)
+    plain = not sys.stdout.isatty()
+    # rich would use 80 columns on a pipe and clip the recap's columns
+    return Console(
+        no_color="NO_COLOR" in os.environ or None, highlight=False, width=120 if plain else None
+    )
 
 
 def progress(out: Console) -> ProgressView:

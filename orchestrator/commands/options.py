@@ -17,14 +17,33 @@ F = TypeVar("F", bound=Callable[..., Any])
 def selector_options(func: F) -> F:
     """`--cluster GLOB`, `--svm GLOB`, `--tag TAG` (repeatable) and `--targets @FILE`."""
     decorators = [
-        click.option("--cluster", "cluster_globs", multiple=True, metavar="GLOB",
-                     help="Select clusters by name (glob, repeatable)."),
-        click.option("--svm", "svm_globs", multiple=True, metavar="GLOB",
-                     help="Select SVMs by name (glob, repeatable; '-' is the cluster scope)."),
-        click.option("--tag", "tags", multiple=True, metavar="TAG",
-                     help="Select clusters by tag or group tag (repeatable)."),
-        click.option("--targets", "targets_file", metavar="@FILE",
-                     help="Select the 'cluster/svm' lines of FILE (e.g. a failed.txt)."),
+        click.option(
+            "--cluster",
+            "cluster_globs",
+            multiple=True,
+            metavar="GLOB",
+            help="Select clusters by name (glob, repeatable).",
+        ),
+        click.option(
+            "--svm",
+            "svm_globs",
+            multiple=True,
+            metavar="GLOB",
+            help="Select SVMs by name (glob, repeatable; '-' is the cluster scope).",
+        ),
+        click.option(
+            "--tag",
+            "tags",
+            multiple=True,
+            metavar="TAG",
+            help="Select clusters by tag or group tag (repeatable).",
+        ),
+        click.option(
+            "--targets",
+            "targets_file",
+            metavar="@FILE",
+            help="Select the 'cluster/svm' lines of FILE (e.g. a failed.txt).",
+        ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)

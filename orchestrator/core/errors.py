@@ -71,9 +71,13 @@ class OntapError(Exception):
 
     def summary(self) -> str:
         """One line: `cluster: operation: HTTP 409 code 8: message`."""
-        parts = [p for p in (
-            f"HTTP {self.status}" if self.status is not None else None,
-            f"code {self.code}" if self.code is not None else None,
-        ) if p]
+        parts = [
+            p
+            for p in (
+                f"HTTP {self.status}" if self.status is not None else None,
+                f"code {self.code}" if self.code is not None else None,
+            )
+            if p
+        ]
         head = " ".join(parts) or self.kind.value
         return f"{self.cluster}: {self.operation}: {head}: {self.message}"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from orchestrator.core.inventory import ClusterSpec
-from orchestrator.core.targets import TargetKey
+from orchestrator.core.inventory import ClusterSpec, Inventory
+from orchestrator.core.targets import CLUSTER_SCOPE, TargetKey
 
 
 @dataclass(frozen=True)
@@ -64,3 +64,24 @@ def parse_targets_file(text: str) -> frozenset[TargetKey]:
         except ValueError as exc:
             raise ValueError(f"line {number}: {exc}") from None
     return frozenset(keys)
+
+
+def known_targets(selection: Selection, inventory: Inventory) -> tuple[TargetKey, ...]:
+    """The selected targets the inventory names itself, in inventory order.
+
+    Explicit SVM entries and, with `include_cluster_scope`, the cluster scope (`cluster/-`);
+    targets of `svms: all` clusters are known only after discovery (`clusters_to_discover`).
+    """
+    keys: list[TargetKey] = []
+    for spec in inventory.clusters:
+        names = [entry.name for entry in spec.svms]
+        names += [CLUSTER_SCOPE] if spec.include_cluster_scope else []
+        keys += [TargetKey(spec.name, n) for n in names if target_matches(selection, spec, n)]
+    return tuple(keys)
+
+
+def clusters_to_discover(selection: Selection, inventory: Inventory) -> tuple[ClusterSpec, ...]:
+    """The `svms: all` clusters that may hold selected targets (settled after discovery)."""
+    return tuple(
+        spec for spec in inventory.clusters if spec.all_svms and cluster_may_match(selection, spec)
+    )

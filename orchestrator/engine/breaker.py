@@ -12,6 +12,11 @@ from __future__ import annotations
 from enum import StrEnum
 
 import anyio
+import structlog
+
+from orchestrator.observe import events
+
+log = structlog.get_logger()
 
 
 class BreakerState(StrEnum):
@@ -58,11 +63,18 @@ class CircuitBreaker:
         if self.blocked:
             return
         if self.state is BreakerState.HALF_OPEN:
+            log.error(events.CLUSTER_CIRCUIT_OPENED, reason="half_open_probe_failed")
             self._set(BreakerState.DEAD)
             return
         self._failures += 1
         if self.state is BreakerState.CLOSED and self._failures >= self.threshold:
             self._reopen_at = anyio.current_time() + self.cooldown_s
+            log.error(
+                events.CLUSTER_CIRCUIT_OPENED,
+                reason="consecutive_transport_failures",
+                failures=self._failures,
+                cooldown_s=self.cooldown_s,
+            )
             self._set(BreakerState.OPEN)
 
     def trip_auth(self) -> None:

@@ -260,7 +260,7 @@ class _Rotation:
 
     async def wave(self, index: int, wave: list[TargetRow]) -> None:
         log.info(events.WAVE_STARTED, wave=index, size=len(wave))
-        self.observer.wave_started(index, len(wave))
+        self.observer.wave_started(index - 1, len(wave))  # the display counts from 0
         async with anyio.create_task_group() as group:
             for row in wave:
                 group.start_soon(self.target, replace(row, wave=index))
@@ -348,6 +348,14 @@ def _new_record(request: RunRequest, ledger: Ledger) -> RunRecord:
             "targets": sorted(str(k) for k in selection.targets or ()),
         },
     )
+
+
+def _unverified(request: RunRequest) -> list[str]:
+    """Clusters with `tls: {verify: false}`: logged now, flagged in the report."""
+    names = [spec.name for spec in _selected_specs(request) if not spec.tls.verify]
+    for name in names:
+        log.warning(events.CLUSTER_TLS_VERIFY_DISABLED, cluster=name)
+    return names
 
 
 def _operator() -> str:

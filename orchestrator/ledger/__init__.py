@@ -1,1 +1,12 @@
-"""The durable ledger: an SQLite database holding every run, target and transition."""
+"""The durable ledger: an SQLite database holding every run, target and transition.
+
+`Ledger` is the synchronous store (`store.py`, schema and migrations in `schema.py`, the
+run lock in `lock.py`); `AsyncLedger` gives the anyio engine committed, group-committed
+writes; `history.py` answers "when was each target last rotated". See docs/ledger.md.
+"""
+
+from orchestrator.ledger.async_ledger import AsyncLedger
+from orchestrator.ledger.lock import LockHolder
+from orchestrator.ledger.store import Ledger, Rotation
+
+__all__ = ["AsyncLedger", "Ledger", "LockHolder", "Rotation"]

@@ -1,0 +1,139 @@
+"""Safe-load YAML and remember where every key and value was written.
+
+PyYAML's `SafeLoader` composes a node tree (with line/column marks) before it builds
+Python objects. We keep both: the data for validation, and a map from each node's path
+(`("clusters", 0, "auth", "password")`) to the 1-based line/column of its key and value, so
+that every error can point at the exact spot. Duplicate mapping keys, which PyYAML
+silently resolves to the last one, are collected here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import yaml
+
+Loc = tuple[str | int, ...]
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+MAX_DEPTH = 16
+MAX_NODES = 100_000  # aliases can multiply a small file into a huge tree ("billion laughs")
+
+
+@dataclass(frozen=True, order=True)
+class Mark:
+    """A 1-based position in the file."""
+
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class NodeMarks:
+    """Where a node was written: its key (for mapping values) and its value."""
+
+    key: Mark | None
+    value: Mark
+    composite: bool = False  # a mapping or a list: its key is the clearer place to point
+
+
+@dataclass(frozen=True)
+class ParsedYaml:
+    data: object
+    marks: dict[Loc, NodeMarks]
+    duplicate_keys: tuple[tuple[Loc, Mark, Mark], ...]  # (path, first key, repeated key)
+
+
+class YamlSyntaxError(Exception):
+    """The text is not (safe) YAML; `mark` is where the parser gave up."""
+
+    def __init__(self, problem: str, mark: Mark) -> None:
+        self.problem = problem
+        self.mark = mark
+        super().__init__(f"{mark.line}:{mark.column}: {problem}")
+
+
+def parse_yaml(text: str) -> ParsedYaml:
+    """Safe-load one YAML document with the marks of every node.
+
+    Raises YamlSyntaxError for invalid YAML, several documents or unsafe tags.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return ParsedYaml(None, {}, ())
+        duplicates = tuple(_duplicate_keys(node, (), set()))
+        data = loader.construct_document(node)  # flattens `<<` merges into the nodes
+        return ParsedYaml(data, _all_marks(node), duplicates)
+    except yaml.MarkedYAMLError as exc:
+        raise YamlSyntaxError(_problem(exc), _mark_of(exc)) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(str(exc), Mark(1, 1)) from None
+    finally:
+        loader.dispose()
+
+
+def _problem(exc: yaml.MarkedYAMLError) -> str:
+    parts = [exc.context, exc.problem]
+    return "; ".join(p for p in parts if p) or "invalid YAML"
+
+
+def _mark_of(exc: yaml.MarkedYAMLError) -> Mark:
+    mark = exc.problem_mark or exc.context_mark
+    return _to_mark(mark) if mark is not None else Mark(1, 1)
+
+
+def _to_mark(mark: yaml.Mark) -> Mark:
+    return Mark(mark.line + 1, mark.column + 1)
+
+
+def _key_text(key: yaml.Node) -> str | None:
+    return key.value if isinstance(key, yaml.ScalarNode) else None
+
+
+def _all_marks(node: yaml.Node) -> dict[Loc, NodeMarks]:
+    marks: dict[Loc, NodeMarks] = {}
+    for loc, found in _marks(node, (), None):
+        marks[loc] = found
+        if len(marks) > MAX_NODES:
+            raise YamlSyntaxError(f"more than {MAX_NODES} nodes (too many aliases?)", Mark(1, 1))
+    return marks
+
+
+def _marks(node: yaml.Node, loc: Loc, key: Mark | None) -> Iterator[tuple[Loc, NodeMarks]]:
+    composite = isinstance(node, yaml.MappingNode | yaml.SequenceNode)
+    yield loc, NodeMarks(key, _to_mark(node.start_mark), composite)
+    if len(loc) >= MAX_DEPTH:  # aliases can make a tree recursive; no inventory is this deep
+        return
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _marks(item, (*loc, index), None)
+    elif isinstance(node, yaml.MappingNode):
+        for key_node, value in node.value:
+            text = _key_text(key_node)
+            if text is not None:
+                yield from _marks(value, (*loc, text), _to_mark(key_node.start_mark))
+
+
+def _duplicate_keys(
+    node: yaml.Node, loc: Loc, visited: set[int]
+) -> Iterator[tuple[Loc, Mark, Mark]]:
+    # Each node once: an aliased mapping's duplicates are reported where it is defined.
+    if id(node) in visited or len(loc) >= MAX_DEPTH:
+        return
+    visited.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _duplicate_keys(item, (*loc, index), visited)
+    elif isinstance(node, yaml.MappingNode):
+        seen: dict[str, Mark] = {}
+        for key_node, value in node.value:
+            text = _key_text(key_node)
+            if text is None or key_node.tag == _MERGE_TAG:
+                continue
+            mark = _to_mark(key_node.start_mark)
+            if text in seen:
+                yield (*loc, text), seen[text], mark
+            seen.setdefault(text, mark)
+            yield from _duplicate_keys(value, (*loc, text), visited)

@@ -1,0 +1,152 @@
+"""The ledger for the anyio engine: committed writes, group commit, off the event loop.
+
+`await ledger.write(row, transition)` returns only once the write is committed, so the
+engine can follow the write-ahead discipline (commit the intent, then send the POST).
+
+Group commit without a background task: a writer queues its item; if no flush is in
+progress it becomes the *leader*, takes everything queued and commits it in one
+transaction in a worker thread; the writers that queued meanwhile wait for that flush to
+end, and the first of them still pending leads the next one. So N concurrent writers
+cost a handful of transactions (one fsync each) instead of N, no task group or thread
+has to be started and stopped, and every write still has a caller awaiting it: nothing
+is ever buffered that a crash could lose after `write` returned.
+
+The wait is shielded from cancellation: a cancelled caller's write still lands (it may
+already be in a transaction, and the engine's record must not depend on who was
+cancelled); the cancellation is delivered once the write is committed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import anyio
+import anyio.lowlevel
+
+from orchestrator.errors import StateError
+from orchestrator.ledger.records import TargetRow, Transition
+from orchestrator.ledger.store import Ledger, WriteItem
+
+_INTERRUPTED = RuntimeError("the ledger flush was interrupted; the write may not have landed")
+
+
+@dataclass(eq=False)
+class _Pending:
+    item: WriteItem
+    done: bool = False
+    error: BaseException | None = field(default=None)
+
+
+@dataclass
+class WriteStats:
+    """What the writer did: for benchmarks and tests."""
+
+    writes: int = 0
+    transactions: int = 0
+    largest_batch: int = 0
+
+
+class AsyncLedger:
+    """Wraps a `Ledger` (not owned: `aclose` flushes but does not close it)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.stats = WriteStats()
+        self._queue: list[_Pending] = []
+        self._flushing = False
+        self._flushed: anyio.Event | None = None  # set when the current flush ends
+        self._limiter: anyio.CapacityLimiter | None = None  # created on the event loop
+
+    async def write(self, row: TargetRow, transition: Transition | None = None) -> None:
+        """Upsert `row` and append `transition`; return once both are committed.
+
+        Raises what the commit raised (e.g. sqlite3.IntegrityError for a transition whose
+        target was never recorded); other writers of the same batch are not affected.
+        """
+        pending = _Pending((row, transition))
+        self._queue.append(pending)
+        with anyio.CancelScope(shield=True):
+            while not pending.done:
+                await self._lead_or_follow()
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        if pending.error is not None:
+            raise pending.error
+
+    async def aclose(self) -> None:
+        """Wait until every queued write is committed."""
+        with anyio.CancelScope(shield=True):
+            while self._queue or self._flushing:
+                await self._lead_or_follow()
+
+    async def __aenter__(self) -> AsyncLedger:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _lead_or_follow(self) -> None:
+        if self._flushing:
+            assert self._flushed is not None
+            await self._flushed.wait()
+        else:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        self._flushing, flushed = True, anyio.Event()
+        self._flushed = flushed
+        batch, self._queue = self._queue, []
+        # Should something escape below, these writers must still stop waiting.
+        errors: list[BaseException | None] = [_INTERRUPTED] * len(batch)
+        try:
+            errors = await anyio.to_thread.run_sync(
+                _commit, self.ledger, [p.item for p in batch], limiter=self._writer()
+            )
+        except Exception as exc:  # handed to each writer of the batch
+            errors = [exc] * len(batch)
+        finally:
+            for pending, error in zip(batch, errors, strict=True):
+                pending.done, pending.error = True, error
+            self._count(batch)
+            self._flushing = False
+            flushed.set()
+
+    def _writer(self) -> anyio.CapacityLimiter:
+        """A thread of our own: ledger commits never queue behind other `to_thread` work."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(1)
+        return self._limiter
+
+    def _count(self, batch: Sequence[_Pending]) -> None:
+        self.stats.writes += len(batch)
+        self.stats.transactions += 1
+        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+
+
+def _commit(ledger: Ledger, batch: list[WriteItem]) -> list[BaseException | None]:
+    """Commit `batch` at once; if that fails, item by item so only the culprits fail.
+
+    Runs in a worker thread. Returns one error (or None) per item.
+    """
+    try:
+        ledger.write(batch)
+    except (sqlite3.Error, StateError, ValueError, TypeError):
+        if len(batch) == 1:
+            raise
+        return [_commit_one(ledger, item) for item in batch]
+    return [None] * len(batch)
+
+
+def _commit_one(ledger: Ledger, item: WriteItem) -> BaseException | None:
+    try:
+        ledger.write([item])
+    except (sqlite3.Error, StateError, ValueError, TypeError) as exc:
+        return exc
+    return None

@@ -1,0 +1,224 @@
+"""`history`: per target, the last confirmed rotation across every run in the ledger.
+
+Which targets are listed:
+- without an inventory, every target some run rekeyed (filtered by cluster/SVM globs and
+  `--targets`; tags live in the inventory, so `--tag` needs one);
+- with an inventory, its fleet: the SVMs it names (and `cluster/-` with
+  `include_cluster_scope`), and for `svms: all` clusters every target of that cluster any
+  run ever recorded. Targets of the fleet no run rekeyed are listed as never rotated;
+  targets the inventory no longer holds are left out.
+
+A rotation is a target whose outcome was `rekeyed` (confirmed by the read-back) in a run
+that was not a plan; `unverified` does not count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from fnmatch import fnmatchcase
+from typing import Any
+
+from orchestrator.core.durations import format_duration
+from orchestrator.core.inventory import ClusterSpec, Inventory
+from orchestrator.core.selectors import Selection, target_matches
+from orchestrator.core.targets import CLUSTER_SCOPE, TargetKey
+from orchestrator.ledger.store import Ledger, Rotation
+
+HISTORY_SCHEMA = "ontap-rekey/history/v1"
+
+
+class RotationStatus(StrEnum):
+    OK = "ok"  # rotated, and within the threshold if there is one
+    OVERDUE = "overdue"  # the last rotation is older than the threshold
+    NEVER_ROTATED = "never_rotated"  # in the fleet, but no run ever rekeyed it
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    key: TargetKey
+    rotation: Rotation | None
+    age_s: float | None  # seconds since the last rotation
+    status: RotationStatus
+
+
+@dataclass(frozen=True)
+class History:
+    entries: tuple[HistoryEntry, ...]
+    generated_at: float  # unix time
+    older_than_s: float | None  # the threshold, when one was given
+
+    def count(self, status: RotationStatus) -> int:
+        return sum(1 for entry in self.entries if entry.status is status)
+
+    @property
+    def needs_attention(self) -> bool:
+        """With a threshold: some target is overdue or never rotated (`history` exits 5)."""
+        return self.older_than_s is not None and any(
+            entry.status is not RotationStatus.OK for entry in self.entries
+        )
+
+
+def load_history(
+    ledger: Ledger,
+    *,
+    selection: Selection,
+    inventory: Inventory | None,
+    older_than_s: float | None,
+    now: float,
+) -> History:
+    """The history of the selected targets (see the module docstring for which)."""
+    if inventory is None:
+        rotations = ledger.last_rotations(lambda key: key_selected(selection, key))
+        return build_history(rotations, now=now, older_than_s=older_than_s)
+    fleet = fleet_targets(inventory, ledger.seen_targets(), selection)
+    rotations = ledger.last_rotations(fleet.__contains__)
+    return build_history(rotations, fleet=fleet, now=now, older_than_s=older_than_s)
+
+
+def build_history(
+    rotations: Mapping[TargetKey, Rotation],
+    *,
+    now: float,
+    older_than_s: float | None,
+    fleet: Iterable[TargetKey] | None = None,
+) -> History:
+    """Entries for `fleet` (default: the rotated targets), sorted by target."""
+    keys = set(rotations) if fleet is None else set(fleet)
+    entries = tuple(
+        _entry(key, rotations.get(key), now=now, older_than_s=older_than_s) for key in sorted(keys)
+    )
+    return History(entries, now, older_than_s)
+
+
+def _entry(
+    key: TargetKey, rotation: Rotation | None, *, now: float, older_than_s: float | None
+) -> HistoryEntry:
+    if rotation is None:
+        return HistoryEntry(key, None, None, RotationStatus.NEVER_ROTATED)
+    age = max(0.0, now - rotation.at)
+    overdue = older_than_s is not None and age > older_than_s
+    return HistoryEntry(
+        key, rotation, age, RotationStatus.OVERDUE if overdue else RotationStatus.OK
+    )
+
+
+def key_selected(selection: Selection, key: TargetKey) -> bool:
+    """The selection without an inventory: cluster and SVM globs, `--targets`; no tags."""
+    return (
+        _glob(selection.clusters, key.cluster)
+        and _glob(selection.svms, key.svm)
+        and (selection.targets is None or key in selection.targets)
+    )
+
+
+def _glob(globs: tuple[str, ...], name: str) -> bool:
+    return not globs or any(fnmatchcase(name, glob) for glob in globs)
+
+
+def fleet_targets(
+    inventory: Inventory, seen: Iterable[TargetKey], selection: Selection
+) -> set[TargetKey]:
+    """The inventory's selected targets, `svms: all` clusters completed from the ledger."""
+    seen_by_cluster: dict[str, set[str]] = {}
+    for key in seen:
+        seen_by_cluster.setdefault(key.cluster, set()).add(key.svm)
+    fleet: set[TargetKey] = set()
+    for spec in inventory.clusters:
+        svms = _cluster_svms(spec, seen_by_cluster.get(spec.name, set()))
+        fleet.update(
+            TargetKey(spec.name, svm) for svm in svms if target_matches(selection, spec, svm)
+        )
+    return fleet
+
+
+def _cluster_svms(spec: ClusterSpec, seen: set[str]) -> set[str]:
+    svms = {entry.name for entry in spec.svms}
+    if spec.all_svms:  # the names are only known from discovery: take what runs found
+        svms |= seen - {CLUSTER_SCOPE}
+    if spec.include_cluster_scope:
+        svms.add(CLUSTER_SCOPE)
+    return svms
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+def iso_utc(at: float) -> str:
+    """ISO-8601 UTC to the second: `2026-11-27T18:15:30Z`."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def history_json(history: History, *, ledger: str, inventory: str | None) -> dict[str, Any]:
+    """The `--json` document (`"schema": "ontap-rekey/history/v1"`)."""
+    return {
+        "schema": HISTORY_SCHEMA,
+        "generated_at": iso_utc(history.generated_at),
+        "ledger": ledger,
+        "inventory": inventory,
+        "older_than_s": history.older_than_s,
+        "totals": {"targets": len(history.entries)}
+        | {status.value: history.count(status) for status in RotationStatus},
+        "targets": [_entry_json(entry) for entry in history.entries],
+    }
+
+
+def _entry_json(entry: HistoryEntry) -> dict[str, Any]:
+    rotation = entry.rotation
+    return {
+        "target": str(entry.key),
+        "cluster": entry.key.cluster,
+        "svm": entry.key.svm,
+        "status": entry.status.value,
+        "rotated_at": iso_utc(rotation.at) if rotation else None,
+        "age_s": round(entry.age_s, 3) if entry.age_s is not None else None,
+        "run_id": rotation.run_id if rotation else None,
+        "key_id": rotation.key_id if rotation else None,
+    }
+
+
+_HEADERS = ("TARGET", "LAST ROTATED (UTC)", "AGE", "RUN", "KEY ID", "STATUS")
+
+
+def history_lines(history: History) -> list[str]:
+    """A plain aligned table and a summary line.
+
+    Plain text, not a terminal widget: the usual reader is a cron mail or a grep, where
+    wrapped columns and colour codes only get in the way.
+    """
+    rows = [_HEADERS] + [_entry_cells(entry) for entry in history.entries]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADERS))]
+    table = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    return [*(table if history.entries else []), summary_line(history)]
+
+
+def _entry_cells(entry: HistoryEntry) -> tuple[str, ...]:
+    rotation = entry.rotation
+    if rotation is None:
+        return (str(entry.key), "never", "-", "-", "-", entry.status.value)
+    age = format_duration(entry.age_s or 0.0)
+    key_id = rotation.key_id or "-"
+    return (str(entry.key), iso_utc(rotation.at), age, rotation.run_id, key_id, entry.status.value)
+
+
+def summary_line(history: History) -> str:
+    """`3 targets: 1 ok, 1 older than 90d, 1 never rotated`."""
+    if not history.entries:
+        return "no matching target in the ledger"
+    threshold = history.older_than_s
+    ok_label = (
+        f"rotated within {format_duration(threshold)}" if threshold is not None else "rotated"
+    )
+    parts = [f"{history.count(RotationStatus.OK)} {ok_label}"]
+    if threshold is not None:
+        parts.append(
+            f"{history.count(RotationStatus.OVERDUE)} older than {format_duration(threshold)}"
+        )
+    parts.append(f"{history.count(RotationStatus.NEVER_ROTATED)} never rotated")
+    noun = "target" if len(history.entries) == 1 else "targets"
+    return f"{len(history.entries)} {noun}: {', '.join(parts)}"

@@ -1,0 +1,200 @@
+"""The ledger's SQLite schema and its migrations, from the first release on.
+
+A ledger holds its schema version in `schema_version` (one row per applied migration).
+`migrate()` applies the missing migrations in order, each in its own `BEGIN IMMEDIATE`
+transaction together with its `schema_version` row, so two processes opening a fresh file
+at once cannot both apply a migration and a crash cannot leave half a migration behind.
+
+Rules for later releases: never edit a released migration; append a new one. A ledger
+written by a newer release (a version above `SCHEMA_VERSION`) is refused, not guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from orchestrator.errors import StateError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+_V1_STATEMENTS = (
+    """
+    CREATE TABLE runs (
+        id               TEXT PRIMARY KEY,
+        mode             TEXT NOT NULL,          -- RunMode: run / emergency / plan
+        reason           TEXT,                   -- the emergency reason
+        inventory_path   TEXT NOT NULL,
+        inventory_sha256 TEXT NOT NULL,
+        options          TEXT NOT NULL,          -- JSON: the effective run options
+        selection        TEXT NOT NULL,          -- JSON: the selectors as given
+        operator         TEXT NOT NULL,          -- user@host
+        started_at       REAL NOT NULL,          -- unix time
+        ended_at         REAL,
+        status           TEXT NOT NULL           -- RunStatus
+    )
+    """,
+    "CREATE INDEX runs_by_start ON runs (started_at)",
+    """
+    CREATE TABLE targets (
+        run_id          TEXT NOT NULL REFERENCES runs (id),
+        cluster         TEXT NOT NULL,
+        svm             TEXT NOT NULL,           -- '-' is the cluster scope
+        state           TEXT NOT NULL,           -- TargetState
+        outcome         TEXT,                    -- Outcome (plan: ready / not_ready)
+        reason          TEXT,
+        config_uuid     TEXT,
+        key_id_before   TEXT,
+        key_id_intended TEXT,
+        key_id_after    TEXT,
+        job_uuid        TEXT,
+        attempts        INTEGER NOT NULL,
+        wave            INTEGER,
+        priority        INTEGER NOT NULL,
+        error_code      TEXT,
+        error_message   TEXT,
+        error_class     TEXT,
+        error_hint      TEXT,
+        intent_at       REAL,
+        started_at      REAL,
+        finished_at     REAL,
+        facts           TEXT NOT NULL,           -- JSON
+        PRIMARY KEY (run_id, cluster, svm)
+    )
+    """,
+    # `history` asks "the last rekeyed row per target": a small partial index answers it.
+    """
+    CREATE INDEX targets_rekeyed ON targets (cluster, svm, finished_at)
+        WHERE outcome = 'rekeyed'
+    """,
+    """
+    CREATE TABLE transitions (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,   -- the order of the audit trail
+        run_id  TEXT NOT NULL,
+        cluster TEXT NOT NULL,
+        svm     TEXT NOT NULL,
+        at      REAL NOT NULL,
+        state   TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        event   TEXT NOT NULL,
+        detail  TEXT NOT NULL,                       -- JSON
+        FOREIGN KEY (run_id, cluster, svm) REFERENCES targets (run_id, cluster, svm)
+    )
+    """,
+    "CREATE INDEX transitions_by_target ON transitions (run_id, cluster, svm)",
+    # The audit trail is append-only, enforced by the database itself, not by convention.
+    """
+    CREATE TRIGGER transitions_no_update BEFORE UPDATE ON transitions
+    BEGIN SELECT RAISE(ABORT, 'transitions are append-only'); END
+    """,
+    """
+    CREATE TRIGGER transitions_no_delete BEFORE DELETE ON transitions
+    BEGIN SELECT RAISE(ABORT, 'transitions are append-only'); END
+    """,
+    # For auditors with the sqlite3 shell: every confirmed rotation, times in ISO-8601 UTC.
+    """
+    CREATE VIEW rotations AS
+    SELECT t.cluster, t.svm, t.run_id,
+           strftime('%Y-%m-%dT%H:%M:%SZ', COALESCE(t.finished_at, r.started_at), 'unixepoch')
+               AS rotated_at,
+           COALESCE(t.key_id_after, t.key_id_intended) AS key_id,
+           r.mode, r.operator, r.reason
+    FROM targets AS t JOIN runs AS r ON r.id = t.run_id
+    WHERE t.outcome = 'rekeyed' AND r.mode != 'plan'
+    """,
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "runs, targets, transitions, rotations view", _V1_STATEMENTS),
+)
+"""Every migration, in order; `MIGRATIONS[n - 1].version == n`."""
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+"""The schema version this release writes."""
+
+TARGET_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "cluster",
+    "svm",
+    "state",
+    "outcome",
+    "reason",
+    "config_uuid",
+    "key_id_before",
+    "key_id_intended",
+    "key_id_after",
+    "job_uuid",
+    "attempts",
+    "wave",
+    "priority",
+    "error_code",
+    "error_message",
+    "error_class",
+    "error_hint",
+    "intent_at",
+    "started_at",
+    "finished_at",
+    "facts",
+)
+"""The `targets` columns in insert order (a test keeps them in step with `TargetRow`)."""
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The version of the ledger behind `conn` (0 for an empty file)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if not exists:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection, where: str) -> int:
+    """Bring the ledger behind `conn` (autocommit mode) to `SCHEMA_VERSION`; return it.
+
+    `where` names the file in error messages. Raises StateError for a file that is some
+    other SQLite database, or a ledger from a newer release.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = _checked_version(conn, where)
+        for migration in MIGRATIONS[current:]:
+            _apply(conn, migration)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return SCHEMA_VERSION
+
+
+def _checked_version(conn: sqlite3.Connection, where: str) -> int:
+    current = schema_version(conn)
+    if current == 0 and conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+        raise StateError(f"{where} is an SQLite database but not an ontap-rekey ledger")
+    if current > SCHEMA_VERSION:
+        raise StateError(
+            f"{where} has ledger schema v{current}, newer than this ontap-rekey "
+            f"(v{SCHEMA_VERSION}): upgrade ontap-rekey"
+        )
+    return current
+
+
+def _apply(conn: sqlite3.Connection, migration: Migration) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    for statement in migration.statements:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+        (migration.version, migration.description, time.time()),
+    )

@@ -1,0 +1,411 @@
+"""The ledger: every run, target and transition, in one SQLite file (WAL mode).
+
+Synchronous and thread-safe (one connection behind a lock); the engine reaches it through
+`AsyncLedger`, which batches writes off the event loop. Writes are explicit
+`BEGIN IMMEDIATE ... COMMIT` transactions: when a write method returns, the change is
+committed and survives a kill of this process (see `_configure` for power loss).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from orchestrator.core.targets import TargetKey, TargetState
+from orchestrator.errors import StateError
+from orchestrator.ledger.lock import LockHolder, RunLock
+from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow, Transition
+from orchestrator.ledger.schema import TARGET_COLUMNS, migrate
+
+DEFAULT_BUSY_TIMEOUT_S = 30.0
+"""How long a write waits for another process's write transaction (e.g. two `history`s)."""
+
+RECENT_RUNS_HINT = 5
+"""How many recent run ids an "unknown run" error suggests."""
+
+WriteItem = tuple[TargetRow, Transition | None]
+"""One unit of `Ledger.write`: a target row to upsert and, optionally, its transition."""
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """The last confirmed rotation of a target: which run, when, to which key id."""
+
+    run_id: str
+    at: float  # unix time the target finished
+    key_id: str | None
+
+
+_RUN_COLUMNS = (
+    "id, mode, reason, inventory_path, inventory_sha256, options, selection, operator, "
+    "started_at, ended_at, status"
+)
+_INSERT_TARGET = (
+    f"INSERT INTO targets ({', '.join(TARGET_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in TARGET_COLUMNS)})"
+)
+_UPSERT_TARGET = f"{_INSERT_TARGET} ON CONFLICT (run_id, cluster, svm) DO UPDATE SET " + ", ".join(
+    f"{column} = excluded.{column}" for column in TARGET_COLUMNS[3:]
+)
+_APPEND_TRANSITION = (
+    "INSERT INTO transitions (run_id, cluster, svm, at, state, attempt, event, detail) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class Ledger:
+    """One ledger file. Open with `Ledger.open(path)`; close with `close()` or `with`."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        """Use `Ledger.open`; this takes an already configured and migrated connection."""
+        self.path = path
+        self._conn = conn
+        self._mutex = threading.RLock()  # one connection, shared by the caller's threads
+        self._lock = RunLock(path.with_name(path.name + ".lock"))
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path) -> Ledger:
+        """Open (creating and migrating when needed) the ledger at `path`.
+
+        The folder must exist: a typo in `--state` should not quietly start a new ledger
+        somewhere unexpected. Raises StateError for anything that is not a usable ledger.
+        """
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise StateError(f"cannot open the ledger {path}: folder {path.parent} does not exist")
+        if path.is_dir():
+            raise StateError(f"cannot open the ledger {path}: it is a folder")
+        conn = sqlite3.connect(
+            path, timeout=DEFAULT_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        try:
+            _configure(conn, path)
+            migrate(conn, str(path))
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StateError(f"cannot open the ledger {path}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(path, conn)
+
+    def close(self) -> None:
+        """Release the run lock (if held) and close the connection. Idempotent."""
+        with self._mutex:
+            self._lock.release()
+            self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def new_run_id(self) -> str:
+        """A fresh run id: UTC time then 4 hex digits, sortable and readable."""
+        while True:
+            run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+            if not self._select("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
+                return run_id
+
+    def create_run(self, run: RunRecord) -> None:
+        """Record a new run; StateError if the id is taken."""
+        try:
+            with self._transaction() as conn:
+                conn.execute(
+                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _run_params(run),
+                )
+        except sqlite3.IntegrityError:
+            raise StateError(f"run {run.run_id} already exists in {self.path}") from None
+
+    def set_run_status(self, run_id: str, status: RunStatus, ended_at: float | None = None) -> None:
+        """Set a run's status; a non-ACTIVE status without `ended_at` ends it now.
+
+        ACTIVE (a resume) clears the end time unless one is given.
+        """
+        if ended_at is None and status is not RunStatus.ACTIVE:
+            ended_at = time.time()
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET status = ?, ended_at = ? WHERE id = ?",
+                (status.value, ended_at, run_id),
+            )
+        if cursor.rowcount == 0:
+            raise self._unknown_run(run_id)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run `run_id`; StateError naming recent runs if there is none."""
+        rows = self._select(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise self._unknown_run(run_id)
+        return _run_from(rows[0])
+
+    def list_runs(self, limit: int | None = None) -> list[RunRecord]:
+        """Runs, newest first (at most `limit`)."""
+        rows = self._select(
+            f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY started_at DESC, id DESC LIMIT ?",
+            (-1 if limit is None else limit,),
+        )
+        return [_run_from(row) for row in rows]
+
+    def active_runs(self) -> list[RunRecord]:
+        """Runs with status ACTIVE, newest first: running now, or crashed (see `running_run`)."""
+        rows = self._select(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = ? ORDER BY started_at DESC, id DESC",
+            (RunStatus.ACTIVE.value,),
+        )
+        return [_run_from(row) for row in rows]
+
+    def _unknown_run(self, run_id: str) -> StateError:
+        recent = [run.run_id for run in self.list_runs(RECENT_RUNS_HINT)]
+        hint = f"recent runs: {', '.join(recent)}" if recent else "the ledger has no runs yet"
+        return StateError(f"no run {run_id} in {self.path} ({hint})")
+
+    # -- run exclusivity --------------------------------------------------------------------
+
+    def acquire(self, run_id: str) -> None:
+        """Hold the ledger's run lock for `run_id` until `release()` (or process death).
+
+        Raises StateError naming the run that holds it. Re-acquiring the same run is a no-op.
+        """
+        with self._mutex:
+            self._lock.acquire(run_id)
+
+    def release(self) -> None:
+        """Release the run lock (a no-op when not held)."""
+        with self._mutex:
+            self._lock.release()
+
+    def lock_holder(self) -> LockHolder | None:
+        """Who holds the run lock now (any process, this one included), or None."""
+        with self._mutex:
+            return self._lock.holder()
+
+    def running_run(self) -> RunRecord | None:
+        """The ACTIVE run whose lock is held by a live process, if any.
+
+        An ACTIVE run that is not this one crashed, and `resume` may continue it.
+        """
+        holder = self.lock_holder()
+        if holder is None:
+            return None
+        rows = self._select(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ? AND status = ?",
+            (holder.run_id, RunStatus.ACTIVE.value),
+        )
+        return _run_from(rows[0]) if rows else None
+
+    # -- targets and transitions ----------------------------------------------------------
+
+    def add_targets(self, rows: Sequence[TargetRow]) -> None:
+        """Record targets in one transaction; a target already recorded keeps its row.
+
+        Never overwriting makes it safe for `resume` to add what discovery finds again;
+        `write` is the way to change a recorded row.
+        """
+        with self._transaction() as conn:
+            conn.executemany(
+                _INSERT_TARGET.replace("INSERT", "INSERT OR IGNORE", 1),
+                [_target_params(row) for row in rows],
+            )
+
+    def write(self, batch: Sequence[WriteItem]) -> None:
+        """Upsert every row and append every transition, all in ONE transaction.
+
+        Rows apply in order (the last row of a target wins). A transition needs its target
+        row, in this batch or already recorded: a dangling one fails the whole batch.
+        """
+        with self._transaction() as conn:
+            conn.executemany(_UPSERT_TARGET, [_target_params(row) for row, _ in batch])
+            conn.executemany(
+                _APPEND_TRANSITION,
+                [_transition_params(step) for _, step in batch if step is not None],
+            )
+
+    def targets(self, run_id: str) -> list[TargetRow]:
+        """Every target row of a run, ordered by cluster then SVM."""
+        rows = self._select(
+            f"SELECT {', '.join(TARGET_COLUMNS)} FROM targets WHERE run_id = ? "
+            "ORDER BY cluster, svm",
+            (run_id,),
+        )
+        return [_target_from(row) for row in rows]
+
+    def transitions(self, run_id: str) -> list[Transition]:
+        """Every transition of a run, in the order they were committed."""
+        rows = self._select(
+            "SELECT run_id, cluster, svm, at, state, attempt, event, detail FROM transitions "
+            "WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
+        return [_transition_from(row) for row in rows]
+
+    def seen_targets(self) -> set[TargetKey]:
+        """Every target any run (plan runs included) ever recorded."""
+        rows = self._select("SELECT DISTINCT cluster, svm FROM targets", ())
+        return {TargetKey(row["cluster"], row["svm"]) for row in rows}
+
+    def last_rotations(
+        self, where: Callable[[TargetKey], bool] | None = None
+    ) -> dict[TargetKey, Rotation]:
+        """Per target, the last `rekeyed` outcome across all runs (plan runs excluded).
+
+        `where` keeps only the targets it accepts (e.g. a selection).
+        """
+        rows = self._select(
+            "SELECT t.cluster, t.svm, t.run_id, COALESCE(t.finished_at, r.started_at) AS at, "
+            "COALESCE(t.key_id_after, t.key_id_intended) AS key_id "
+            "FROM targets AS t JOIN runs AS r ON r.id = t.run_id "
+            "WHERE t.outcome = 'rekeyed' AND r.mode != ? ORDER BY at, t.run_id",
+            (RunMode.PLAN.value,),
+        )
+        latest: dict[TargetKey, Rotation] = {}
+        for row in rows:  # ascending time: the last one seen per target wins
+            key = TargetKey(row["cluster"], row["svm"])
+            if where is None or where(key):
+                latest[key] = Rotation(row["run_id"], float(row["at"]), row["key_id"])
+        return latest
+
+    def integrity_problems(self) -> list[str]:
+        """What `PRAGMA integrity_check` and `foreign_key_check` report; empty when sound."""
+        checks = [row[0] for row in self._select("PRAGMA integrity_check", ())]
+        problems = [] if checks == ["ok"] else checks
+        for row in self._select("PRAGMA foreign_key_check", ()):
+            problems.append(f"{row[0]} row {row[1]}: dangling reference to {row[2]}")
+        return problems
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _select(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+        with self._mutex:
+            return self._conn.execute(sql, params).fetchall()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, committed on exit; IMMEDIATE so it never fails to upgrade."""
+        with self._mutex:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+
+def _configure(conn: sqlite3.Connection, path: Path) -> None:
+    conn.row_factory = sqlite3.Row
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise StateError(f"cannot use WAL mode for the ledger {path} (a network filesystem?)")
+    # synchronous = FULL: fsync the WAL at every commit.
+    # In WAL mode NORMAL already survives any *process* crash (SIGKILL, OOM): a committed
+    # transaction sits in the OS page cache and the kernel writes it out. Only power loss
+    # or a kernel panic (a hypervisor resetting the jump host) can roll it back. We keep that
+    # in scope: the intent committed before a POST must still be there after such a reset,
+    # or `resume` would take the target for untouched and rekey it a second time. The
+    # cost is one fsync per transaction, which group commit (AsyncLedger) shares among all
+    # the writes queued meanwhile; benchmarks/ledger_writes.py measures it.
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    # default=str: an odd value (a Path, a datetime) must not crash a run mid-flight.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _run_params(run: RunRecord) -> tuple[Any, ...]:
+    return (
+        run.run_id,
+        run.mode.value,
+        run.reason,
+        run.inventory_path,
+        run.inventory_sha256,
+        _dumps(run.options),
+        _dumps(run.selection),
+        run.operator,
+        run.started_at,
+        run.ended_at,
+        run.status.value,
+    )
+
+
+def _run_from(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        run_id=row["id"],
+        mode=RunMode(row["mode"]),
+        reason=row["reason"],
+        inventory_path=row["inventory_path"],
+        inventory_sha256=row["inventory_sha256"],
+        options=json.loads(row["options"]),
+        selection=json.loads(row["selection"]),
+        operator=row["operator"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        status=RunStatus(row["status"]),
+    )
+
+
+def _target_params(row: TargetRow) -> tuple[Any, ...]:
+    values: dict[str, Any] = {
+        **row.__dict__,
+        "cluster": row.key.cluster,
+        "svm": row.key.svm,
+        "state": row.state.value,
+        "facts": _dumps(row.facts),
+    }
+    return tuple(values[column] for column in TARGET_COLUMNS)
+
+
+def _target_from(row: sqlite3.Row) -> TargetRow:
+    values = {column: row[column] for column in TARGET_COLUMNS}
+    key = TargetKey(values.pop("cluster"), values.pop("svm"))
+    values["state"] = TargetState(values["state"])
+    values["facts"] = json.loads(values["facts"])
+    return TargetRow(key=key, **values)
+
+
+def _transition_params(step: Transition) -> tuple[Any, ...]:
+    return (
+        step.run_id,
+        step.key.cluster,
+        step.key.svm,
+        step.at,
+        step.state.value,
+        step.attempt,
+        step.event,
+        _dumps(step.detail),
+    )
+
+
+def _transition_from(row: sqlite3.Row) -> Transition:
+    return Transition(
+        run_id=row["run_id"],
+        key=TargetKey(row["cluster"], row["svm"]),
+        at=row["at"],
+        state=TargetState(row["state"]),
+        attempt=row["attempt"],
+        event=row["event"],
+        detail=json.loads(row["detail"]),
+    )

@@ -1,0 +1,130 @@
+"""The report directory of a run: report.json, report.md, report.html, junit.xml, failed.txt.
+
+Every format is rendered from the ledger's rows (`RunRecord`, `TargetRow`, `Transition`)
+through `build_report`, so a report written at the end of a run and one rendered later by
+`ontap-rekey report RUN_ID` are identical. Every rendered text also passes the log
+redaction, so a secret that slipped into an error message never reaches a report file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from orchestrator.ledger.records import RunRecord, TargetRow, Transition
+from orchestrator.observe.redaction import redact, scrub_text
+from orchestrator.observe.reports import document, summary
+from orchestrator.observe.reports.html import render_html
+from orchestrator.observe.reports.junit import render_junit
+from orchestrator.observe.reports.markdown import render_markdown
+
+__all__ = [
+    "FILE_NAMES",
+    "SCHEMA_ID",
+    "ReportFormat",
+    "build_report",
+    "load_schema",
+    "render",
+    "render_failed",
+    "write_reports",
+]
+
+SCHEMA_ID = document.SCHEMA_ID
+ReportFormat = Literal["json", "md", "html", "junit", "failed"]
+FILE_NAMES: dict[ReportFormat, str] = {
+    "json": "report.json",
+    "md": "report.md",
+    "html": "report.html",
+    "junit": "junit.xml",
+    "failed": "failed.txt",
+}
+
+
+def build_report(
+    run: RunRecord, targets: Sequence[TargetRow], transitions: Sequence[Transition]
+) -> dict[str, Any]:
+    """The `report.json` document (schema `ontap-rekey/report/v1`), secrets redacted."""
+    report: dict[str, Any] = redact(document.build_report(run, targets, transitions))
+    return report
+
+
+def render(
+    fmt: ReportFormat,
+    run: RunRecord,
+    targets: Sequence[TargetRow],
+    transitions: Sequence[Transition],
+) -> str:
+    """The text of one report format."""
+    return _render(fmt, build_report(run, targets, transitions), run, targets, transitions)
+
+
+def _render(
+    fmt: ReportFormat,
+    report: dict[str, Any],
+    run: RunRecord,
+    targets: Sequence[TargetRow],
+    transitions: Sequence[Transition],
+) -> str:
+    if fmt == "json":
+        text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    elif fmt == "md":
+        text = render_markdown(report)
+    elif fmt == "html":
+        text = render_html(report, run, targets, transitions)
+    elif fmt == "junit":
+        text = render_junit(report)
+    else:
+        text = render_failed(run, targets)
+    return scrub_text(text)
+
+
+def render_failed(run: RunRecord, targets: Sequence[TargetRow]) -> str:
+    """`failed.txt`: one `cluster/svm` a line for every target that did not succeed.
+
+    Usable as `--targets @failed.txt`; `#` lines are comments to the selector parser.
+    """
+    keys = sorted(row.key for row in targets if not summary.is_success(run, row))
+    what = "not ready" if summary.is_plan(run) else "not rekeyed"
+    header = f"# ontap-rekey {run.mode.value} {run.run_id}: {len(keys)} targets {what}\n"
+    return header + "".join(f"{key}\n" for key in keys)
+
+
+def write_reports(
+    report_dir: Path,
+    run: RunRecord,
+    targets: Sequence[TargetRow],
+    transitions: Sequence[Transition],
+) -> dict[str, Path]:
+    """Write every format into `report_dir` (created); returns format -> path."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    report = build_report(run, targets, transitions)
+    written: dict[str, Path] = {}
+    for fmt, name in FILE_NAMES.items():
+        path = report_dir / name
+        _write_atomically(path, _render(fmt, report, run, targets, transitions))
+        written[fmt] = path
+    return written
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema of report.json, shipped as package data."""
+    text = resources.files(__package__).joinpath("report.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Temp file in the same folder, then rename: a reader never sees half a report."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

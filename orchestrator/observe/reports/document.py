@@ -1,0 +1,182 @@
+"""`report.json`: the machine-readable report (`"schema": "ontap-rekey/report/v1"`).
+
+Built only from the ledger's rows, so `ontap-rekey report RUN_ID` reproduces it for any
+past run. Times are ISO-8601 UTC strings; durations are seconds. The format is documented
+in docs/report.md and pinned by `report.schema.json` next to this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestrator import __version__
+from orchestrator.ledger.records import RunRecord, TargetRow, Transition
+from orchestrator.observe import hints
+from orchestrator.observe.reports import summary
+
+SCHEMA_ID = "ontap-rekey/report/v1"
+
+
+def build_report(
+    run: RunRecord, targets: Sequence[TargetRow], transitions: Sequence[Transition]
+) -> dict[str, Any]:
+    """The report of `run` as a JSON-serialisable dict."""
+    retries = summary.retries_by_target(transitions)
+    return {
+        "schema": SCHEMA_ID,
+        "generator": {"name": "ontap-rekey", "version": __version__},
+        "run": _run_section(run, targets),
+        "tls_verify_disabled": _tls_verify_disabled(run, targets),
+        "totals": _totals(run, targets, sum(retries.values())),
+        "clusters": [
+            _cluster_section(run, name, rows, retries)
+            for name, rows in summary.by_cluster(targets).items()
+        ],
+        "errors": [_error_section(group) for group in summary.error_groups(targets)],
+        "timings": _timings(run, targets),
+        "targets": [
+            _target_section(row, retries[str(row.key)])
+            for row in sorted(targets, key=lambda r: r.key)
+        ],
+    }
+
+
+def iso(timestamp: float | None) -> str | None:
+    """Unix time as ISO-8601 UTC (`2025-01-31T12:00:00.250Z`), None stays None."""
+    if timestamp is None:
+        return None
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _run_section(run: RunRecord, targets: Sequence[TargetRow]) -> dict[str, Any]:
+    code = summary.exit_code(run, targets)
+    return {
+        "run_id": run.run_id,
+        "mode": run.mode.value,
+        "reason": run.reason,
+        "status": run.status.value,
+        "exit_code": int(code) if code is not None else None,
+        "operator": run.operator,
+        "inventory": {"path": run.inventory_path, "sha256": run.inventory_sha256},
+        "options": _sorted(run.options),
+        "selection": _sorted(run.selection),
+        "started_at": iso(run.started_at),
+        "ended_at": iso(run.ended_at),
+        "duration_s": _round(run.ended_at - run.started_at) if run.ended_at else None,
+    }
+
+
+def _tls_verify_disabled(run: RunRecord, targets: Sequence[TargetRow]) -> list[str]:
+    """Clusters contacted without certificate verification (the engine records them).
+
+    The engine puts `tls_verify_disabled` into the run options: a list of cluster names,
+    or `true` for every cluster of the run.
+    """
+    value = run.options.get("tls_verify_disabled")
+    if value is True:
+        return sorted({row.key.cluster for row in targets})
+    if isinstance(value, list | tuple):
+        return sorted(str(name) for name in value)
+    return []
+
+
+def _totals(run: RunRecord, targets: Sequence[TargetRow], retries: int) -> dict[str, int]:
+    return {"targets": len(targets)} | summary.count_outcomes(run, targets) | {"retries": retries}
+
+
+def _cluster_section(
+    run: RunRecord, name: str, rows: list[TargetRow], retries: dict[str, int]
+) -> dict[str, Any]:
+    span = summary.span(rows)
+    return {
+        "name": name,
+        "targets": len(rows),
+        "outcomes": summary.count_outcomes(run, rows),
+        "reasons": dict(sorted(summary.reason_counts(rows).items())),
+        "retries": sum(retries.get(str(row.key), 0) for row in rows),
+        "duration_s": _round(span) if span is not None else None,
+    }
+
+
+def _error_section(group: summary.ErrorGroup) -> dict[str, Any]:
+    return {
+        "code": group.code,
+        "class": group.error_class,
+        "count": group.count,
+        "message": group.message,
+        "description": group.description,
+        "hint": group.hint,
+        "clusters": sorted(group.clusters),
+    }
+
+
+def _timings(run: RunRecord, targets: Sequence[TargetRow]) -> dict[str, Any]:
+    durations = [d for d in map(summary.duration, targets) if d is not None]
+    span = summary.span(targets)
+    wall = (run.ended_at - run.started_at) if run.ended_at is not None else span
+    stats = {
+        "p50": summary.percentile(durations, 50),
+        "p95": summary.percentile(durations, 95),
+        "max": max(durations) if durations else None,
+        "mean": sum(durations) / len(durations) if durations else None,
+    }
+    return {
+        "wall_s": _round(wall) if wall is not None else None,
+        "targets_span_s": _round(span) if span is not None else None,
+        "target_duration_s": {k: _round(v) if v is not None else None for k, v in stats.items()},
+        "timed_targets": len(durations),
+    }
+
+
+def _target_section(row: TargetRow, retries: int) -> dict[str, Any]:
+    duration = summary.duration(row)
+    return {
+        "target": str(row.key),
+        "cluster": row.key.cluster,
+        "svm": row.key.svm,
+        "outcome": row.outcome,
+        "reason": row.reason,
+        "state": row.state.value,
+        "attempts": row.attempts,
+        "retries": retries,
+        "wave": row.wave,
+        "priority": row.priority,
+        "config_uuid": row.config_uuid,
+        "key_id_before": row.key_id_before,
+        "key_id_intended": row.key_id_intended,
+        "key_id_after": row.key_id_after,
+        "job_uuid": row.job_uuid,
+        "error": _error_of(row),
+        "started_at": iso(row.started_at),
+        "finished_at": iso(row.finished_at),
+        "duration_s": _round(duration) if duration is not None else None,
+        "facts": _sorted(row.facts),
+    }
+
+
+def _error_of(row: TargetRow) -> dict[str, Any] | None:
+    if row.error_code is None and row.error_class is None and row.error_message is None:
+        return None
+    return {
+        "code": row.error_code,
+        "message": row.error_message or "",
+        "class": row.error_class,
+        "hint": hints.hint_for(row.error_code, recorded=row.error_hint),
+    }
+
+
+def _sorted(value: Any) -> Any:
+    """Keys sorted at every depth: the ledger stores JSON with sorted keys, so a report
+    rendered at the end of the run and one rendered from the ledger later are identical."""
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [_sorted(item) for item in value]
+    return value
+
+
+def _round(seconds: float) -> float:
+    return round(seconds, 3)

@@ -1,0 +1,323 @@
+"""`report.html`: one self-contained page (inline CSS, inline SVG, no script, no fetch).
+
+It must open from a USB stick on an air-gapped laptop, so nothing is loaded from anywhere:
+the timeline is an inline SVG per cluster, tooltips are SVG `<title>` elements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from html import escape
+from typing import Any
+
+from orchestrator.ledger.records import RunRecord, TargetRow, Transition
+from orchestrator.observe.reports import summary
+from orchestrator.observe.reports.timeline import (
+    SEGMENT_KIND,
+    Lane,
+    Segment,
+    build_lane,
+    time_bounds,
+    transitions_by_target,
+)
+
+LABEL_W = 190  # px: target labels left of the plot
+PLOT_W = 900  # px: the time axis
+LANE_H = 14
+LANE_GAP = 4
+AXIS_H = 22
+
+OUTCOME_COLOURS = {
+    "rekeyed": "#2e7d32",
+    "ready": "#2e7d32",
+    "unverified": "#ef6c00",
+    "failed": "#c62828",
+    "not_ready": "#c62828",
+    "exhausted": "#8e24aa",
+    "skipped": "#757575",
+    "aborted": "#455a64",
+    "pending": "#9e9e9e",
+}
+SEGMENT_COLOURS = {
+    "attempt": "#1565c0",
+    "job": "#42a5f5",
+    "settle": "#ab47bc",
+    "waiting": "#ffb300",
+    "verify": "#26a69a",
+}
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#212121}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px}
+h3{font-size:15px;margin:18px 0 6px}
+table{border-collapse:collapse;margin:6px 0}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f5f5f5}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.cards{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}
+.card{border-radius:6px;padding:8px 14px;color:#fff;min-width:90px}
+.card b{display:block;font-size:22px}
+.meta td:first-child{color:#616161}
+.legend span{display:inline-block;margin-right:14px}
+.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px;
+border-radius:2px}
+svg.timeline{display:block;font:11px system-ui,sans-serif;background:#fff}
+svg .grid{stroke:#eee}svg .axis{fill:#757575}svg .lanebg{opacity:.22}
+code{font-size:12px}.muted{color:#757575}
+"""
+
+
+def render_html(
+    report: dict[str, Any],
+    run: RunRecord,
+    targets: Sequence[TargetRow],
+    transitions: Sequence[Transition],
+) -> str:
+    """The HTML page: totals, errors with hints, per cluster tables and timelines."""
+    body = [
+        _header(report),
+        _cards(report["totals"]),
+        _errors(report["errors"]),
+        _clusters(report["clusters"]),
+        _timelines(run, targets, transitions),
+        _target_tables(report["targets"]),
+    ]
+    title = escape(f"ontap-rekey {report['run']['mode']} {report['run']['run_id']}")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{title}</title><style>{CSS}</style></head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+def _header(report: dict[str, Any]) -> str:
+    run = report["run"]
+    rows = [
+        ("Mode", run["mode"]),
+        ("Status", f"{run['status']} (exit code {run['exit_code']})"),
+        ("Reason", run["reason"] or "-"),
+        ("Operator", run["operator"]),
+        ("Inventory", f"{run['inventory']['path']} (sha256 {run['inventory']['sha256']})"),
+        ("Started", run["started_at"]),
+        ("Ended", run["ended_at"] or "-"),
+        ("Duration", _seconds(run["duration_s"])),
+    ]
+    if report["tls_verify_disabled"]:
+        rows.append(("TLS verification disabled", ", ".join(report["tls_verify_disabled"])))
+    table = "".join(f"<tr><td>{escape(k)}</td><td>{escape(str(v))}</td></tr>" for k, v in rows)
+    return f'<h1>{escape(run["run_id"])}</h1><table class="meta">{table}</table>'
+
+
+def _cards(totals: dict[str, int]) -> str:
+    cards = [
+        f'<div class="card" style="background:{OUTCOME_COLOURS.get(name, "#546e7a")}">'
+        f"<b>{count}</b>{escape(name)}</div>"
+        for name, count in totals.items()
+    ]
+    return f'<h2>Totals</h2><div class="cards" id="totals">{"".join(cards)}</div>'
+
+
+def _errors(errors: list[dict[str, Any]]) -> str:
+    if not errors:
+        return '<h2>Errors</h2><p class="muted">None.</p>'
+    rows = [
+        [e["code"] or "-", e["class"] or "-", e["count"], e["message"], e["hint"] or "-"]
+        for e in errors
+    ]
+    header = ["code", "class", "targets", "message", "hint"]
+    return '<h2>Errors</h2><table id="errors">' + _rows(header, rows) + "</table>"
+
+
+def _clusters(clusters: list[dict[str, Any]]) -> str:
+    if not clusters:
+        return ""
+    names = list(clusters[0]["outcomes"])
+    header = ["cluster", "targets", *names, "retries", "duration"]
+    rows = [
+        [
+            c["name"],
+            c["targets"],
+            *(c["outcomes"].get(n, 0) for n in names),
+            c["retries"],
+            _seconds(c["duration_s"]),
+        ]
+        for c in clusters
+    ]
+    return '<h2>Per cluster</h2><table id="clusters">' + _rows(header, rows) + "</table>"
+
+
+def _timelines(
+    run: RunRecord, targets: Sequence[TargetRow], transitions: Sequence[Transition]
+) -> str:
+    start, end = time_bounds(run.started_at, targets, transitions, run.ended_at)
+    per_target = transitions_by_target(transitions)
+    sections = [
+        _cluster_timeline(
+            cluster, [build_lane(r, per_target.get(r.key, []), end) for r in rows], start, end
+        )
+        for cluster, rows in summary.by_cluster(targets).items()
+    ]
+    return "<h2>Timeline</h2>" + _legend() + "\n".join(sections)
+
+
+def _legend() -> str:
+    kinds = [(kind, SEGMENT_COLOURS[kind]) for kind in dict.fromkeys(SEGMENT_KIND.values())]
+    outcomes = [(name, colour) for name, colour in OUTCOME_COLOURS.items() if name != "ready"]
+    items = [f'<span><i style="background:{c}"></i>{escape(n)}</span>' for n, c in kinds]
+    items += [
+        f'<span><i style="background:{c};border-radius:6px"></i>{escape(n)}</span>'
+        for n, c in outcomes
+    ]
+    return (
+        '<p class="legend">Segments: ' + "".join(items[: len(kinds)]) + "<br>Outcome (lane and "
+        "end marker): " + "".join(items[len(kinds) :]) + "</p>"
+    )
+
+
+def _cluster_timeline(cluster: str, lanes: list[Lane], start: float, end: float) -> str:
+    height = AXIS_H + len(lanes) * (LANE_H + LANE_GAP) + 4
+    width = LABEL_W + PLOT_W + 30
+    scale = PLOT_W / (end - start)
+    parts = list(_axis(start, end, height))
+    for index, lane in enumerate(lanes):
+        parts.extend(_lane(lane, AXIS_H + index * (LANE_H + LANE_GAP), start, scale))
+    svg = (
+        f'<svg class="timeline" data-cluster="{escape(cluster)}" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="timeline of {escape(cluster)}">' + "".join(parts) + "</svg>"
+    )
+    return (
+        f'<section class="cluster-timeline" id="timeline-{escape(cluster)}">'
+        f"<h3>{escape(cluster)}</h3>{svg}</section>"
+    )
+
+
+def _axis(start: float, end: float, height: int) -> Iterable[str]:
+    """Vertical grid lines with seconds since the run started."""
+    step = _tick_step(end - start)
+    tick = 0.0
+    while tick <= end - start:
+        x = LABEL_W + tick * PLOT_W / (end - start)
+        yield f'<line class="grid" x1="{x:.1f}" y1="{AXIS_H - 6}" x2="{x:.1f}" y2="{height}"/>'
+        yield (
+            f'<text class="axis" x="{x:.1f}" y="{AXIS_H - 9}" text-anchor="middle">'
+            f"{_tick_label(tick)}</text>"
+        )
+        tick += step
+
+
+def _lane(lane: Lane, y: int, start: float, scale: float) -> Iterable[str]:
+    row = lane.row
+    outcome = row.outcome or "pending"
+    colour = OUTCOME_COLOURS.get(outcome, "#9e9e9e")
+    label = f"{row.key.svm} · {outcome}" + (f" ({row.reason})" if row.reason else "")
+    yield (
+        f'<text x="4" y="{y + LANE_H - 3}">{escape(_clip(label, 30))}'
+        f"<title>{escape(str(row.key))}: {escape(label)}</title></text>"
+    )
+    if row.started_at is not None:  # never started (skipped, aborted): a marker alone
+        x0 = LABEL_W + (row.started_at - start) * scale
+        x1 = LABEL_W + ((lane.end or row.started_at) - start) * scale
+        yield (
+            f'<rect class="lanebg" x="{x0:.1f}" y="{y}" width="{max(x1 - x0, 1):.1f}" '
+            f'height="{LANE_H}" fill="{colour}"/>'
+        )
+    for segment in lane.segments:
+        yield _segment(row, segment, y, start, scale)
+    if lane.end is not None:
+        cx = LABEL_W + (lane.end - start) * scale
+        yield (
+            f'<circle class="outcome-{escape(outcome)}" cx="{cx:.1f}" cy="{y + LANE_H / 2}" '
+            f'r="4.5" fill="{colour}" stroke="#fff"><title>{escape(str(row.key))}: '
+            f"{escape(outcome)}</title></circle>"
+        )
+
+
+def _segment(row: TargetRow, segment: Segment, y: int, start: float, scale: float) -> str:
+    x = LABEL_W + (segment.start - start) * scale
+    width = max((segment.end - segment.start) * scale, 1.5)  # an instant still shows a sliver
+    tip = (
+        f"{row.key} {segment.kind} {segment.end - segment.start:.1f} s "
+        f"(attempt {segment.attempt}, {segment.event})"
+    )
+    return (
+        f'<rect class="seg seg-{segment.kind}" x="{x:.1f}" y="{y + 2}" width="{width:.1f}" '
+        f'height="{LANE_H - 4}" fill="{SEGMENT_COLOURS[segment.kind]}">'
+        f"<title>{escape(tip)}</title></rect>"
+    )
+
+
+def _target_tables(targets: list[dict[str, Any]]) -> str:
+    header = [
+        "target",
+        "outcome",
+        "reason",
+        "attempts",
+        "wave",
+        "key id before",
+        "key id after",
+        "job",
+        "error",
+        "hint",
+    ]
+    rows = [
+        [
+            t["target"],
+            t["outcome"] or "pending",
+            t["reason"] or "",
+            t["attempts"],
+            "" if t["wave"] is None else t["wave"],
+            t["key_id_before"] or "",
+            t["key_id_after"] or "",
+            t["job_uuid"] or "",
+            _error_text(t),
+            (t["error"] or {}).get("hint", ""),
+        ]
+        for t in targets
+    ]
+    return (
+        f"<h2>Targets</h2><details><summary>{len(rows)} targets</summary>"
+        f'<table id="targets">{_rows(header, rows)}</table></details>'
+    )
+
+
+def _error_text(target: dict[str, Any]) -> str:
+    error = target["error"]
+    if error is None:
+        return ", ".join(f"{k}={v}" for k, v in target["facts"].items())
+    return f"{error['code'] or error['class']}: {error['message']}"
+
+
+def _rows(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(_td(cell) for cell in row) + "</tr>" for row in rows)
+    return f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+
+
+def _td(cell: object) -> str:
+    numeric = isinstance(cell, int | float)
+    return f'<td class="n">{cell}</td>' if numeric else f"<td>{escape(str(cell))}</td>"
+
+
+def _tick_step(total: float) -> float:
+    """A round step giving 5-12 ticks over `total` seconds."""
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400):
+        if total / step <= 12:
+            return float(step)
+    return total / 10
+
+
+def _tick_label(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m" if seconds % 60 == 0 else f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

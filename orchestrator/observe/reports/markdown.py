@@ -1,0 +1,126 @@
+"""`report.md`: the report for people (a ticket, a change record, an auditor's folder)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+SUCCESS = {"rekeyed", "ready"}
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The Markdown text of a `build_report` dict."""
+    parts = [
+        _header(report),
+        _totals(report),
+        _clusters(report),
+        _errors(report),
+        _attention(report),
+    ]
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _header(report: dict[str, Any]) -> str:
+    run = report["run"]
+    title = "Plan" if run["mode"] == "plan" else "Rekey run"
+    rows = [
+        ("Run id", f"`{run['run_id']}`"),
+        ("Mode", run["mode"]),
+        ("Reason", run["reason"] or "-"),
+        ("Status", f"{run['status']} (exit code {_text(run['exit_code'])})"),
+        ("Operator", run["operator"]),
+        ("Inventory", f"`{run['inventory']['path']}` (sha256 `{run['inventory']['sha256']}`)"),
+        ("Started", _text(run["started_at"])),
+        ("Ended", _text(run["ended_at"])),
+        ("Duration", _seconds(run["duration_s"])),
+    ]
+    if report["tls_verify_disabled"]:
+        rows.append(("TLS verification disabled", ", ".join(report["tls_verify_disabled"])))
+    return f"# {title} {run['run_id']}\n\n" + _table(("", ""), rows)
+
+
+def _totals(report: dict[str, Any]) -> str:
+    totals = report["totals"]
+    return "## Totals\n\n" + _table(tuple(totals), [tuple(str(v) for v in totals.values())])
+
+
+def _clusters(report: dict[str, Any]) -> str:
+    clusters = report["clusters"]
+    if not clusters:
+        return ""
+    names = list(clusters[0]["outcomes"])
+    header = ("cluster", "targets", *names, "retries", "duration", "reasons")
+    rows = [
+        (
+            c["name"],
+            str(c["targets"]),
+            *(str(c["outcomes"].get(n, 0)) for n in names),
+            str(c["retries"]),
+            _seconds(c["duration_s"]),
+            _reasons(c["reasons"]),
+        )
+        for c in clusters
+    ]
+    return "## Per cluster\n\n" + _table(header, rows)
+
+
+def _errors(report: dict[str, Any]) -> str:
+    errors = report["errors"]
+    if not errors:
+        return "## Errors\n\nNone."
+    rows = [
+        (_text(e["code"]), _text(e["class"]), str(e["count"]), e["message"], e["hint"] or "-")
+        for e in errors
+    ]
+    return "## Errors\n\n" + _table(("code", "class", "targets", "message", "hint"), rows)
+
+
+def _attention(report: dict[str, Any]) -> str:
+    """Every target that did not succeed, with why: the list someone has to act on."""
+    rows = [
+        (
+            t["target"],
+            _text(t["outcome"]),
+            _text(t["reason"]),
+            str(t["attempts"]),
+            _text((t["error"] or {}).get("code")),
+            (t["error"] or {}).get("message", "") or _facts(t["facts"]),
+        )
+        for t in report["targets"]
+        if t["outcome"] not in SUCCESS
+    ]
+    if not rows:
+        return ""
+    header = ("target", "outcome", "reason", "attempts", "code", "detail")
+    return "## Targets needing attention\n\n" + _table(header, rows)
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    lines = [_row(header), _row(["---"] * len(header))]
+    lines += [_row(row) for row in rows]
+    return "\n".join(lines)
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(_cell(cell) for cell in cells) + " |"
+
+
+def _cell(text: str) -> str:
+    # A pipe or a newline inside a cell would break the table.
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _text(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def _reasons(reasons: dict[str, int]) -> str:
+    return ", ".join(f"{name} x{count}" for name, count in reasons.items()) or "-"
+
+
+def _facts(facts: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in facts.items())

@@ -1,0 +1,148 @@
+"""Counting a run's rows: totals, per cluster, per error code, durations (pure functions).
+
+The recap table, every report format and `report.json` count through these helpers, so
+they cannot disagree about a run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from orchestrator.core.exitcodes import ExitCode, plan_exit_code, run_exit_code
+from orchestrator.core.targets import Outcome, TargetState
+from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow, Transition
+from orchestrator.observe import hints
+
+READY = "ready"
+NOT_READY = "not_ready"
+PENDING = "pending"  # no terminal outcome yet (an active or interrupted run)
+
+RUN_OUTCOMES: tuple[str, ...] = tuple(outcome.value for outcome in Outcome)
+PLAN_OUTCOMES: tuple[str, ...] = (READY, NOT_READY)
+
+
+def is_plan(run: RunRecord) -> bool:
+    """Plan runs end targets `ready` / `not_ready` instead of an Outcome."""
+    return run.mode is RunMode.PLAN
+
+
+def outcome_names(run: RunRecord) -> tuple[str, ...]:
+    """The outcome columns of this run's mode, in display order."""
+    return PLAN_OUTCOMES if is_plan(run) else RUN_OUTCOMES
+
+
+def outcome_of(row: TargetRow) -> str:
+    """The row's outcome, or `pending` while it has none."""
+    return row.outcome or PENDING
+
+
+def is_success(run: RunRecord, row: TargetRow) -> bool:
+    """Rekeyed (run) or ready (plan): everything else belongs in failed.txt."""
+    return row.outcome == (READY if is_plan(run) else Outcome.REKEYED.value)
+
+
+def count_outcomes(run: RunRecord, rows: Iterable[TargetRow]) -> dict[str, int]:
+    """Every outcome of the run's mode (zeros included), plus `pending` when any is."""
+    counts = Counter(outcome_of(row) for row in rows)
+    totals = {name: counts.pop(name, 0) for name in outcome_names(run)}
+    # Unexpected values stay visible rather than silently dropped.
+    return totals | dict(sorted(counts.items()))
+
+
+def retries_by_target(transitions: Iterable[Transition]) -> Counter[str]:
+    """How many times each target (`cluster/svm`) waited for a retry."""
+    return Counter(str(t.key) for t in transitions if t.state is TargetState.WAITING)
+
+
+def duration(row: TargetRow) -> float | None:
+    """Seconds from the target's first action to its outcome, when both are known."""
+    if row.started_at is None or row.finished_at is None:
+        return None
+    return max(0.0, row.finished_at - row.started_at)
+
+
+def span(rows: Iterable[TargetRow]) -> float | None:
+    """Seconds from the first target's start to the last target's finish."""
+    starts = [row.started_at for row in rows if row.started_at is not None]
+    ends = [row.finished_at for row in rows if row.finished_at is not None]
+    if not starts or not ends:
+        return None
+    return max(0.0, max(ends) - min(starts))
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The nearest-rank `q`-th percentile (0 < q <= 100) of `values`."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def by_cluster(rows: Iterable[TargetRow]) -> dict[str, list[TargetRow]]:
+    """Rows grouped by cluster name, clusters and targets sorted."""
+    groups: dict[str, list[TargetRow]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: r.key):
+        groups[row.key.cluster].append(row)
+    return dict(sorted(groups.items()))
+
+
+@dataclass
+class ErrorGroup:
+    """Every target that ended with one error code (and class)."""
+
+    code: str | None
+    error_class: str | None
+    hint: str
+    message: str
+    count: int = 0
+    clusters: set[str] = field(default_factory=set)
+
+    @property
+    def description(self) -> str:
+        return hints.describe_code(self.code)
+
+
+def error_groups(rows: Iterable[TargetRow]) -> list[ErrorGroup]:
+    """Errors grouped by (code, class), most frequent first."""
+    groups: dict[tuple[str | None, str | None], ErrorGroup] = {}
+    for row in rows:
+        if row.error_code is None and row.error_class is None and row.error_message is None:
+            continue
+        group = groups.setdefault(
+            (row.error_code, row.error_class),
+            ErrorGroup(
+                code=row.error_code,
+                error_class=row.error_class,
+                hint=hints.hint_for(row.error_code, recorded=row.error_hint),
+                message=row.error_message or "",
+            ),
+        )
+        group.count += 1
+        group.clusters.add(row.key.cluster)
+    return sorted(groups.values(), key=lambda g: (-g.count, g.code or "", g.error_class or ""))
+
+
+def reason_counts(rows: Iterable[TargetRow]) -> Counter[str]:
+    """How often each reason appears among the rows that have one."""
+    return Counter(row.reason for row in rows if row.reason)
+
+
+def exit_code(run: RunRecord, rows: Sequence[TargetRow]) -> ExitCode | None:
+    """The exit code the run ended (or would end) with; None while it is still active."""
+    if is_plan(run):
+        return plan_exit_code(row.outcome == READY for row in rows)
+    if run.status is RunStatus.ACTIVE:
+        return None
+    outcomes = [Outcome(row.outcome) if row.outcome in RUN_OUTCOMES else None for row in rows]
+    if None in outcomes:
+        # A target without an outcome was not rekeyed: never report 0 for it.
+        outcomes = [outcome or Outcome.ABORTED for outcome in outcomes]
+    return run_exit_code(
+        [o for o in outcomes if o is not None],
+        aborted=run.status is RunStatus.ABORTED,
+        interrupted=run.status is RunStatus.INTERRUPTED,
+    )

@@ -1,0 +1,244 @@
+"""The mutable state of one simulated cluster."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, deque
+from fnmatch import fnmatchcase
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.simulator.jobs import Job, JobState, new_job_uuid
+from orchestrator.simulator.model import CLUSTER_SCOPE, KmsConfig, Node, Svm, stable_uuid
+from orchestrator.simulator.scenario import KeystoreState, RekeyFault
+
+if TYPE_CHECKING:
+    from orchestrator.simulator.fleet import ClusterDef
+    from orchestrator.simulator.policy import ClusterPolicy
+    from orchestrator.simulator.timebase import Timebase
+
+AWS_KMS_MIN_VERSION = (9, 12)
+TOKENS_MIN_VERSION = (9, 14)
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    """`"9.14.1"` -> `(9, 14, 1)`; a missing minor is 0."""
+    parts = [int(p) for p in text.split(".")]
+    return (parts[0], parts[1], parts[2] if len(parts) > 2 else 0)
+
+
+class ClusterState:
+    """One cluster: identity, accounts, counters, and (built on first use) its SVMs,
+    configurations and jobs. Building lazily keeps a 1,000-cluster fleet cheap to start."""
+
+    def __init__(
+        self, definition: ClusterDef, policy: ClusterPolicy, seed: int, timebase: Timebase
+    ) -> None:
+        self.definition = definition
+        self.policy = policy
+        self.seed = seed
+        self.timebase = timebase
+        self.name = definition.name
+        self.uuid = stable_uuid(self.name)
+        self.version_text = policy.version or definition.version
+        self.version = parse_version(self.version_text)
+        self.unreachable = policy.unreachable
+        self.users = self._accounts()
+        self.tokens = frozenset(definition.tokens)
+        self.rng = random.Random(f"{seed}:{self.name}")
+        self.in_flight = 0
+        self.peak_requests = 0
+        self.peak_rekeys = 0
+        self.failed_logins = 0
+        self.user_failures: Counter[str] = Counter()
+        self.requests: Counter[tuple[str, str, int]] = Counter()
+        self.jobs: dict[str, Job] = {}
+        self._active: list[Job] = []
+        self._ended: deque[Job] = deque()
+
+    @property
+    def password(self) -> str:
+        """The main account's password on this cluster (differs under `wrong_password`)."""
+        return self.users[self.definition.username]
+
+    @property
+    def has_aws_kms_api(self) -> bool:
+        """ONTAP 9.12 added the aws-kms endpoints."""
+        return self.version[:2] >= AWS_KMS_MIN_VERSION
+
+    @property
+    def accepts_tokens(self) -> bool:
+        """OAuth 2.0 bearer tokens work from 9.14."""
+        return self.version[:2] >= TOKENS_MIN_VERSION
+
+    def _accounts(self) -> dict[str, str]:
+        password = self.definition.password
+        if self.policy.wrong_password:
+            password = self.policy.password or f"{password}-rotated"
+        return {**self.definition.users, self.definition.username: password}
+
+    # -- inventory, built on first use -------------------------------------------------
+
+    @cached_property
+    def nodes(self) -> list[Node]:
+        """The cluster's nodes, `<cluster>-01` ..."""
+        count = self.definition.nodes
+        return [
+            Node(name=f"{self.name}-{i:02d}", uuid=stable_uuid(self.name, "node", str(i)))
+            for i in range(1, count + 1)
+        ]
+
+    @cached_property
+    def admin_svm(self) -> Svm:
+        """The admin SVM, named after the cluster; owns the cluster-scoped configuration."""
+        return Svm(name=self.name, uuid=stable_uuid(self.name, "admin"), subtype="admin")
+
+    @cached_property
+    def svms(self) -> list[Svm]:
+        """The data SVMs in fleet-file order, each with its AWS KMS configuration or None."""
+        svms = []
+        for name in self.definition.svms:
+            svm = Svm(name=name, uuid=stable_uuid(self.name, "svm", name))
+            if not self._has_fact(name, "no_aws_kms"):
+                svm.kms = self._config(svm, "svm")
+            svms.append(svm)
+        return svms
+
+    @cached_property
+    def configs(self) -> list[KmsConfig]:
+        """Every AWS KMS configuration: the cluster-scoped one first, then per SVM."""
+        configs = [svm.kms for svm in self.svms if svm.kms is not None]
+        if self.definition.include_cluster_scope or self.policy.cluster_scope:
+            self.admin_svm.kms = self._config(self.admin_svm, "cluster")
+            configs.insert(0, self.admin_svm.kms)
+        return configs
+
+    @cached_property
+    def config_by_uuid(self) -> dict[str, KmsConfig]:
+        """Configurations by uuid: the per-request lookup."""
+        return {config.uuid: config for config in self.configs}
+
+    @cached_property
+    def svm_by_uuid(self) -> dict[str, Svm]:
+        """Data SVMs by uuid."""
+        return {svm.uuid: svm for svm in self.svms}
+
+    def _has_fact(self, svm: str, kind: str) -> bool:
+        return any(f.kind == kind for f in self.policy.svm_facts(self.name, svm))
+
+    def _config(self, svm: Svm, scope: str) -> KmsConfig:
+        target_svm = CLUSTER_SCOPE if scope == "cluster" else svm.name
+        config = KmsConfig(
+            uuid=stable_uuid(self.name, "aws-kms", target_svm),
+            cluster=self.name,
+            svm=svm,
+            scope=scope,
+            key_id=stable_uuid(self.name, "key", target_svm),
+            faults=tuple(f for f in self.policy.rekey_faults if f.matches(self.name, target_svm)),
+            rate_faults=tuple(
+                f for f in self.policy.rate_faults if f.matches(self.name, target_svm)
+            ),
+            job_duration=self.policy.job_duration_for(self.name, target_svm),
+            rng=random.Random(f"{self.seed}:{self.name}/{target_svm}"),
+            keystore_uuid=stable_uuid(self.name, "key-store", target_svm),
+        )
+        self._apply_svm_facts(config, target_svm)
+        return config
+
+    def _apply_svm_facts(self, config: KmsConfig, svm: str) -> None:
+        unreachable: set[str] = set()
+        for fact in self.policy.svm_facts(self.name, svm):
+            if fact.kind == "amazon_unreachable":
+                config.amazon_reachable = False
+            elif fact.kind == "ekmip_unreachable":
+                unreachable.update(n.name for n in self.nodes if fnmatchcase(n.name, fact.node))
+            elif fact.kind == "keystore_state":
+                config.state_override = fact.state
+        config.ekmip_unreachable = frozenset(unreachable)
+
+    # -- jobs --------------------------------------------------------------------------
+
+    def settle(self, now: float) -> None:
+        """Apply the effects of every job that ended by `now`; forget expired jobs."""
+        if self._active:
+            still = []
+            for job in self._active:
+                if job.end_at <= now:
+                    self._finish(job)
+                else:
+                    still.append(job)
+            self._active = still
+        expiry = self.policy.options.job_expiry_s
+        while self._ended and self._ended[0].end_at + expiry <= now:
+            self.jobs.pop(self._ended.popleft().uuid, None)
+
+    def start_rekey(
+        self, config: KmsConfig, key_id: str, failure: RekeyFault | None, now: float
+    ) -> Job:
+        """Accept a rekey: create its job, mark the configuration busy, record it."""
+        duration = config.job_duration.draw(config.rng)
+        job = Job(
+            uuid=new_job_uuid(config.rng.getrandbits(128)),
+            config=config,
+            key_id=key_id,
+            node=self.nodes[0],
+            created_at=now,
+            end_at=now + duration,
+            failure=failure,
+        )
+        job.stats_entry = {
+            "time": self.timebase.iso(now),
+            "key_id": key_id,
+            "job_uuid": job.uuid,
+            "outcome": JobState.RUNNING.value,
+        }
+        config.rekeys.append(job.stats_entry)
+        config.running = job
+        self.jobs[job.uuid] = job
+        self._active.append(job)
+        self.peak_rekeys = max(self.peak_rekeys, len(self._active))
+        return job
+
+    def finish_now(self, job: Job) -> None:
+        """Settle one job whose end the caller has waited for (clock-skew proof)."""
+        if not job.settled:
+            self._active.remove(job)
+            self._finish(job)
+
+    def _finish(self, job: Job) -> None:
+        job.settled = True
+        config = job.config
+        if job.failure is None:
+            config.key_id = job.key_id
+            config.key_version += 1
+        job.stats_entry["outcome"] = job.state(job.end_at).value
+        if config.running is job:
+            config.running = None
+        self._ended.append(job)
+
+    def job(self, uuid: str, now: float) -> Job | None:
+        """The job record if it exists and has not expired."""
+        job = self.jobs.get(uuid)
+        if job is None or job.end_at + self.policy.options.job_expiry_s <= now:
+            return None
+        return job
+
+    def keystore_state(self, config: KmsConfig, now: float) -> KeystoreState:
+        """The state /key-stores shows for a configuration at `now`."""
+        if config.running is not None and config.running.end_at > now:
+            return "svm_kek_rekey"
+        return config.shown_state(self.timebase.elapsed(now)) or "active"
+
+    # -- ground truth ------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """This cluster's counters in the /_sim/stats shape."""
+        return {
+            "peak_concurrent_requests": self.peak_requests,
+            "peak_concurrent_rekeys": self.peak_rekeys,
+            "failed_logins": self.failed_logins,
+            "requests": [
+                {"method": m, "path": p, "status": s, "count": n}
+                for (m, p, s), n in sorted(self.requests.items())
+            ],
+        }

@@ -1,0 +1,70 @@
+"""The route table: path templates to handlers, matched by segment count then segments."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from orchestrator.simulator import routes_cluster as cl
+from orchestrator.simulator import routes_jobs as jobs
+from orchestrator.simulator import routes_keystores as ks
+from orchestrator.simulator import routes_kms as kms
+from orchestrator.simulator.http import Handler
+
+
+@dataclass(frozen=True)
+class Route:
+    """One path template (`{name}` segments capture), its handlers by method, and whether
+    it belongs to the AWS KMS API (absent before ONTAP 9.12)."""
+
+    template: str
+    methods: Mapping[str, Handler]
+    aws_kms: bool = False
+    parts: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", tuple(self.template.strip("/").split("/")))
+
+    def match(self, parts: list[str]) -> dict[str, str] | None:
+        """The captured segments if `parts` fit this template."""
+        args: dict[str, str] = {}
+        for want, got in zip(self.parts, parts, strict=True):
+            if want.startswith("{"):
+                args[want[1:-1]] = got
+            elif want != got:
+                return None
+        return args
+
+
+ROUTES = (
+    Route("/api/cluster", {"GET": cl.get_cluster}),
+    Route("/api/cluster/nodes", {"GET": cl.list_nodes}),
+    Route("/api/cluster/nodes/{uuid}", {"GET": cl.get_node}),
+    Route("/api/svm/svms", {"GET": cl.list_svms}),
+    Route("/api/svm/svms/{uuid}", {"GET": cl.get_svm}),
+    Route("/api/cluster/jobs", {"GET": jobs.list_jobs}),
+    Route("/api/cluster/jobs/{uuid}", {"GET": jobs.get_job}),
+    Route("/api/security/key-stores", {"GET": ks.list_key_stores}),
+    Route("/api/security/key-stores/{uuid}", {"GET": ks.get_key_store}),
+    Route("/api/security/aws-kms", {"GET": kms.list_aws_kms}, aws_kms=True),
+    Route("/api/security/aws-kms/{uuid}", {"GET": kms.get_aws_kms}, aws_kms=True),
+    Route(
+        "/api/security/aws-kms/{uuid}/rekey-external",
+        {"POST": kms.rekey_external},
+        aws_kms=True,
+    ),
+)
+
+_BY_LENGTH: dict[int, list[Route]] = {}
+for _route in ROUTES:
+    _BY_LENGTH.setdefault(len(_route.parts), []).append(_route)
+
+
+def match(path: str) -> tuple[Route, dict[str, str]] | None:
+    """The route for a request path and its captured segments, or None."""
+    parts = path.strip("/").split("/")
+    for route in _BY_LENGTH.get(len(parts), ()):
+        args = route.match(parts)
+        if args is not None:
+            return route, args
+    return None

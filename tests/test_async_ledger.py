@@ -1,0 +1,132 @@
+"""AsyncLedger: committed on return, group commit, shielded from cancellation."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import anyio
+import pytest
+from ledger_factories import key, make_run, open_ledger, step
+
+from orchestrator.core.targets import TargetState
+from orchestrator.ledger.async_ledger import AsyncLedger
+from orchestrator.ledger.records import TargetRow
+from orchestrator.ledger.store import Ledger
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with open_ledger(tmp_path) as opened:
+        opened.create_run(make_run("r1"))
+        yield opened
+
+
+@pytest.fixture
+async def writer(ledger: Ledger) -> AsyncIterator[AsyncLedger]:
+    async with AsyncLedger(ledger) as async_ledger:
+        yield async_ledger
+
+
+def _committed_state(path: Path, target: str) -> str | None:
+    """The target's state as a fresh connection (another process) sees it."""
+    cluster, svm = target.split("/")
+    with sqlite3.connect(path) as conn:
+        row = conn.execute(
+            "SELECT state FROM targets WHERE cluster = ? AND svm = ?", (cluster, svm)
+        ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _rows(count: int) -> list[TargetRow]:
+    return [TargetRow("r1", key(f"east/svm{n:04}")) for n in range(count)]
+
+
+async def test_a_write_is_committed_when_it_returns(writer: AsyncLedger, ledger: Ledger) -> None:
+    """The write-ahead discipline: after `await write`, another connection sees it."""
+    row = replace(TargetRow("r1", key("east/svm1")), state=TargetState.INTENT, attempts=1)
+    await writer.write(row, step(row, "attempt.intent"))
+    assert _committed_state(ledger.path, "east/svm1") == "intent"
+    assert [t.event for t in ledger.transitions("r1")] == ["attempt.intent"]
+
+
+async def test_concurrent_writers_share_transactions(writer: AsyncLedger, ledger: Ledger) -> None:
+    """500 tasks x 4 writes land completely, in far fewer transactions than writes."""
+    states = (TargetState.INTENT, TargetState.SUBMITTED, TargetState.VERIFYING, TargetState.DONE)
+
+    async def move(row: TargetRow) -> None:
+        for attempt, state in enumerate(states, start=1):
+            row = replace(row, state=state, attempts=attempt)
+            await writer.write(row, step(row))
+
+    async with anyio.create_task_group() as group:
+        for row in _rows(500):
+            group.start_soon(move, row)
+    assert {row.state for row in ledger.targets("r1")} == {TargetState.DONE}
+    assert len(ledger.transitions("r1")) == 2000
+    assert writer.stats.writes == 2000
+    assert writer.stats.transactions < 100
+
+
+async def test_a_cancelled_writer_still_lands(writer: AsyncLedger, ledger: Ledger) -> None:
+    """Cancellation is delivered after the commit, never instead of it."""
+    row = replace(TargetRow("r1", key("east/svm1")), state=TargetState.INTENT)
+    reached_after_write = False
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await writer.write(row, step(row))
+        reached_after_write = True
+    assert scope.cancelled_caught
+    assert not reached_after_write
+    assert _committed_state(ledger.path, "east/svm1") == "intent"
+
+
+async def test_writers_cancelled_mid_flush_all_land(writer: AsyncLedger, ledger: Ledger) -> None:
+    """Cancel a task group while a transaction is in flight: every started write lands."""
+    started: list[str] = []
+
+    async def write_one(row: TargetRow) -> None:
+        started.append(str(row.key))
+        await writer.write(row, step(row))
+
+    async with anyio.create_task_group() as group:
+        for row in _rows(200):
+            group.start_soon(write_one, row)
+        while not writer.stats.transactions:  # the first flush is done; others queue
+            await anyio.sleep(0)
+        group.cancel_scope.cancel()
+    committed = {str(row.key) for row in ledger.targets("r1")}
+    assert committed == set(started)
+    assert len(ledger.transitions("r1")) == len(started)
+
+
+async def test_a_failing_write_fails_only_its_writer(writer: AsyncLedger, ledger: Ledger) -> None:
+    """A bad item in a group commit does not take its batch-mates down with it."""
+    failures: list[BaseException] = []
+
+    async def write_one(row: TargetRow) -> None:
+        try:
+            await writer.write(row, step(row))
+        except sqlite3.IntegrityError as exc:
+            failures.append(exc)
+
+    ghost = TargetRow("no-such-run", key("east/ghost"))
+    async with anyio.create_task_group() as group:
+        for row in [*_rows(20), ghost, *_rows(40)[20:]]:
+            group.start_soon(write_one, row)
+    assert len(failures) == 1
+    assert len(ledger.targets("r1")) == 40
+
+
+async def test_aclose_waits_for_queued_writes(ledger: Ledger) -> None:
+    async_ledger = AsyncLedger(ledger)
+    async with anyio.create_task_group() as group:
+        for row in _rows(50):
+            group.start_soon(async_ledger.write, row)
+        await anyio.sleep(0)
+        await async_ledger.aclose()
+        assert len(ledger.targets("r1")) == 50

@@ -1,0 +1,343 @@
+"""The SQLite ledger: schema and migrations, runs, targets, transitions, locking, rotations."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from ledger_factories import DAY, key, make_run, open_ledger, record_run, rekeyed, step
+
+from orchestrator.core.targets import Outcome, TargetState
+from orchestrator.errors import StateError
+from orchestrator.ledger.records import RunMode, RunStatus, TargetRow, Transition
+from orchestrator.ledger.schema import MIGRATIONS, SCHEMA_VERSION, TARGET_COLUMNS
+from orchestrator.ledger.store import Ledger
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with open_ledger(tmp_path) as opened:
+        yield opened
+
+
+def _raw(path: Path) -> sqlite3.Connection:
+    """A connection of our own, as another process (or an auditor's shell) would have."""
+    return sqlite3.connect(path)
+
+
+# -- schema and migrations -----------------------------------------------------------------
+
+
+def test_a_new_ledger_is_at_the_current_version_and_reopens_unchanged(tmp_path: Path) -> None:
+    """Migration 1 creates everything once; reopening applies nothing again."""
+    path = tmp_path / "ledger.db"
+    with Ledger.open(path) as ledger:
+        ledger.create_run(make_run("r1"))
+    with Ledger.open(path) as ledger:
+        assert ledger.get_run("r1").run_id == "r1"
+    with _raw(path) as conn:
+        versions = conn.execute("SELECT version FROM schema_version").fetchall()
+        assert versions == [(SCHEMA_VERSION,)] == [(m.version,) for m in MIGRATIONS]
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_migrations_are_numbered_in_order() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+
+
+def test_target_columns_cover_every_target_row_field() -> None:
+    """A field added to TargetRow without a migration fails here, not in production."""
+    fields = {f.name for f in dataclasses.fields(TargetRow)} - {"key"} | {"cluster", "svm"}
+    assert set(TARGET_COLUMNS) == fields
+
+
+def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StateError, match="does not exist"):
+        Ledger.open(tmp_path / "nowhere" / "ledger.db")
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    path.write_text("inventory: not a database\n" * 100)
+    with pytest.raises(StateError, match="cannot open the ledger"):
+        Ledger.open(path)
+
+
+def test_another_sqlite_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with _raw(path) as conn:
+        conn.execute("CREATE TABLE photos (id INTEGER)")
+    with pytest.raises(StateError, match="not an ontap-rekey ledger"):
+        Ledger.open(path)
+
+
+def test_a_ledger_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    Ledger.open(path).close()
+    with _raw(path) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (99, 'future', 0)")
+    with pytest.raises(StateError, match="newer than this ontap-rekey"):
+        Ledger.open(path)
+
+
+def test_a_fresh_ledger_passes_the_integrity_check(ledger: Ledger) -> None:
+    record_run(ledger, "r1", {"east/svm1": (Outcome.REKEYED, time.time())})
+    assert ledger.integrity_problems() == []
+
+
+# -- runs ---------------------------------------------------------------------------------
+
+
+def test_a_run_reads_back_as_written(ledger: Ledger) -> None:
+    run = replace(make_run("r1"), mode=RunMode.EMERGENCY, reason="INC-42 key exposure")
+    ledger.create_run(run)
+    assert ledger.get_run("r1") == run
+
+
+def test_runs_are_listed_newest_first(ledger: Ledger) -> None:
+    for number, started in enumerate((100.0, 300.0, 200.0)):
+        ledger.create_run(make_run(f"r{number}", started_at=started))
+    assert [r.run_id for r in ledger.list_runs()] == ["r1", "r2", "r0"]
+    assert [r.run_id for r in ledger.list_runs(limit=1)] == ["r1"]
+
+
+def test_an_unknown_run_names_the_recent_ones(ledger: Ledger) -> None:
+    ledger.create_run(make_run("20261127-181530-3f9a"))
+    with pytest.raises(StateError, match=r"no run r9 in .*recent runs: 20261127-181530-3f9a"):
+        ledger.get_run("r9")
+    with pytest.raises(StateError, match="no run r9"):
+        ledger.set_run_status("r9", RunStatus.FINISHED)
+
+
+def test_a_run_id_cannot_be_reused(ledger: Ledger) -> None:
+    ledger.create_run(make_run("r1"))
+    with pytest.raises(StateError, match="already exists"):
+        ledger.create_run(make_run("r1"))
+
+
+def test_ending_a_run_stamps_its_end_and_resuming_clears_it(ledger: Ledger) -> None:
+    ledger.create_run(make_run("r1"))
+    ledger.set_run_status("r1", RunStatus.INTERRUPTED)
+    interrupted = ledger.get_run("r1")
+    assert interrupted.status is RunStatus.INTERRUPTED
+    assert interrupted.ended_at is not None
+    ledger.set_run_status("r1", RunStatus.ACTIVE)
+    assert ledger.get_run("r1").ended_at is None
+    ledger.set_run_status("r1", RunStatus.FINISHED, ended_at=1234.5)
+    assert ledger.get_run("r1").ended_at == 1234.5
+
+
+def test_active_runs_are_the_unfinished_ones(ledger: Ledger) -> None:
+    ledger.create_run(make_run("r1"))
+    ledger.create_run(make_run("r2"))
+    ledger.set_run_status("r1", RunStatus.FINISHED)
+    assert [r.run_id for r in ledger.active_runs()] == ["r2"]
+
+
+def test_new_run_ids_are_readable_sortable_and_unique(ledger: Ledger) -> None:
+    ids = [ledger.new_run_id() for _ in range(20)]
+    assert all(re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4}", run_id) for run_id in ids)
+    assert ids[0][:15] <= ids[-1][:15]
+    assert len(set(ids)) == len(ids)
+
+
+# -- targets and transitions ----------------------------------------------------------------
+
+
+def test_write_upserts_rows_and_appends_transitions(ledger: Ledger) -> None:
+    ledger.create_run(make_run("r1"))
+    row = TargetRow("r1", key("east/svm1"), facts={"version": "9.14.1"})
+    ledger.add_targets([row])
+    intent = replace(row, state=TargetState.INTENT, attempts=1, intent_at=10.0)
+    submitted = replace(intent, state=TargetState.SUBMITTED, job_uuid="job-1")
+    ledger.write([(intent, step(intent, "attempt.intent"))])
+    ledger.write([(submitted, step(submitted, "attempt.submitted", job_uuid="job-1"))])
+    assert ledger.targets("r1") == [submitted]
+    trail = ledger.transitions("r1")
+    assert [(t.state, t.event) for t in trail] == [
+        (TargetState.INTENT, "attempt.intent"),
+        (TargetState.SUBMITTED, "attempt.submitted"),
+    ]
+    assert trail[1].detail == {"job_uuid": "job-1"}
+
+
+def test_add_targets_never_overwrites_a_recorded_row(ledger: Ledger) -> None:
+    """Resume may add what discovery finds again without resetting recorded state."""
+    ledger.create_run(make_run("r1"))
+    row = TargetRow("r1", key("east/svm1"))
+    done = rekeyed(row, at=5.0)
+    ledger.add_targets([row])
+    ledger.write([(done, None)])
+    ledger.add_targets([row, TargetRow("r1", key("east/svm2"))])
+    assert ledger.targets("r1") == [done, TargetRow("r1", key("east/svm2"))]
+
+
+def test_a_batch_is_one_transaction(ledger: Ledger) -> None:
+    """One bad item (a transition of a target never recorded) and nothing of it lands."""
+    ledger.create_run(make_run("r1"))
+    good = replace(TargetRow("r1", key("east/svm1")), state=TargetState.INTENT)
+    orphan = Transition("r1", key("east/ghost"), 1.0, TargetState.INTENT)
+    with pytest.raises(sqlite3.IntegrityError):
+        ledger.write([(good, step(good)), (good, orphan)])
+    assert ledger.targets("r1") == []
+    assert ledger.transitions("r1") == []
+
+
+def test_a_row_of_an_unknown_run_is_refused(ledger: Ledger) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        ledger.add_targets([TargetRow("ghost-run", key("east/svm1"))])
+
+
+def test_transitions_are_append_only(ledger: Ledger) -> None:
+    record_run(ledger, "r1", {"east/svm1": (Outcome.REKEYED, 1.0)})
+    with _raw(ledger.path) as conn:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE transitions SET event = 'forged'")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("DELETE FROM transitions")
+    assert len(ledger.transitions("r1")) == 1
+
+
+def test_seen_targets_include_every_run(ledger: Ledger) -> None:
+    record_run(ledger, "r1", {"east/svm1": (Outcome.FAILED, 1.0)})
+    record_run(ledger, "p1", {"west/-": (Outcome.SKIPPED, 2.0)}, mode=RunMode.PLAN)
+    assert ledger.seen_targets() == {key("east/svm1"), key("west/-")}
+
+
+# -- last rotations ----------------------------------------------------------------------
+
+
+def test_last_rotations_take_the_latest_rekeyed_across_runs(ledger: Ledger) -> None:
+    now = time.time()
+    record_run(
+        ledger,
+        "r1",
+        {
+            "east/svm1": (Outcome.REKEYED, now - 100 * DAY),
+            "east/svm2": (Outcome.REKEYED, now - 99 * DAY),
+        },
+    )
+    record_run(
+        ledger,
+        "r2",
+        {"east/svm1": (Outcome.REKEYED, now - DAY), "east/svm2": (Outcome.UNVERIFIED, now - DAY)},
+    )
+    record_run(ledger, "p1", {"east/svm2": (Outcome.REKEYED, now)}, mode=RunMode.PLAN)
+    rotations = ledger.last_rotations()
+    assert {k: r.run_id for k, r in rotations.items()} == {
+        key("east/svm1"): "r2",
+        key("east/svm2"): "r1",
+    }
+    assert rotations[key("east/svm1")].key_id == "key-r2"
+    assert rotations[key("east/svm2")].at == pytest.approx(now - 99 * DAY)
+
+
+def test_last_rotations_can_be_filtered(ledger: Ledger) -> None:
+    record_run(
+        ledger, "r1", {"east/svm1": (Outcome.REKEYED, 1.0), "west/svm1": (Outcome.REKEYED, 1.0)}
+    )
+    assert set(ledger.last_rotations(lambda k: k.cluster == "west")) == {key("west/svm1")}
+
+
+# -- run exclusivity -----------------------------------------------------------------------
+
+
+def test_a_second_ledger_cannot_take_a_held_run_lock(tmp_path: Path) -> None:
+    with open_ledger(tmp_path) as first, open_ledger(tmp_path) as second:
+        first.create_run(make_run("r1"))
+        first.acquire("r1")
+        first.acquire("r1")  # re-acquiring the same run is a no-op
+        assert first.running_run() == second.running_run() == first.get_run("r1")
+        with pytest.raises(StateError, match=r"run r1 \(pid \d+ on .*\) is in progress"):
+            second.acquire("r2")
+        first.release()
+        assert second.running_run() is None
+        second.acquire("r2")
+
+
+def test_one_ledger_holds_one_run_at_a_time(ledger: Ledger) -> None:
+    ledger.acquire("r1")
+    with pytest.raises(StateError, match="already holds"):
+        ledger.acquire("r2")
+
+
+def test_the_lock_is_exclusive_across_threads(tmp_path: Path) -> None:
+    """A ledger opened in another thread sees the lock as another process would."""
+    errors: list[BaseException] = []
+
+    def contender() -> None:
+        with open_ledger(tmp_path) as other:
+            try:
+                other.acquire("r2")
+            except StateError as exc:
+                errors.append(exc)
+
+    with open_ledger(tmp_path) as ledger:
+        ledger.acquire("r1")
+        thread = threading.Thread(target=contender)
+        thread.start()
+        thread.join()
+    assert len(errors) == 1
+    assert "run r1" in str(errors[0])
+
+
+_HOLDER = """
+import sys
+from pathlib import Path
+from orchestrator.ledger.store import Ledger
+ledger = Ledger.open(Path(sys.argv[1]))
+ledger.acquire(sys.argv[2])
+print("locked", flush=True)
+sys.stdin.read()  # hold until killed
+"""
+
+
+@pytest.fixture
+def holder_process(ledger: Ledger) -> Iterator[subprocess.Popen[str]]:
+    """Another process running run r1 on the same ledger."""
+    ledger.create_run(make_run("r1"))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(ledger.path), "r1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "locked"
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
+def test_a_run_held_by_another_process_is_running(
+    ledger: Ledger, holder_process: subprocess.Popen[str]
+) -> None:
+    running = ledger.running_run()
+    assert running is not None
+    assert running.run_id == "r1"
+    with pytest.raises(StateError, match=rf"run r1 \(pid {holder_process.pid} on "):
+        ledger.acquire("r2")
+
+
+def test_a_sigkilled_run_frees_its_lock_and_counts_as_crashed(
+    ledger: Ledger, holder_process: subprocess.Popen[str]
+) -> None:
+    """The kernel drops the flock with the process: the ACTIVE run is resumable."""
+    os.kill(holder_process.pid, signal.SIGKILL)
+    holder_process.wait()
+    assert ledger.running_run() is None
+    assert [run.run_id for run in ledger.active_runs()] == ["r1"]
+    ledger.acquire("r1")  # resume takes it over
+    assert ledger.running_run() == ledger.get_run("r1")
