@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -160,3 +161,13 @@ def test_a_broken_scenario_names_the_file_and_the_field(
     scenario.write_text("faults:\n  - {kind: meteor_strike}\n")
     assert main(["simulate", "--scenario", str(scenario)]) == 2
     assert str(scenario) in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """--base-port on a taken port: exit 2 and a one-line reason, not a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["simulate", "--clusters", "1", "--base-port", str(port)]) == 2
+    assert "cannot listen on 127.0.0.1" in capsys.readouterr().err

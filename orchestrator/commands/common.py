@@ -61,8 +61,14 @@ def output_options(func: F) -> F:
 
 
 def setup_logging(log_file: Path | None, log_format: str | None) -> None:
-    level = os.environ.get("ONTAP_REKEY_LOG_LEVEL", "info")
-    configure_logging(log_format=log_format, log_file=log_file, level=level)  # type: ignore[arg-type]
+    """Logs per `--log-file`/`--log-format`; ONTAP_REKEY_LOG_LEVEL sets the level (info)
+    and ONTAP_REKEY_STDERR_LEVEL an extra threshold for stderr only."""
+    configure_logging(
+        log_format=log_format,  # type: ignore[arg-type]
+        log_file=log_file,
+        level=os.environ.get("ONTAP_REKEY_LOG_LEVEL", "info"),
+        stream_level=os.environ.get("ONTAP_REKEY_STDERR_LEVEL"),
+    )
 
 
 def open_ledger(path: Path) -> Ledger:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import json
 import os
@@ -147,7 +148,14 @@ def command(
         host, base_port, address_per_cluster, tls, tls_dir, inventory, explicit_svms, ready_file
     )
     _raise_open_file_limit()
-    asyncio.run(_serve(Fleet(spec, scenario, seed), options))
+    try:
+        asyncio.run(_serve(Fleet(spec, scenario, seed), options))
+    except OSError as exc:
+        if exc.errno not in {errno.EADDRINUSE, errno.EADDRNOTAVAIL}:
+            raise
+        raise UserError(
+            f"cannot listen on {host} (--base-port {base_port}): {exc.strerror}"
+        ) from None
     return int(ExitCode.OK)
 
 

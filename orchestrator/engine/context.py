@@ -43,6 +43,7 @@ class RunContext:
     stop_reason: AbortReason | None = None
     stopped: anyio.Event = field(default_factory=anyio.Event)
     on_outcome: Callable[[Outcome], None] | None = None  # the failure budget's hook
+    on_retry: Callable[[], None] | None = None  # the progress display's retry counter
 
     def outcome_decided(self, outcome: Outcome) -> None:
         """Called the moment a target's outcome is known, before its slot is released, so

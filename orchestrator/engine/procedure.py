@@ -312,6 +312,8 @@ async def _wait_for_retry(run: RunContext, rec: TargetRecorder, step: Retry) -> 
         delay_s=round(delay, 3),
         cause=step.error.message,
     )
+    if run.on_retry is not None:
+        run.on_retry()
     await run.sleep(delay)
 
 

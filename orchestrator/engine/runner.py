@@ -205,6 +205,7 @@ async def rotate(
         try:
             rotation = _Rotation(run, pool, final, budget, observer)
             run.on_outcome = rotation.account
+            run.on_retry = getattr(observer, "retry_scheduled", None)
             await rotation.waves(plan, wiring.handle_signals)
         except anyio.get_cancelled_exc_class():
             interrupted = True

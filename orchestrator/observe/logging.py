@@ -37,6 +37,7 @@ def configure_logging(
     log_file: Path | None = None,
     level: str = "info",
     stream: TextIO | None = None,
+    stream_level: str | None = None,
 ) -> None:
     """Configure structlog and stdlib logging for the whole process.
 
@@ -54,6 +55,8 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     handlers = [_stream_handler(shared, log_format, stream)]
+    if stream_level is not None:  # e.g. the demo: warnings on the terminal, all in the file
+        handlers[0].setLevel(logging.getLevelNamesMapping()[stream_level.upper()])
     if log_file is not None:
         handlers.append(_file_handler(shared, log_file))
     _install(handlers, numeric)
