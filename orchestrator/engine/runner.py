@@ -318,7 +318,11 @@ def _close_run(
     totals = {o.value: outcomes.count(o) for o in Outcome}
     event = events.RUN_ABORTED if status is RunStatus.ABORTED else events.RUN_FINISHED
     log.info(
-        event, status=status.value, reason=run.stop_reason, totals=totals, exit_code=int(exit_code)
+        event,
+        status=status.value,
+        stop_reason=run.stop_reason,
+        totals=totals,
+        exit_code=int(exit_code),
     )
     return RunResult(replace(record, status=status), rows, exit_code, run.stop_reason)
 
