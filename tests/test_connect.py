@@ -288,7 +288,12 @@ async def test_debug_logs_never_show_the_authorization_header(
     client = OntapClient(
         "c1", build_http_client(cluster, timeout=TIMEOUT, environ={"PW": PASSWORD})
     )
-    with caplog.at_level(logging.DEBUG):
+    # other tests may have set the HTTP loggers to WARNING: open them up for this one
+    with (
+        caplog.at_level(logging.DEBUG),
+        caplog.at_level(logging.DEBUG, logger="httpcore"),
+        caplog.at_level(logging.DEBUG, logger="httpx"),
+    ):
         try:
             await client.cluster_info()
         finally:
