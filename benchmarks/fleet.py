@@ -79,9 +79,9 @@ def write_scenario(args: argparse.Namespace, path: Path) -> None:
     path.write_text(yaml.safe_dump(document))
 
 
-def start_simulator(args: argparse.Namespace, work: Path, env: dict[str, str]) -> tuple[
-    subprocess.Popen[bytes], dict[str, Any], float
-]:
+def start_simulator(
+    args: argparse.Namespace, work: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], dict[str, Any], float]:
     """Spawn `ontap-rekey simulate`; wait for its ready file."""
     ready = work / "ready.json"
     command = [
@@ -102,7 +102,7 @@ def start_simulator(args: argparse.Namespace, work: Path, env: dict[str, str]) -
 
 def sim_stats(url: str) -> dict[str, Any]:
     """The simulator's ground truth."""
-    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (loopback)
+    with urllib.request.urlopen(url, timeout=120) as response:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
@@ -121,7 +121,7 @@ def run_orchestrator(args: argparse.Namespace, work: Path, env: dict[str, str]) 
     if args.profile is not None:
         command = [
             str(Path(sys.executable).parent / "py-spy"), "record", "--rate", "50",
-            "--format", "speedscope" if args.profile.suffix == ".json" else "flamegraph",
+            "--format", {".json": "speedscope", ".txt": "raw"}.get(args.profile.suffix, "flamegraph"),
             "-o", str(args.profile), "--", *command,
         ]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -215,7 +215,7 @@ def main() -> int:
             for key, value in out.items():
                 print(f"{key:24} {value}")
         if args.workdir is None:
-            print(f"(files in a temporary folder, removed; --workdir keeps them)", file=sys.stderr)
+            print("(files in a temporary folder, removed; --workdir keeps them)", file=sys.stderr)
     return 0 if result["exit_code"] == 0 else 1
 
 

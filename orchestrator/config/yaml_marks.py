@@ -58,7 +58,14 @@ def parse_yaml(text: str) -> ParsedYaml:
 
     Raises YamlSyntaxError for invalid YAML, several documents or unsafe tags.
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader checks for unprintable characters (e.g. NUL) in its constructor.
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        position = getattr(exc, "position", 0)
+        line = text.count("\n", 0, position) + 1
+        column = position - text.rfind("\n", 0, position)
+        raise YamlSyntaxError(" ".join(str(exc).split()), Mark(line, column)) from None
     try:
         node = loader.get_single_node()
         if node is None:

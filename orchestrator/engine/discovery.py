@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import anyio
 import structlog
 
-from orchestrator.core.errors import ErrorClass, OntapError
+from orchestrator.core.errors import ErrorClass, ErrorKind, OntapError
 from orchestrator.core.inventory import ClusterSpec
 from orchestrator.core.keyids import resolve_key_id
 from orchestrator.core.policy import RetryRule, classify
@@ -20,6 +21,10 @@ from orchestrator.ontap.client import OntapClient
 from orchestrator.ontap.models import ClusterInfo, KeyStore, KmsConfig
 
 log = structlog.get_logger()
+
+DISCOVERY_ATTEMPTS = 3
+DISCOVERY_RETRY_S = 0.5  # times the attempt number; Retry-After wins, capped
+DISCOVERY_RETRY_CAP_S = 5.0
 
 ALL_SVMS = "*"
 """The stand-in SVM name of a `svms: all` cluster whose SVMs could not be discovered."""
@@ -52,7 +57,7 @@ async def discover(client: OntapClient, spec: ClusterSpec, *, for_plan: bool) ->
     """Ask one cluster for its version and configurations; never raises OntapError."""
     log.info(events.DISCOVERY_STARTED, cluster=spec.name)
     try:
-        found = await _discover(client, spec.name, for_plan=for_plan)
+        found = await _discover_with_retries(client, spec.name, for_plan=for_plan)
     except OntapError as err:
         rule = classify(err)
         log.warning(
@@ -70,6 +75,22 @@ async def discover(client: OntapClient, spec: ClusterSpec, *, for_plan: bool) ->
         version=found.info.version_full if found.info else None,
     )
     return found
+
+
+async def _discover_with_retries(client: OntapClient, name: str, *, for_plan: bool) -> Discovery:
+    """A transient failure of a discovery GET (a read timeout, a reset, 503/429) is retried
+    a few times: one slow answer must not skip a whole cluster as unreachable. A refused
+    connection (the cluster is down) and every other class fail at once."""
+    for attempt in range(1, DISCOVERY_ATTEMPTS + 1):
+        try:
+            return await _discover(client, name, for_plan=for_plan)
+        except OntapError as err:
+            retryable = classify(err).error_class is ErrorClass.RETRYABLE
+            if attempt == DISCOVERY_ATTEMPTS or not retryable or err.kind is ErrorKind.CONNECT:
+                raise
+            delay = min(DISCOVERY_RETRY_CAP_S, err.retry_after or DISCOVERY_RETRY_S * attempt)
+            await anyio.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def _discover(client: OntapClient, name: str, *, for_plan: bool) -> Discovery:

@@ -262,7 +262,10 @@ async def _on_error(
                 detail={"cause": err.message, "error_code": err.code},
             )
             log.warning(events.ATTEMPT_UNCERTAIN, cause=err.message)
-            return await _settle_step(run, cluster, rec)
+            # Settle after a pause, not at once: a POST the client gave up on (read
+            # timeout) may still be queued on the cluster and take effect a moment later;
+            # settling at once would see no job yet and re-send it (a double rekey).
+            return Retry(err, rule, settling=True)
     await rec.move(
         TargetState.WAITING,
         events.ATTEMPT_RETRY_SCHEDULED,

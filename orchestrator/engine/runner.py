@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 import structlog
@@ -94,6 +94,7 @@ class Wiring:
     observer: Observer | None = None
     handle_signals: bool = True
     confirm: Callable[[list[TargetRow]], bool] | None = None  # after discovery, before any POST
+    ledger_writer_factory: Callable[[Ledger], AsyncLedger] = AsyncLedger  # benchmarks: a no-op
 
 
 async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
@@ -201,7 +202,7 @@ async def rotate(
     )
     observer.start(len(pending), len(pool.clusters), [len(w) for w in plan])
     interrupted = False
-    async with AsyncLedger(wiring.ledger) as ledger:
+    async with wiring.ledger_writer_factory(wiring.ledger) as ledger:
         run = _run_context_for(record, options, ledger, overrides)
         budget = FailureBudget(options.max_fail_percent, options.min_fail_sample, options.fail_fast)
         try:
@@ -344,7 +345,8 @@ def _new_record(request: RunRequest, ledger: Ledger) -> RunRecord:
         mode=request.mode,
         inventory_path=str(request.inventory.path),
         inventory_sha256=request.inventory.sha256,
-        options=request.options.to_json(),
+        # `tls: {verify: false}` clusters: logged now, flagged in the report from here.
+        options=request.options.to_json() | _tls_flag(_unverified(request)),
         operator=_operator(),
         started_at=time.time(),
         reason=request.options.reason,
@@ -355,6 +357,10 @@ def _new_record(request: RunRequest, ledger: Ledger) -> RunRecord:
             "targets": sorted(str(k) for k in selection.targets or ()),
         },
     )
+
+
+def _tls_flag(names: list[str]) -> dict[str, Any]:
+    return {"tls_verify_disabled": names} if names else {}
 
 
 def _unverified(request: RunRequest) -> list[str]:

@@ -63,7 +63,7 @@ def _start_key(job: Job) -> float:
 
 async def key_store_of(client: OntapClient, svm: str) -> KeyStore | None:
     """The key store of this SVM (the cluster-scoped one for `-`)."""
-    for store in await client.list_key_stores():
+    for store in await client.list_key_stores(svm=svm):  # filtered: one record, not all
         if svm == CLUSTER_SCOPE and store.svm_name is None:
             return store
         if store.svm_name == svm:

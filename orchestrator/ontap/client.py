@@ -150,15 +150,19 @@ class OntapClient:
         response = await self._send(op, "GET", path, {"fields": ",".join(_kms_fields(health))})
         return self._parse(op, "GET", response, KmsConfig.from_json)
 
-    async def list_key_stores(self) -> list[KeyStore]:
-        """Every key store with its state; falls back to 9.12/9.13 fields on a 400."""
+    async def list_key_stores(self, *, svm: str | None = None) -> list[KeyStore]:
+        """Every key store with its state (only the SVM `svm`'s, when given; the cluster
+        scope `-` lists all: `scope` is unknown before 9.14); falls back to 9.12/9.13
+        fields on a 400."""
         op = "list_key_stores"
+        only = {} if svm in (None, "-") else {"svm.name": svm}
         try:
-            records = await self._collect(op, "/api/security/key-stores", _fields(KEY_STORE_FIELDS))
+            params = {**_fields(KEY_STORE_FIELDS), **only}
+            records = await self._collect(op, "/api/security/key-stores", params)
         except OntapError as err:
             if err.status != 400 or err.code not in INVALID_FIELD_CODES:
                 raise
-            legacy = _fields(KEY_STORE_FIELDS_LEGACY)
+            legacy = {**_fields(KEY_STORE_FIELDS_LEGACY), **only}
             records = await self._collect(op, "/api/security/key-stores", legacy)
         return self._parse_all(op, records, KeyStore.from_json)
 

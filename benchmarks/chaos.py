@@ -1,0 +1,63 @@
+"""The chaos suite at scale: the fault mix of `tests/test_chaos.py` over a big fleet, N seeds.
+
+Each seed serves a fresh fleet (loopback sockets, `running_simulator`), runs `execute_run`
+in-process against it with every fault of issue 8 at once, and checks every invariant
+against the simulator's ground truth (`tests/test_chaos.py::check_invariants`).
+
+    .venv/bin/python benchmarks/chaos.py --clusters 250 --svms 40 --seeds 10
+    .venv/bin/python benchmarks/chaos.py --clusters 20 --svms 20 --seeds 3 --first-seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from orchestrator.observe.logging import configure_logging
+from orchestrator.simulator.inventory_writer import PASSWORD_ENV
+from tests.test_chaos import run_chaos
+
+
+def main() -> int:
+    """Run the seeds; print one line per seed; exit 1 at the first broken invariant."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clusters", type=int, default=250)
+    parser.add_argument("--svms", type=int, default=40)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=101)
+    args = parser.parse_args()
+    os.environ.setdefault(PASSWORD_ENV, "netapp-sim")
+    configure_logging(log_format="json", stream=open(os.devnull, "w"), stream_level="error")  # noqa: SIM115
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    failures = 0
+    started = time.perf_counter()
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        with tempfile.TemporaryDirectory(prefix="ontap-chaos-") as tmp:
+            try:
+                result = run_chaos(seed, args.clusters, args.svms, Path(tmp))
+            except AssertionError as exc:
+                failures += 1
+                print(f"seed {seed}: INVARIANT BROKEN: {str(exc)[:2000]}", flush=True)
+                continue
+        print(
+            f"seed {seed}: ok  targets {result.targets}  {result.seconds:.1f} s  "
+            f"accepted rekeys {result.accepted}  double {result.double}  "
+            f"outcomes {dict(sorted(result.outcomes.items()))}",
+            flush=True,
+        )
+    total = time.perf_counter() - started
+    print(f"{args.seeds - failures}/{args.seeds} seeds held every invariant ({total:.0f} s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
