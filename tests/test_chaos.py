@@ -108,19 +108,30 @@ def run_chaos(seed: int, clusters: int, svms: int, workdir: Path) -> ChaosResult
             assert result is not None
             run_id = result.run.run_id
             rows = ledger.targets(run_id)
-            report = build_report(result.run, rows, ledger.transitions(run_id))
+            transitions = ledger.transitions(run_id)
+            report = build_report(result.run, rows, transitions)
         truth = sim.fleet.stats()
     seconds = time.perf_counter() - started
-    accepted, double = check_invariants(rows, report, truth, svms)
+    uncertain = {f"{t.key.cluster}/{t.key.svm}" for t in transitions if t.state == "uncertain"}
+    accepted, double = check_invariants(rows, report, truth, svms, uncertain)
     return ChaosResult(
         seed, len(rows), seconds, dict(Counter(str(r.outcome) for r in rows)), accepted, double
     )
 
 
 def check_invariants(
-    rows: list[Any], report: dict[str, Any], truth: dict[str, Any], svms: int
+    rows: list[Any],
+    report: dict[str, Any],
+    truth: dict[str, Any],
+    svms: int,
+    uncertain: set[str],
 ) -> tuple[int, int]:
-    """Every invariant of issue 8; returns (accepted rekeys, double rekeys)."""
+    """Every invariant of issue 8; returns (accepted rekeys, double rekeys).
+
+    `uncertain`: targets with a POST whose answer never arrived (a read timeout or a
+    dropped connection): the simulator may have answered it with the permanent code to a
+    client that had already given up, so a later attempt there is not a retry of it.
+    """
     by_name = {f"{r.key.cluster}/{r.key.svm}": r for r in rows}
     # every target exactly one terminal outcome
     assert len(by_name) == len(rows), "a target has two rows"
@@ -154,8 +165,8 @@ def check_invariants(
             assert refused == 1, (name, truth["svms"][name])
             assert name not in accepted, name
             assert truth["svms"][name]["attempts"] <= row.attempts, (name, row.attempts)
-        else:
-            assert refused == 0, (name, row.outcome, truth["svms"][name])
+        else:  # the orchestrator never saw the code: the answer went to a closed socket
+            assert refused == 0 or name in uncertain, (name, row.outcome, truth["svms"][name])
     # no request after a 401 on that cluster
     locked = truth["clusters"][LOCKED_OUT]
     assert locked["failed_logins"] == 1, locked
