@@ -32,6 +32,9 @@ def main() -> int:
     parser.add_argument("--svms", type=int, default=40)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=101)
+    parser.add_argument(
+        "--timeout-scale", type=float, default=10.0, help="x the 0.4 s read timeout and 0.6 s slow"
+    )
     args = parser.parse_args()
     os.environ.setdefault(PASSWORD_ENV, "netapp-sim")
     configure_logging(log_format="json", stream=open(os.devnull, "w"), stream_level="error")  # noqa: SIM115
@@ -43,7 +46,9 @@ def main() -> int:
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         with tempfile.TemporaryDirectory(prefix="ontap-chaos-") as tmp:
             try:
-                result = run_chaos(seed, args.clusters, args.svms, Path(tmp))
+                result = run_chaos(
+                    seed, args.clusters, args.svms, Path(tmp), timeout_scale=args.timeout_scale
+                )
             except AssertionError as exc:
                 failures += 1
                 print(f"seed {seed}: INVARIANT BROKEN: {str(exc)[:2000]}", flush=True)

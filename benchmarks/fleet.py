@@ -181,7 +181,7 @@ def main() -> int:
             for cluster in stats["clusters"].values()
             for entry in cluster["requests"]
         )
-        by_kind = Counter()
+        by_kind: Counter[str] = Counter()
         for cluster in stats["clusters"].values():
             for entry in cluster["requests"]:
                 by_kind[f"{entry['method']} {entry['path']} {entry['status']}"] += entry["count"]

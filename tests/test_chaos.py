@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ CHAOS_OPTIONS = RunOptions(
 )
 
 
-def chaos_scenario() -> Scenario:
+def chaos_scenario(slow_delay_s: float = SLOW_DELAY_S) -> Scenario:
     """Every fault of issue 8 at once (rates per rekey POST unless noted)."""
     return Scenario.model_validate(
         {
@@ -77,7 +77,7 @@ def chaos_scenario() -> Scenario:
                 {"kind": "http_errors", "rate": 0.03, "statuses": [503], "requests": "rekey"},
                 {"kind": "drop_before", "rate": 0.025},
                 {"kind": "drop_after", "rate": 0.025},
-                {"kind": "slow", "rate": 0.02, "delay_s": SLOW_DELAY_S},
+                {"kind": "slow", "rate": 0.02, "delay_s": slow_delay_s},
             ],
         }
     )  # fmt: skip
@@ -93,17 +93,25 @@ class ChaosResult:
     double: int
 
 
-def run_chaos(seed: int, clusters: int, svms: int, workdir: Path) -> ChaosResult:
-    """One seeded chaos run; asserts every invariant; returns counts for the record."""
+def run_chaos(
+    seed: int, clusters: int, svms: int, workdir: Path, *, timeout_scale: float = 1.0
+) -> ChaosResult:
+    """One seeded chaos run; asserts every invariant; returns counts for the record.
+
+    `timeout_scale` multiplies the client read timeout and the slow answers' delay alike:
+    at 10,000 targets the simulator and the engine share one process (one GIL), and an
+    ordinary answer may take longer than 0.4 s.
+    """
     spec = FleetSpec.generate(clusters, svms)
+    options = replace(CHAOS_OPTIONS, request_timeout_s=REQUEST_TIMEOUT_S * timeout_scale)
     started = time.perf_counter()
-    with running_simulator(spec, chaos_scenario(), seed=seed) as sim:
+    with running_simulator(spec, chaos_scenario(SLOW_DELAY_S * timeout_scale), seed=seed) as sim:
         path = workdir / f"chaos-{seed}.yaml"
         write_inventory(path, spec, sim.urls, ca_bundle=None)
         inventory = load_inventory(path, environ={PASSWORD_ENV: "netapp-sim"})
         with Ledger.open(workdir / f"chaos-{seed}.db") as ledger:
             wiring = Wiring(ledger, handle_signals=False)
-            request = RunRequest(inventory, Selection(), CHAOS_OPTIONS)
+            request = RunRequest(inventory, Selection(), options)
             result = anyio.run(execute_run, request, wiring)
             assert result is not None
             run_id = result.run.run_id
