@@ -78,7 +78,8 @@ class Setup:
         return subprocess.Popen(command, stdout=stdout, stderr=subprocess.STDOUT, env=self.env)
 
     def run(self) -> subprocess.Popen[bytes]:
-        return self.spawn("run", str(self.inventory), "--yes")
+        # a short request timeout keeps the settle window (2x) short after each kill
+        return self.spawn("run", str(self.inventory), "--yes", "--request-timeout", "2")
 
     def resume(self, run_id: str) -> subprocess.Popen[bytes]:
         return self.spawn("resume", run_id)

@@ -55,6 +55,13 @@ def run_options(func: Any) -> Any:
             default=None,
             help="Seconds ONTAP may hold the POST before answering 202 [30].",
         ),
+        click.option(
+            "--request-timeout",
+            type=click.FloatRange(min=0.1),
+            default=None,
+            help="Seconds to wait for any answer [60]. A POST left with no answer and no "
+            "trace on the cluster is re-sent only after twice this long.",
+        ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -127,6 +134,7 @@ def _options(kw: dict[str, Any], defaults: Any) -> RunOptions:
         "max_fail_percent": kw["max_fail_percent"],
         "fail_fast": kw["fail_fast"],
         "return_timeout": kw["return_timeout"],
+        "request_timeout_s": kw["request_timeout"],
         "deadline_s": common.deadline_seconds(kw["deadline"]),
         "emergency": kw["emergency"] or None,
         "reason": kw["reason"],

@@ -26,6 +26,7 @@ DEFAULT_BREAKER_THRESHOLD = 5  # consecutive transport failures that open a clus
 DEFAULT_BREAKER_COOLDOWN_S = 30.0
 DEFAULT_REQUEST_TIMEOUT_S = 60.0  # read timeout: above return_timeout, which ONTAP honours
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+SETTLE_WINDOW_FACTOR = 2.0  # times the request timeout: see RunOptions.settle_window_s
 
 EMERGENCY_PER_CLUSTER = 4
 EMERGENCY_BACKOFF_SCALE = 0.25  # emergency: a quarter of the usual initial backoff
@@ -55,6 +56,17 @@ class RunOptions:
     emergency: bool = False
     reason: str | None = None
     per_cluster_explicit: bool = False  # --per-cluster given: it wins over inventory levels
+
+    @property
+    def settle_window_s(self) -> float:
+        """How long after its intent a POST without any trace may still take effect.
+
+        A POST the client gave up on (read timeout, dropped connection, a crash) may still
+        sit in the cluster's queue. It is proven never submitted only when, this long after
+        the intent, there is still no job, no rekey in flight and no new key id. Twice the
+        request timeout: the cluster held the request at least one timeout already.
+        """
+        return SETTLE_WINDOW_FACTOR * self.request_timeout_s
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -51,6 +51,7 @@ class Retry:
     error: OntapError
     rule: RetryRule
     settling: bool = False  # the row is UNCERTAIN: the next step settles, it does not POST
+    counted: bool = True  # False: waiting out the settle window is not a failed settle
 
 
 Step = Finish | Retry
@@ -73,7 +74,7 @@ async def drive_target(run: RunContext, cluster: ClusterContext, rec: TargetReco
         if isinstance(step, Finish):
             await _finish(run, rec, step, decided=True)
             return
-        settle_tries = settle_tries + 1 if step.settling else 0
+        settle_tries = settle_tries + 1 if step.settling and step.counted else 0
         if (stop := _retry_limit(run, cluster, rec, step, settle_tries)) is not None:
             await _finish(run, rec, stop)
             return
@@ -224,9 +225,22 @@ async def _after_settlement(
         )
         return Retry(err, classify(err, run.overrides), settling=True)
     if settlement.kind == "not_submitted":
+        if _inside_settle_window(run, rec):  # it may still be queued: look again later
+            err = OntapError(
+                cluster=cluster.spec.name,
+                operation="settle",
+                kind=ErrorKind.SENT,
+                message="no trace of the POST yet; waiting out the settle window",
+            )
+            return Retry(err, classify(err, run.overrides), settling=True, counted=False)
         await rec.move(TargetState.WAITING, events.ATTEMPT_SETTLED, detail=detail)
         return Retry(_not_submitted_error(cluster), _resend_rule(run, cluster))
     return Finish(Outcome.UNVERIFIED, "cannot_settle")
+
+
+def _inside_settle_window(run: RunContext, rec: TargetRecorder) -> bool:
+    intent_at = rec.row.intent_at or 0.0
+    return time.time() - intent_at < run.options.settle_window_s
 
 
 def _not_submitted_error(cluster: ClusterContext) -> OntapError:

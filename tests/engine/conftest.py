@@ -16,7 +16,7 @@ from orchestrator.ledger.store import Ledger
 from orchestrator.simulator.scenario import Scenario
 from tests.simfleet import PASSWORD_ENV, SimFleet
 
-FAST = RunOptions(backoff_scale=0.001, retry_after_cap_s=0.01, waves="100%")
+FAST = RunOptions(backoff_scale=0.001, retry_after_cap_s=0.01, waves="100%", request_timeout_s=0.5)
 """Real backoff, scaled down so a test's retries take milliseconds."""
 
 FAST_JOBS = {"options": {"job_duration": {"min_s": 0.001, "max_s": 0.005}}}

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
+
 import pytest
 
 from orchestrator.core.exitcodes import ExitCode
+from orchestrator.ledger.store import Ledger
 from tests.engine.conftest import Runner, scenario
 from tests.simfleet import sim_fleet
 
@@ -132,4 +136,25 @@ async def test_drop_before_post_is_resent_once_proven_not_submitted(run_sim: Run
     sim = sim_fleet(1, 3, scenario=scenario({"kind": "drop_before", "rate": 0.5}))
     result = await run_sim(sim)
     assert {r.outcome for r in result.rows} == {"rekeyed"}
+    assert set(sim.rekeys().values()) == {1}
+
+
+async def test_unanswered_post_is_resent_only_after_the_settle_window(
+    run_sim: Runner, tmp_path: Path
+) -> None:
+    """A POST dropped before it reached ONTAP leaves no trace; it may still be queued, so
+    the re-send waits until the settle window (twice the request timeout) has passed."""
+    sim = sim_fleet(1, 6, scenario=scenario({"kind": "drop_before", "rate": 0.5}))
+    result = await run_sim(sim, request_timeout_s=1.5)  # window 3 s, beyond the 2 s pause
+    assert {r.outcome for r in result.rows} == {"rekeyed"}
+    with Ledger.open(tmp_path / "state.db") as ledger:
+        transitions = ledger.transitions(result.run.run_id)
+    starts: dict[str, list[float]] = {}
+    for t in transitions:
+        if t.event == "attempt.started":
+            starts.setdefault(str(t.key), []).append(t.at)
+    resent = {k: v for k, v in starts.items() if len(v) > 1}
+    assert resent, "the seeded drops should force at least one re-send"
+    for times in resent.values():
+        assert all(b - a >= 3.0 for a, b in itertools.pairwise(times))
     assert set(sim.rekeys().values()) == {1}
