@@ -65,7 +65,7 @@ async def plan_targets(
 ) -> tuple[list[TargetRow], dict[str, Any]]:
     """Discover with health fields and key stores; a verdict per target, and the estimate."""
     async with ClusterPool(specs, options, transport_factory) as pool:
-        found = await discover_all(pool, options.concurrency, for_plan=True)
+        found = await discover_all(pool, options, for_plan=True)
         rows = plan_rows(run_id, pool, found, selection)
         return rows, estimate(rows, pool, options)
 

@@ -62,6 +62,13 @@ def run_options(func: Any) -> Any:
             help="Seconds to wait for any answer [60]. A POST left with no answer and no "
             "trace on the cluster is re-sent only after twice this long.",
         ),
+        click.option(
+            "--discovery-timeout",
+            type=click.FloatRange(min=0.1),
+            default=None,
+            help="Seconds a cluster may take to be discovered [30]; a cluster that does not "
+            "answer by then is skipped as unreachable, so it cannot hold up the others.",
+        ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -135,6 +142,7 @@ def _options(kw: dict[str, Any], defaults: Any) -> RunOptions:
         "fail_fast": kw["fail_fast"],
         "return_timeout": kw["return_timeout"],
         "request_timeout_s": kw["request_timeout"],
+        "discovery_timeout_s": kw["discovery_timeout"],
         "deadline_s": common.deadline_seconds(kw["deadline"]),
         "emergency": kw["emergency"] or None,
         "reason": kw["reason"],

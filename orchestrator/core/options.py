@@ -26,6 +26,7 @@ DEFAULT_BREAKER_THRESHOLD = 5  # consecutive transport failures that open a clus
 DEFAULT_BREAKER_COOLDOWN_S = 30.0
 DEFAULT_REQUEST_TIMEOUT_S = 60.0  # read timeout: above return_timeout, which ONTAP honours
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+DEFAULT_DISCOVERY_TIMEOUT_S = 30.0  # per cluster, retries included: a hung cluster is skipped
 SETTLE_WINDOW_FACTOR = 2.0  # times the request timeout: see RunOptions.settle_window_s
 
 EMERGENCY_PER_CLUSTER = 4
@@ -53,6 +54,7 @@ class RunOptions:
     breaker_cooldown_s: float = DEFAULT_BREAKER_COOLDOWN_S
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    discovery_timeout_s: float = DEFAULT_DISCOVERY_TIMEOUT_S
     emergency: bool = False
     reason: str | None = None
     per_cluster_explicit: bool = False  # --per-cluster given: it wins over inventory levels

@@ -53,11 +53,18 @@ class Discovery:
         return None
 
 
-async def discover(client: OntapClient, spec: ClusterSpec, *, for_plan: bool) -> Discovery:
-    """Ask one cluster for its version and configurations; never raises OntapError."""
+async def discover(
+    client: OntapClient, spec: ClusterSpec, *, for_plan: bool, timeout_s: float
+) -> Discovery:
+    """Ask one cluster for its version and configurations; never raises OntapError.
+
+    The rotation starts when every cluster is discovered, so a cluster that accepts
+    connections and then never answers is given up on after `timeout_s` (all retries
+    included): its targets end `skipped: unreachable` instead of holding up the fleet.
+    """
     log.info(events.DISCOVERY_STARTED, cluster=spec.name)
     try:
-        found = await _discover_with_retries(client, spec.name, for_plan=for_plan)
+        found = await _discover_within(client, spec.name, for_plan=for_plan, timeout_s=timeout_s)
     except OntapError as err:
         rule = classify(err)
         log.warning(
@@ -75,6 +82,19 @@ async def discover(client: OntapClient, spec: ClusterSpec, *, for_plan: bool) ->
         version=found.info.version_full if found.info else None,
     )
     return found
+
+
+async def _discover_within(
+    client: OntapClient, name: str, *, for_plan: bool, timeout_s: float
+) -> Discovery:
+    with anyio.move_on_after(timeout_s):
+        return await _discover_with_retries(client, name, for_plan=for_plan)
+    raise OntapError(
+        cluster=name,
+        operation="discovery",
+        kind=ErrorKind.SENT,
+        message=f"no complete answer within {timeout_s:g} s (--discovery-timeout)",
+    )
 
 
 async def _discover_with_retries(client: OntapClient, name: str, *, for_plan: bool) -> Discovery:

@@ -142,7 +142,7 @@ def _reopen(row: TargetRow) -> TargetRow:
 
 async def discover_rows(run_id: str, request: RunRequest, pool: ClusterPool) -> list[TargetRow]:
     """Every selected target, PENDING or already decided by discovery."""
-    found = await discover_all(pool, request.options.concurrency, for_plan=False)
+    found = await discover_all(pool, request.options, for_plan=False)
     rows: list[TargetRow] = []
     for name, discovery in found.items():
         spec = pool[name].spec
@@ -153,16 +153,19 @@ async def discover_rows(run_id: str, request: RunRequest, pool: ClusterPool) -> 
 
 
 async def discover_all(
-    pool: ClusterPool, concurrency: int, *, for_plan: bool
+    pool: ClusterPool, options: RunOptions, *, for_plan: bool
 ) -> dict[str, Discovery]:
-    """Discover every cluster of the pool concurrently, at most `concurrency` at a time."""
+    """Discover every cluster of the pool concurrently, `--concurrency` at a time."""
     found: dict[str, Discovery] = {}
-    limiter = anyio.CapacityLimiter(max(1, concurrency))
+    limiter = anyio.CapacityLimiter(max(1, options.concurrency))
+    discovery_timeout_s = options.discovery_timeout_s
 
     async def one(name: str) -> None:
         async with limiter:
             context = pool[name]
-            found[name] = await discover(context.client, context.spec, for_plan=for_plan)
+            found[name] = await discover(
+                context.client, context.spec, for_plan=for_plan, timeout_s=discovery_timeout_s
+            )
 
     async with anyio.create_task_group() as group:
         for name in pool.clusters:
