@@ -127,3 +127,22 @@ def test_reset_keeps_bindings() -> None:
 )
 def test_query_syntax(pattern: str, value: str, expected: bool) -> None:
     assert predicate(pattern)(value) is expected
+
+
+@pytest.mark.parametrize(
+    ("spans", "peak"),
+    [
+        ([], 0),
+        ([(0.0, 1.0)], 1),
+        ([(0.0, 2.0), (1.0, 3.0), (2.0, 4.0)], 2),
+        ([(0.0, 1.0), (1.0, 2.0)], 1),
+        ([(0.0, 5.0), (1.0, 2.0), (1.5, 3.0)], 3),
+    ],
+)
+def test_peak_overlap_counts_spans_running_at_one_instant(
+    spans: list[tuple[float, float]], peak: int
+) -> None:
+    """A span that ends exactly when another starts does not overlap it."""
+    from orchestrator.simulator.fleet import peak_overlap
+
+    assert peak_overlap(spans) == peak

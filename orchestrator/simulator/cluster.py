@@ -49,6 +49,7 @@ class ClusterState:
         self.in_flight = 0
         self.peak_requests = 0
         self.peak_rekeys = 0
+        self.rekey_spans: list[tuple[float, float]] = []  # (start, end) of every rekey job
         self.failed_logins = 0
         self.user_failures: Counter[str] = Counter()
         self.requests: Counter[tuple[str, str, int]] = Counter()
@@ -196,6 +197,7 @@ class ClusterState:
         config.running = job
         self.jobs[job.uuid] = job
         self._active.append(job)
+        self.rekey_spans.append((now, now + duration))
         self.peak_rekeys = max(self.peak_rekeys, len(self._active))
         return job
 

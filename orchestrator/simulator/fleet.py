@@ -202,4 +202,16 @@ class Fleet:
                     "refusals": dict(config.refusals),
                 }
             clusters[cluster.name] = cluster.stats()
-        return {"svms": svms, "clusters": clusters}
+        spans = [span for cluster in self.clusters for span in cluster.rekey_spans]
+        fleet = {"peak_concurrent_rekeys": peak_overlap(spans)}
+        return {"svms": svms, "clusters": clusters, "fleet": fleet}
+
+
+def peak_overlap(spans: list[tuple[float, float]]) -> int:
+    """The largest number of (start, end) spans running at one instant (ends first on ties)."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    return peak

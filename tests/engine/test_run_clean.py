@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from orchestrator.core.exitcodes import ExitCode
-from orchestrator.core.options import RunOptions
-from orchestrator.core.selectors import Selection
-from orchestrator.engine.runner import RunRequest, Wiring, execute_run
-from orchestrator.ledger.store import Ledger
-from tests.simfleet import PASSWORD_ENV, sim_fleet
+from tests.engine.conftest import Runner, scenario
+from tests.simfleet import sim_fleet
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(autouse=True)
-def _password(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(PASSWORD_ENV, "netapp-sim")
-
-
-async def test_clean_fleet_every_target_rekeyed_once(tmp_path: Path) -> None:
-    sim = sim_fleet(3, 4)
-    with Ledger.open(tmp_path / "state.db") as ledger:
-        wiring = Wiring(ledger, transport_factory=sim.transport(), handle_signals=False)
-        request = RunRequest(sim.inventory, Selection(), RunOptions(per_cluster=2))
-        result = await execute_run(request, wiring)
-    assert result is not None
+async def test_clean_fleet_20x10_every_target_rekeyed_once_within_the_limits(
+    run_sim: Runner,
+) -> None:
+    sim = sim_fleet(20, 10, scenario=scenario(job_duration={"min_s": 0.02, "max_s": 0.05}))
+    result = await run_sim(sim, per_cluster=2, concurrency=16)
     assert result.exit_code is ExitCode.OK
+    assert len(result.rows) == 200
     assert {row.outcome for row in result.rows} == {"rekeyed"}
-    assert len(result.rows) == 12
     assert set(sim.rekeys().values()) == {1}
+    stats = sim.fleet.stats()
+    assert max(c["peak_concurrent_rekeys"] for c in stats["clusters"].values()) <= 2
+    assert 2 < stats["fleet"]["peak_concurrent_rekeys"] <= 16
