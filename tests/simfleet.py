@@ -50,9 +50,13 @@ def sim_fleet(
     password: str = "netapp-sim",
     retry: dict[str, RetryOverride] | None = None,
     seed: int = 7,
+    svm_names: list[str] | None = None,
 ) -> SimFleet:
-    """A fleet of `clusters` x `svms` served in-process, and an inventory for it."""
+    """A fleet of `clusters` x `svms` (or these `svm_names`) served in-process, and an
+    inventory for it."""
     spec = FleetSpec.generate(clusters, svms, password=password)
+    if svm_names is not None:
+        spec = FleetSpec(clusters=[c.model_copy(update={"svms": svm_names}) for c in spec.clusters])
     fleet = Fleet(spec, scenario, seed)
     fleet.bind_default(BASE_PORT)
     specs = tuple(

@@ -134,8 +134,13 @@ def test_emergency_touches_only_selected_targets_and_records_the_reason(
         "svm0[12]",
         "--cluster",
         "c002",
+        "--log-file",
+        "run.jsonl",
     )
     assert main(["run", *args]) == 0
+    lines = [json.loads(line) for line in Path("run.jsonl").read_text().splitlines()]
+    assert lines
+    assert all(line.get("reason") == "INC-4711 key exposure" for line in lines)
     assert {k for k, n in _rekeys(sim).items() if n} == {"c002/svm01", "c002/svm02"}
     with Ledger.open(Path("state.db")) as ledger:
         (run,) = ledger.list_runs()

@@ -366,7 +366,7 @@ async def _finish(
     log.info(
         events.TARGET_FINISHED,
         outcome=row.outcome,
-        reason=row.reason,
+        outcome_reason=row.reason,  # `reason` is the emergency reason, on every line
         attempts=row.attempts,
         duration_s=round(duration, 3),
         error_code=row.error_code,
