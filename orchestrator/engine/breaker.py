@@ -63,7 +63,7 @@ class CircuitBreaker:
         if self.blocked:
             return
         if self.state is BreakerState.HALF_OPEN:
-            log.error(events.CLUSTER_CIRCUIT_OPENED, reason="half_open_probe_failed")
+            log.error(events.CLUSTER_CIRCUIT_OPENED, cause="half_open_probe_failed")
             self._set(BreakerState.DEAD)
             return
         self._failures += 1
@@ -71,7 +71,7 @@ class CircuitBreaker:
             self._reopen_at = anyio.current_time() + self.cooldown_s
             log.error(
                 events.CLUSTER_CIRCUIT_OPENED,
-                reason="consecutive_transport_failures",
+                cause="consecutive_transport_failures",
                 failures=self._failures,
                 cooldown_s=self.cooldown_s,
             )
