@@ -27,6 +27,13 @@ class BreakerState(StrEnum):
     AUTH_FAILED = "auth_failed"  # a 401: no more requests to this cluster, ever
 
 
+class Admission(StrEnum):
+    """How a request was let through: in normal flow, or as the one half-open probe."""
+
+    NORMAL = "normal"
+    PROBE = "probe"
+
+
 class CircuitBreaker:
     def __init__(self, *, threshold: int, cooldown_s: float) -> None:
         self.threshold = threshold
@@ -41,17 +48,30 @@ class CircuitBreaker:
         """True when no request may ever be sent to this cluster again in this run."""
         return self.state in (BreakerState.DEAD, BreakerState.AUTH_FAILED)
 
-    async def admit(self) -> bool:
-        """Wait until a request may be sent; False when the cluster is closed for good."""
+    async def admit(self) -> Admission | None:
+        """Wait until a request may be sent; None when the cluster is closed for good."""
         while True:
             if self.state is BreakerState.CLOSED:
-                return True
+                return Admission.NORMAL
             if self.blocked:
-                return False
+                return None
             if self.state is BreakerState.OPEN and anyio.current_time() >= self._reopen_at:
                 self._set(BreakerState.HALF_OPEN)
-                return True
+                return Admission.PROBE
             await self._wait_for_change()
+
+    def valid(self, admission: Admission) -> bool:
+        """Whether an admission still holds (the circuit may have opened while it queued)."""
+        if admission is Admission.PROBE:
+            return self.state is BreakerState.HALF_OPEN
+        return self.state is BreakerState.CLOSED
+
+    def release(self, admission: Admission) -> None:
+        """The step is over. A probe that reached no verdict (it stopped, or only settled
+        nothing) hands the probe on, so the targets waiting behind it never hang."""
+        if admission is Admission.PROBE and self.state is BreakerState.HALF_OPEN:
+            self._reopen_at = anyio.current_time()
+            self._set(BreakerState.OPEN)
 
     def record_success(self) -> None:
         """ONTAP answered (any ONTAP answer proves the cluster is reachable)."""

@@ -104,13 +104,20 @@ def _stopped(reason: AbortReason, rec: TargetRecorder) -> Finish:
 
 
 async def _one_step(run: RunContext, cluster: ClusterContext, rec: TargetRecorder) -> Step:
-    if not await cluster.breaker.admit():
-        return _closed_cluster(cluster, rec)
-    async with cluster.limiter, run.limiter:
-        step = await _step_in_slot(run, cluster, rec)
-        if isinstance(step, Finish):
-            run.outcome_decided(step.outcome)
-        return step
+    while True:
+        admission = await cluster.breaker.admit()
+        if admission is None:
+            return _closed_cluster(cluster, rec)
+        try:
+            async with cluster.limiter, run.limiter:
+                if not cluster.breaker.valid(admission):
+                    continue  # the circuit opened while this target queued for a slot
+                step = await _step_in_slot(run, cluster, rec)
+                if isinstance(step, Finish):
+                    run.outcome_decided(step.outcome)
+                return step
+        finally:
+            cluster.breaker.release(admission)
 
 
 async def _step_in_slot(run: RunContext, cluster: ClusterContext, rec: TargetRecorder) -> Step:
@@ -197,6 +204,7 @@ async def _settle_step(run: RunContext, cluster: ClusterContext, rec: TargetReco
             cluster.breaker.trip_auth()
             return Finish(Outcome.UNVERIFIED, "auth_failed_while_settling", err)
         return Retry(err, classify(err, run.overrides), settling=True)
+    cluster.breaker.record_success()  # the cluster answered: it is reachable
     log.info(events.ATTEMPT_SETTLED, how=settlement.how, result=settlement.kind)
     return await _after_settlement(run, cluster, rec, settlement)
 

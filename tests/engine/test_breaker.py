@@ -1,0 +1,80 @@
+"""The per-cluster circuit breaker: alone, and inside a run."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from orchestrator.engine.breaker import Admission, BreakerState, CircuitBreaker
+from tests.engine.conftest import Runner, scenario
+from tests.simfleet import sim_fleet
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_failures_open_then_one_probe_then_dead() -> None:
+    breaker = CircuitBreaker(threshold=2, cooldown_s=0.05)
+    breaker.record_transport_failure()
+    assert breaker.state is BreakerState.CLOSED
+    breaker.record_transport_failure()
+    assert breaker.state is BreakerState.OPEN
+    start = anyio.current_time()
+    assert await breaker.admit() is Admission.PROBE  # after the cool-down
+    assert anyio.current_time() - start >= 0.04
+    assert breaker.state is BreakerState.HALF_OPEN
+    breaker.record_transport_failure()
+    assert breaker.state is BreakerState.DEAD
+    assert await breaker.admit() is None
+
+
+async def test_a_successful_probe_closes_the_circuit_for_everyone() -> None:
+    breaker = CircuitBreaker(threshold=1, cooldown_s=0.01)
+    breaker.record_transport_failure()
+    assert await breaker.admit() is Admission.PROBE
+    admitted: list[Admission | None] = []
+
+    async def waiter() -> None:
+        admitted.append(await breaker.admit())
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(waiter)  # waits while the probe is in flight
+        await anyio.sleep(0.02)
+        assert admitted == []
+        breaker.record_success()
+    assert admitted == [Admission.NORMAL]
+    assert breaker.state is BreakerState.CLOSED
+
+
+async def test_auth_trip_is_final() -> None:
+    breaker = CircuitBreaker(threshold=5, cooldown_s=0.01)
+    breaker.trip_auth()
+    breaker.record_success()
+    assert breaker.state is BreakerState.AUTH_FAILED
+    assert await breaker.admit() is None
+
+
+async def test_a_cluster_that_drops_every_post_ends_circuit_open(run_sim: Runner) -> None:
+    sim = sim_fleet(
+        2, 4, scenario=scenario({"kind": "drop_before", "cluster": "c002", "rate": 1.0})
+    )
+    result = await run_sim(
+        sim, breaker_threshold=2, breaker_cooldown_s=0.05, request_timeout_s=0.2, per_cluster=1
+    )
+    outcomes = {str(r.key): (r.outcome, r.reason) for r in result.rows}
+    assert {v for k, v in outcomes.items() if k.startswith("c001")} == {("rekeyed", None)}
+    bad = [v for k, v in outcomes.items() if k.startswith("c002")]
+    assert ("skipped", "circuit_open") in bad
+    assert all(outcome != "rekeyed" for outcome, _ in bad)
+    assert sum(n for k, n in sim.rekeys().items() if k.startswith("c002")) == 0
+
+
+async def test_a_probe_without_verdict_hands_the_probe_on() -> None:
+    """A probe that only settled (no request verdict) must not leave others waiting."""
+    breaker = CircuitBreaker(threshold=1, cooldown_s=0.01)
+    breaker.record_transport_failure()
+    probe = await breaker.admit()
+    assert probe is Admission.PROBE
+    breaker.release(probe)
+    assert breaker.state is BreakerState.OPEN
+    with anyio.fail_after(1):
+        assert await breaker.admit() is Admission.PROBE
