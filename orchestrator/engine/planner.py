@@ -11,11 +11,12 @@ from orchestrator.core.errors import ErrorKind
 from orchestrator.core.options import RunOptions, cluster_limit
 from orchestrator.core.readiness import NotReady, TargetFacts, readiness
 from orchestrator.core.selectors import Selection
-from orchestrator.core.targets import CLUSTER_SCOPE, SkipReason, TargetState
+from orchestrator.core.targets import SkipReason, TargetState
 from orchestrator.core.waves import parse_waves, wave_sizes
 from orchestrator.engine.discovery import Discovery, target_rows
 from orchestrator.engine.pool import ClusterPool
 from orchestrator.engine.scheduling import order_rows
+from orchestrator.engine.settle import key_store_for
 from orchestrator.ledger.records import TargetRow
 from orchestrator.ontap.models import KeyStore, KmsConfig
 
@@ -50,7 +51,7 @@ def _verdict(row: TargetRow, discovery: Discovery) -> TargetRow:
         reason = _not_ready_from_skip(row.reason, discovery)
         return replace(row, outcome=NOT_READY, reason=reason.value, facts=facts)
     config = _config(discovery, row.config_uuid)
-    store = _store(discovery.key_stores, row.key.svm)
+    store = key_store_for(discovery.key_stores, row.key.svm)
     facts |= _target_facts(config, store)
     verdict = readiness(_facts(config, store))
     return replace(
@@ -81,13 +82,6 @@ def _cluster_facts(discovery: Discovery) -> dict[str, Any]:
 
 def _config(discovery: Discovery, uuid: str | None) -> KmsConfig | None:
     return next((c for c in discovery.configs if c.uuid == uuid), None)
-
-
-def _store(stores: tuple[KeyStore, ...], svm: str) -> KeyStore | None:
-    for store in stores:
-        if (svm == CLUSTER_SCOPE and store.svm_name is None) or store.svm_name == svm:
-            return store
-    return None
 
 
 def _facts(config: KmsConfig | None, store: KeyStore | None) -> TargetFacts:

@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import structlog
@@ -38,6 +38,7 @@ from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe import events
+from orchestrator.observe.progress import ProgressView
 
 log = structlog.get_logger()
 
@@ -51,17 +52,9 @@ ABORTING = frozenset(
 )
 
 
-class Observer(Protocol):
-    """The live progress display (orchestrator.observe.progress.ProgressView)."""
-
-    def start(self, total: int, clusters: int, wave_sizes: Sequence[int]) -> None: ...
-    def wave_started(self, index: int, size: int) -> None: ...
-    def target_finished(self, outcome: str, cluster: str) -> None: ...
-    def retry_scheduled(self) -> None: ...
-    def stop(self) -> None: ...
-
-
 class NullObserver:
+    """A ProgressView that shows nothing (tests, benchmarks)."""
+
     def start(self, total: int, clusters: int, wave_sizes: Sequence[int]) -> None: ...
     def wave_started(self, index: int, size: int) -> None: ...
     def target_finished(self, outcome: str, cluster: str) -> None: ...
@@ -91,7 +84,7 @@ class Wiring:
 
     ledger: Ledger
     transport_factory: TransportFactory | None = None
-    observer: Observer | None = None
+    observer: ProgressView | None = None
     handle_signals: bool = True
     confirm: Callable[[list[TargetRow]], bool] | None = None  # after discovery, before any POST
     ledger_writer_factory: Callable[[Ledger], AsyncLedger] = AsyncLedger  # benchmarks: a no-op
@@ -253,7 +246,7 @@ class _Rotation:
     pool: ClusterPool
     final: dict[TargetKey, TargetRow]
     budget: FailureBudget
-    observer: Observer
+    observer: ProgressView
 
     async def waves(self, plan: list[list[TargetRow]], handle_signals: bool) -> None:
         async with anyio.create_task_group() as outer:

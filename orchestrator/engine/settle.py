@@ -10,6 +10,7 @@ submitted, and only then may the POST be sent again.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -62,10 +63,11 @@ def _start_key(job: Job) -> float:
 
 
 async def key_store_of(client: OntapClient, svm: str) -> KeyStore | None:
-    """The key store of this SVM (the cluster-scoped one for `-`)."""
-    for store in await client.list_key_stores(svm=svm):  # filtered: one record, not all
-        if svm == CLUSTER_SCOPE and store.svm_name is None:
-            return store
-        if store.svm_name == svm:
-            return store
-    return None
+    """The key store of this SVM (the cluster-scoped one for `-`), read from the cluster."""
+    return key_store_for(await client.list_key_stores(svm=svm), svm)  # filtered: one record
+
+
+def key_store_for(stores: Iterable[KeyStore], svm: str) -> KeyStore | None:
+    """The key store of this SVM among `stores` (the one without an SVM for `-`)."""
+    wanted = None if svm == CLUSTER_SCOPE else svm
+    return next((store for store in stores if store.svm_name == wanted), None)
