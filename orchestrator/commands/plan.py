@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,14 @@ import click
 
 from orchestrator.commands import common
 from orchestrator.commands.options import build_selection, selector_options
-from orchestrator.commands.run import _options, run_options
+from orchestrator.commands.run import options_from_flags, run_options
 from orchestrator.config.loader import load_inventory
 from orchestrator.core.exitcodes import plan_exit_code
 from orchestrator.core.options import RunOptions
 from orchestrator.core.selectors import Selection, cluster_may_match
 from orchestrator.engine.planner import READY, estimate, plan_rows
 from orchestrator.engine.pool import ClusterPool, TransportFactory
-from orchestrator.engine.runner import _operator, discover_all
+from orchestrator.engine.runner import discover_all, operator_name
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
 from orchestrator.ledger.store import Ledger
 
@@ -35,7 +36,7 @@ def command(inventory: Path, **kw: Any) -> int:
         kw["cluster_globs"], kw["svm_globs"], kw["tags"], kw["targets_file"]
     )
     loaded = load_inventory(inventory)
-    options = _options({**kw, "reason": None}, loaded.defaults)
+    options = options_from_flags({**kw, "reason": None}, loaded.defaults)
     common.setup_logging(kw["log_file"], kw["log_format"])
     out = common.console()
     with common.open_ledger(kw["state"]) as ledger:
@@ -45,7 +46,7 @@ def command(inventory: Path, **kw: Any) -> int:
             inventory_path=str(loaded.path),
             inventory_sha256=loaded.sha256,
             options=options.to_json(),
-            operator=_operator(),
+            operator=operator_name(),
             started_at=time.time(),
         )
         specs = [s for s in loaded.clusters if cluster_may_match(selection, s)]
@@ -72,7 +73,7 @@ async def plan_targets(
 
 def _record(ledger: Ledger, record: RunRecord, rows: list[TargetRow], est: dict[str, Any]) -> None:
     options = {**record.options, "estimate": est}
-    ledger.create_run(RunRecord(**{**record.__dict__, "options": options}))
+    ledger.create_run(replace(record, options=options))
     ledger.add_targets(rows)
     ledger.set_run_status(record.run_id, RunStatus.FINISHED, time.time())
 

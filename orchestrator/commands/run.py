@@ -95,7 +95,7 @@ def run_command(inventory: Path, **kw: Any) -> int:
     )
     _check_emergency(kw, selection.is_empty)
     loaded = load_inventory(inventory)
-    options = _options(kw, loaded.defaults)
+    options = options_from_flags(kw, loaded.defaults)
     common.require_yes_or_terminal(kw["yes"])
     common.setup_logging(kw["log_file"], kw["log_format"])
     out = common.console()
@@ -128,7 +128,7 @@ def _check_emergency(kw: dict[str, Any], no_selectors: bool) -> None:
         )
 
 
-def _options(kw: dict[str, Any], defaults: Any) -> RunOptions:
+def options_from_flags(kw: dict[str, Any], defaults: Any) -> RunOptions:
     if kw["waves"] is not None:
         try:
             parse_waves(kw["waves"])

@@ -343,7 +343,7 @@ def _new_record(request: RunRequest, ledger: Ledger) -> RunRecord:
         inventory_sha256=request.inventory.sha256,
         # `tls: {verify: false}` clusters: logged now, flagged in the report from here.
         options=request.options.to_json() | _tls_flag(_unverified(request)),
-        operator=_operator(),
+        operator=operator_name(),
         started_at=time.time(),
         reason=request.options.reason,
         selection={
@@ -367,7 +367,7 @@ def _unverified(request: RunRequest) -> list[str]:
     return names
 
 
-def _operator() -> str:
+def operator_name() -> str:
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
