@@ -222,11 +222,12 @@ def _run_context_for(
     ledger: AsyncLedger,
     overrides: Mapping[str, RetryOverride],
 ) -> RunContext:
+    # The deadline counts from the start of this rotation: a `resume` gets a fresh window
+    # of the same length (with the original one, targets aborted at the deadline could
+    # never be resumed).
     deadline = None
     if options.deadline_s is not None:
-        deadline = anyio.current_time() + max(
-            0.0, record.started_at + options.deadline_s - time.time()
-        )
+        deadline = anyio.current_time() + options.deadline_s
     return RunContext(
         run_id=record.run_id,
         options=options,

@@ -66,3 +66,21 @@ async def test_resume_settles_an_intent_left_by_a_crash(tmp_path: Path) -> None:
     assert {row.outcome for row in resumed.rows} == {"rekeyed"}
     # the job of the first run was found since the intent: settled, not re-sent
     assert set(sim.rekeys().values()) == {1}
+
+
+async def test_targets_aborted_at_the_deadline_are_resumed(tmp_path: Path) -> None:
+    """Each resume gets a fresh deadline window, so aborted targets make progress."""
+    sim = sim_fleet(1, 3, scenario=scenario(job_duration={"min_s": 0.1, "max_s": 0.1}))
+    options = RunOptions(**{**FAST.to_json(), "deadline_s": 0.05, "per_cluster": 1})
+    with Ledger.open(tmp_path / "state.db") as ledger:
+        wiring = Wiring(ledger, transport_factory=sim.transport(), handle_signals=False)
+        request = RunRequest(sim.inventory, Selection(), options)
+        result = await execute_run(request, wiring)
+        assert result is not None
+        assert "aborted" in {row.outcome for row in result.rows}
+        for _ in range(5):
+            if {row.outcome for row in result.rows} == {"rekeyed"}:
+                break
+            result = await resume_run(ledger.get_run(result.run.run_id), request, wiring)
+    assert {row.outcome for row in result.rows} == {"rekeyed"}
+    assert set(sim.rekeys().values()) == {1}
