@@ -25,7 +25,7 @@ from orchestrator.engine.breaker import BreakerState
 from orchestrator.engine.context import ClusterContext, RunContext
 from orchestrator.engine.jobs import follow_job
 from orchestrator.engine.recorder import TargetRecorder
-from orchestrator.engine.settle import Settlement, settle
+from orchestrator.engine.settle import Settlement, remember_job, settle
 from orchestrator.engine.verify import verify
 from orchestrator.observe import events
 from orchestrator.ontap.client import job_error
@@ -147,6 +147,7 @@ async def _attempt_step(run: RunContext, cluster: ClusterContext, rec: TargetRec
         attempts=row.attempts + 1,
         intent_at=time.time(),
         job_uuid=None,
+        facts=remember_job(row.facts, row.job_uuid),  # settling must not mistake it for ours
         started_at=row.started_at or time.time(),
         detail={"key_id": row.key_id_intended},
     )

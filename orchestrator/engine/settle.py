@@ -13,14 +13,16 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from orchestrator.core.targets import CLUSTER_SCOPE
 from orchestrator.ledger.records import TargetRow
 from orchestrator.ontap.client import OntapClient, rekey_job_description
 from orchestrator.ontap.models import Job, KeyStore
 
-CLOCK_SKEW_S = 2.0  # jobs are searched from this long before the recorded intent
+CLOCK_SKEW_S = 300.0  # jobs are searched from this long before the intent: clusters' clocks
+# drift from the jump host's; earlier attempts' jobs are excluded by uuid, not by time
+EARLIER_JOBS = "earlier_jobs"  # TargetRow.facts key: job uuids of this target's earlier attempts
 JOB_RECORD_TTL_S = 300.0  # ONTAP deletes a job record about this long after it ends
 TTL_MARGIN_S = 60.0
 
@@ -37,7 +39,7 @@ class Settlement:
 async def settle(client: OntapClient, row: TargetRow) -> Settlement:
     """Decide what became of the POST recorded in `row` (raises OntapError on GET failure)."""
     intent_at = row.intent_at or time.time()
-    job = await _job_since(client, row.config_uuid or "", intent_at)
+    job = await _job_since(client, row.config_uuid or "", intent_at, _earlier_jobs(row))
     if job is not None:
         return Settlement("submitted", "job", job)
     store = await key_store_of(client, row.key.svm)
@@ -51,11 +53,25 @@ async def settle(client: OntapClient, row: TargetRow) -> Settlement:
     return Settlement("not_submitted", "job")
 
 
-async def _job_since(client: OntapClient, config_uuid: str, intent_at: float) -> Job | None:
+async def _job_since(
+    client: OntapClient, config_uuid: str, intent_at: float, earlier: frozenset[str]
+) -> Job | None:
+    """The newest rekey job of this configuration that is not an earlier attempt's."""
     since = datetime.fromtimestamp(intent_at - CLOCK_SKEW_S, tz=UTC)
     jobs = await client.find_jobs(description=rekey_job_description(config_uuid), since=since)
-    started = [job for job in jobs if job.start_time is None or job.start_time >= since]
-    return max(started, key=_start_key, default=None)
+    candidates = [job for job in jobs if job.uuid not in earlier]
+    return max(candidates, key=_start_key, default=None)
+
+
+def remember_job(facts: dict[str, Any], job_uuid: str | None) -> dict[str, Any]:
+    """`facts` with `job_uuid` added to the earlier attempts' jobs (kept in the ledger)."""
+    if job_uuid is None:
+        return facts
+    return {**facts, EARLIER_JOBS: [*facts.get(EARLIER_JOBS, []), job_uuid]}
+
+
+def _earlier_jobs(row: TargetRow) -> frozenset[str]:
+    return frozenset(row.facts.get(EARLIER_JOBS, []))
 
 
 def _start_key(job: Job) -> float:

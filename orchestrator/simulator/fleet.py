@@ -143,7 +143,7 @@ class Fleet:
         self.spec = spec
         self.scenario = scenario or Scenario()
         self.seed = seed if seed is not None else (self.scenario.seed or DEFAULT_SEED)
-        self.timebase = Timebase(clock)
+        self.timebase = Timebase(clock, skew_s=self.scenario.options.clock_skew_s)
         self._addresses: dict[tuple[str, int], str] = {}
         self._build()
 

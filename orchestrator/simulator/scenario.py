@@ -90,6 +90,7 @@ class Options(_Model):
     retry_after_s: int = Field(DEFAULT_RETRY_AFTER_S, ge=0)
     job_duration: Distribution = Distribution(min_s=0.2, max_s=1.0)
     latency: Distribution | None = None
+    clock_skew_s: float = 0.0  # the clusters' wall clock minus ours (job times, stats)
 
 
 class _Selector(_Model):

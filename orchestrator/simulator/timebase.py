@@ -12,14 +12,15 @@ Clock = Callable[[], float]
 class Timebase:
     """Monotonic time for behaviour, plus wall-clock ISO-8601 stamps for ONTAP fields."""
 
-    def __init__(self, clock: Clock = time.monotonic) -> None:
+    def __init__(self, clock: Clock = time.monotonic, *, skew_s: float = 0.0) -> None:
+        self.skew_s = skew_s  # the simulated clusters' wall clock runs this far ahead of ours
         self.use(clock)
 
     def use(self, clock: Clock) -> None:
         """Switch to another clock and restart the simulation's elapsed time."""
         self.clock = clock
         self.started_at = clock()
-        self._wall_offset = time.time() - self.started_at
+        self._wall_offset = time.time() - self.started_at + self.skew_s
 
     def now(self) -> float:
         """The current monotonic time."""

@@ -158,3 +158,16 @@ async def test_unanswered_post_is_resent_only_after_the_settle_window(
     for times in resent.values():
         assert all(b - a >= 3.0 for a, b in itertools.pairwise(times))
     assert set(sim.rekeys().values()) == {1}
+
+
+async def test_drop_after_post_is_settled_despite_a_cluster_clock_behind_ours(
+    run_sim: Runner,
+) -> None:
+    """The cluster's clock is 90 s behind: its job looks older than our intent, yet it is
+    found (and no second POST is sent)."""
+    sim = sim_fleet(
+        1, 3, scenario=scenario({"kind": "drop_after", "rate": 1.0}, clock_skew_s=-90.0)
+    )
+    result = await run_sim(sim)
+    assert {r.outcome for r in result.rows} == {"rekeyed"}
+    assert set(sim.rekeys().values()) == {1}
