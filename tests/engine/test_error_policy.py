@@ -54,12 +54,28 @@ async def test_keys_in_admin_svm_fails_after_one_attempt_with_migrate_hint(
     assert "migrate" in (row.error_hint or "").lower()
 
 
-@pytest.mark.parametrize("kind", ["unwrap_key_failed", "missing_kek", "keystore_disabling"])
-async def test_permanent_codes_fail_after_one_attempt(run_sim: Runner, kind: str) -> None:
-    sim = sim_fleet(1, 1, scenario=scenario({"kind": kind}))
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "unwrap_key_failed"},
+        {"kind": "missing_kek"},
+        {"kind": "keystore_disabling"},
+        {"kind": "rekey_error", "code": 6, "status": 403},  # permission denied
+        {"kind": "rekey_error", "code": 262197, "status": 400},  # another 4xx
+        {"kind": "rekey_error", "code": 123456789, "status": 400},  # an unknown code
+    ],
+    ids=lambda fault: f"{fault['kind']}-{fault.get('code', '')}",
+)
+async def test_permanent_codes_fail_after_one_attempt(
+    run_sim: Runner, fault: dict[str, object]
+) -> None:
+    sim = sim_fleet(1, 1, scenario=scenario(fault))
     row = _only(await run_sim(sim))
     assert (row.outcome, row.attempts) == ("failed", 1)
+    assert row.error_code == str(fault.get("code", row.error_code))
     assert row.error_hint
+    assert sim.fleet.stats()["svms"]["c001/svm01"]["attempts"] == 1  # never retried
+    assert sim.rekeys() == {"c001/svm01": 0}
 
 
 async def test_not_configured_on_post_is_skipped(run_sim: Runner) -> None:
