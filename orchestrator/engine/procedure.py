@@ -92,8 +92,16 @@ def _early_finish(run: RunContext, cluster: ClusterContext, rec: TargetRecorder)
     if cluster.breaker.state is BreakerState.AUTH_FAILED:
         return Finish(Outcome.SKIPPED, SkipReason.AUTH_FAILED)
     if cluster.breaker.state is BreakerState.DEAD:
-        return Finish(Outcome.SKIPPED, SkipReason.CIRCUIT_OPEN)
+        return _circuit_open(rec)
     return None
+
+
+def _circuit_open(rec: TargetRecorder) -> Finish:
+    """`skipped` means never attempted; a target whose retries the open circuit cut short
+    is `exhausted`."""
+    if rec.row.attempts > 0:
+        return Finish(Outcome.EXHAUSTED, SkipReason.CIRCUIT_OPEN)
+    return Finish(Outcome.SKIPPED, SkipReason.CIRCUIT_OPEN)
 
 
 def _stopped(reason: AbortReason, rec: TargetRecorder) -> Finish:
@@ -135,7 +143,7 @@ def _closed_cluster(cluster: ClusterContext, rec: TargetRecorder) -> Finish:
         return Finish(Outcome.UNVERIFIED, "cluster_unreachable_while_settling")
     if cluster.breaker.state is BreakerState.AUTH_FAILED:
         return Finish(Outcome.SKIPPED, SkipReason.AUTH_FAILED)
-    return Finish(Outcome.SKIPPED, SkipReason.CIRCUIT_OPEN)
+    return _circuit_open(rec)
 
 
 async def _attempt_step(run: RunContext, cluster: ClusterContext, rec: TargetRecorder) -> Step:
