@@ -341,3 +341,24 @@ def test_a_sigkilled_run_frees_its_lock_and_counts_as_crashed(
     assert [run.run_id for run in ledger.active_runs()] == ["r1"]
     ledger.acquire("r1")  # resume takes it over
     assert ledger.running_run() == ledger.get_run("r1")
+
+
+def test_a_batch_larger_than_one_statement_lands_whole_and_the_last_row_wins(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes go out as multi-row statements; chunking and duplicate rows keep the rules."""
+    monkeypatch.setattr("orchestrator.ledger.store._MAX_PARAMS", 100)  # a few rows each
+    run = make_run("r-chunks")
+    ledger.create_run(run)
+    rows = [TargetRow(run_id=run.run_id, key=key(f"c{i:02d}/svm1")) for i in range(40)]
+    ledger.add_targets(rows)
+    batch = [(replace(r, state=TargetState.INTENT, attempts=1), None) for r in rows]
+    batch += [(replace(r, state=TargetState.DONE, outcome="rekeyed"), None) for r in rows]
+    batch += [(rows[0], Transition(run.run_id, rows[0].key, 1.0, TargetState.DONE))] * 3
+    ledger.write(batch)
+    stored = ledger.targets(run.run_id)
+    assert len(stored) == 40
+    assert {(r.state, r.outcome) for r in stored} - {(TargetState.DONE, "rekeyed")} == {
+        (TargetState.PENDING, None)  # rows[0] came last in the batch, unchanged
+    }
+    assert len(ledger.transitions(run.run_id)) == 3
