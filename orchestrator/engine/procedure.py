@@ -234,24 +234,14 @@ async def _after_settlement(
         await rec.move(TargetState.SUBMITTED, events.ATTEMPT_SETTLED, detail=detail)
         return await _verify_step(cluster, rec)
     if settlement.kind == "in_progress":
-        err = OntapError(
-            cluster=cluster.spec.name,
-            operation="settle",
-            kind=ErrorKind.SENT,
-            message="a rekey is in progress on the key store",
-        )
-        return Retry(err, classify(err, run.overrides), settling=True)
+        message = "a rekey is in progress on the key store"
+        return _retry(run, cluster, ErrorKind.SENT, message, settling=True)
     if settlement.kind == "not_submitted":
         if _inside_settle_window(run, rec):  # it may still be queued: look again later
-            err = OntapError(
-                cluster=cluster.spec.name,
-                operation="settle",
-                kind=ErrorKind.SENT,
-                message="no trace of the POST yet; waiting out the settle window",
-            )
-            return Retry(err, classify(err, run.overrides), settling=True, counted=False)
+            message = "no trace of the POST yet; waiting out the settle window"
+            return _retry(run, cluster, ErrorKind.SENT, message, settling=True, counted=False)
         await rec.move(TargetState.WAITING, events.ATTEMPT_SETTLED, detail=detail)
-        return Retry(_not_submitted_error(cluster), _resend_rule(run, cluster))
+        return _retry(run, cluster, ErrorKind.CONNECT, "the POST never reached ONTAP")
     return Finish(Outcome.UNVERIFIED, "cannot_settle")
 
 
@@ -260,17 +250,19 @@ def _inside_settle_window(run: RunContext, rec: TargetRecorder) -> bool:
     return time.time() - intent_at < run.options.settle_window_s
 
 
-def _not_submitted_error(cluster: ClusterContext) -> OntapError:
-    return OntapError(
-        cluster=cluster.spec.name,
-        operation="rekey-external",
-        kind=ErrorKind.CONNECT,
-        message="the POST never reached ONTAP",
-    )
-
-
-def _resend_rule(run: RunContext, cluster: ClusterContext) -> RetryRule:
-    return classify(_not_submitted_error(cluster), run.overrides)
+def _retry(
+    run: RunContext,
+    cluster: ClusterContext,
+    kind: ErrorKind,
+    message: str,
+    *,
+    settling: bool = False,
+    counted: bool = True,
+) -> Retry:
+    """A Retry for a condition the engine found itself, classified like any ONTAP error."""
+    operation = "settle" if settling else "rekey-external"
+    err = OntapError(cluster=cluster.spec.name, operation=operation, kind=kind, message=message)
+    return Retry(err, classify(err, run.overrides), settling=settling, counted=counted)
 
 
 async def _on_error(
