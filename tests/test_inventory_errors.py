@@ -576,7 +576,7 @@ clusters:
     svms: all
 """,
         [
-            "{path}:4:10: defaults.waves: invalid waves '1,ten%' (a comma-separated list of counts and percentages, e.g. 1,10%,100%)",
+            "{path}:4:10: defaults.waves: invalid waves '1,ten%': 'ten%' is neither a count (e.g. 5) nor a percentage (e.g. 10%)",
         ],
         id="bad_waves",
     ),

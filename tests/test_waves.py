@@ -53,11 +53,13 @@ def test_percent_is_of_the_remaining_targets_at_least_one() -> None:
         ("1.5", "whole number"),
         ("-2", ">= 1"),
         ("100%,1", "put it last"),
+        ("1/3%", "neither"),
+        ("1e1", "neither"),
     ],
 )
 def test_bad_specs_say_what_is_wrong(spec: str, fragment: str) -> None:
     """Bad specs raise ValueError naming the spec and the problem."""
-    with pytest.raises(ValueError, match="--waves") as info:
+    with pytest.raises(ValueError, match="invalid waves") as info:
         parse_waves(spec)
     assert fragment in str(info.value)
 

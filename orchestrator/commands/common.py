@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -72,9 +73,49 @@ def setup_logging(log_file: Path | None, log_format: str | None) -> None:
 
 
 def open_ledger(path: Path) -> Ledger:
+    """The ledger of a command that writes it (run, plan, resume), checked before any request:
+    its folder must exist and take new files (the WAL, the run lock)."""
     if not path.parent.exists():
         raise StateError(f"--state {path}: the folder {path.parent} does not exist")
+    if not path.parent.is_dir():
+        raise StateError(f"--state {path}: {path.parent} is not a folder")
+    problem = _not_writable(path.parent)
+    if problem is not None:
+        raise StateError(f"--state {path}: cannot write in the folder {path.parent}: {problem}")
     return Ledger.open(path)
+
+
+def check_report_dir(report_dir: Path | None) -> None:
+    """The report folder (given, or the default root) can be created and written: found out
+    before the first request, not after the rekeys (UserError, exit 2)."""
+    folder = report_dir or DEFAULT_REPORT_ROOT
+    option = "--report-dir" if report_dir is not None else "the report folder"
+    problem = _not_creatable(folder)
+    if problem is not None:
+        raise UserError(f"{option} {folder}: {problem} (pass --report-dir DIR)")
+
+
+def _not_creatable(folder: Path) -> str | None:
+    """Why `folder` cannot be made (or written, when it exists); None when it can."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    problem = _not_writable(existing)
+    if problem is not None:
+        return f"cannot write in {existing}: {problem}"
+    return None
+
+
+def _not_writable(folder: Path) -> str | None:
+    """Whether a new file can be made in `folder`, tried for real (permissions, ACLs,
+    read-only mounts and a full disk all show); the probe leaves nothing behind."""
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".ontap-rekey-probe-"):
+            return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
 
 
 def refuse_if_running(ledger: Ledger) -> None:

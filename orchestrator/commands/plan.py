@@ -37,6 +37,7 @@ def command(inventory: Path, **kw: Any) -> int:
     )
     loaded = load_inventory(inventory)
     options = options_from_flags({**kw, "reason": None}, loaded.defaults)
+    common.check_report_dir(kw["report_dir"])
     common.setup_logging(kw["log_file"], kw["log_format"])
     out = common.console()
     with common.open_ledger(kw["state"]) as ledger:
@@ -66,7 +67,7 @@ async def plan_targets(
 ) -> tuple[list[TargetRow], dict[str, Any]]:
     """Discover with health fields and key stores; a verdict per target, and the estimate."""
     async with ClusterPool(specs, options, transport_factory) as pool:
-        found = await discover_all(pool, options, for_plan=True)
+        found = await discover_all(pool, options)
         rows = plan_rows(run_id, pool, found, selection)
         return rows, estimate(rows, pool, options)
 

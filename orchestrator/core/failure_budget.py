@@ -1,4 +1,8 @@
-"""The failure budget: `--max-fail-percent` over a minimum sample, and `--fail-fast`."""
+"""The failure budget: `--max-fail-percent` over a minimum sample, and `--fail-fast`.
+
+`max_fail_percent` None is no budget at all (the emergency profile without an explicit
+`--max-fail-percent`): failures never stop the run.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ the circuit breaker already deals with a bad cluster."""
 
 @dataclass
 class FailureBudget:
-    max_fail_percent: float
+    max_fail_percent: float | None
     min_sample: int
     fail_fast: bool = False
     finished: int = 0
@@ -33,6 +37,6 @@ class FailureBudget:
     @property
     def exceeded(self) -> bool:
         """More than `max_fail_percent` failed, once at least `min_sample` finished."""
-        if self.finished < self.min_sample:
+        if self.max_fail_percent is None or self.finished < self.min_sample:
             return False
         return self.failures * 100.0 > self.max_fail_percent * self.finished

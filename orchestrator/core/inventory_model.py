@@ -30,6 +30,8 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.core.waves import parse_waves
+
 SUPPORTED_VERSION = 1
 KEY_ID_PLACEHOLDERS = ("cluster", "svm")
 SVMS_ALL = "all"
@@ -42,7 +44,6 @@ UNION_TAGS = frozenset({"svms:all", "svms:list", "[key]"})
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _TAG = re.compile(r"^[^\s,]+$")
 _CODE = re.compile(r"^[0-9]+$")
-_WAVES = re.compile(r"^\s*\d+%?(\s*,\s*\d+%?)*\s*$")
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
@@ -121,17 +122,9 @@ def check_key_id(value: str) -> str:
     return value
 
 
-def _wave_ok(part: str) -> bool:
-    number = int(part.rstrip("%"))
-    return number >= 1 and (number <= 100 or not part.endswith("%"))
-
-
 def _check_waves(value: str) -> str:
-    if not _WAVES.match(value) or not all(_wave_ok(p.strip()) for p in value.split(",")):
-        raise ValueError(
-            f"invalid waves {value!r} (a comma-separated list of counts and percentages, "
-            "e.g. 1,10%,100%)"
-        )
+    # core.waves owns the grammar: `validate` must accept exactly what `run` and `plan` do.
+    parse_waves(value)
     return value
 
 

@@ -26,6 +26,10 @@ class NotReady(StrEnum):
     DISCOVERY_FAILED = "discovery_failed"  # the cluster answered, but not usably
 
 
+NOT_READY_FACT = "not_ready"
+"""The key of a run row's `facts` that holds its NotReady cause: discovery found the target
+not ready (the same verdict as `plan`). Such a target never leads the canary or a wave."""
+
 _KEY_STORE_STATES = {
     "initializing": NotReady.KEYSTORE_INITIALIZING,
     "switching": NotReady.KEYSTORE_SWITCHING,

@@ -1,5 +1,6 @@
-"""Discovery: one cluster's version, AWS KMS configurations (and key stores for `plan`),
-turned into the run's target rows."""
+"""Discovery: one cluster's version, AWS KMS configurations with their health fields and
+the key stores (the readiness facts `plan` judges, and `run` orders by), turned into the
+run's target rows."""
 
 from __future__ import annotations
 
@@ -53,9 +54,7 @@ class Discovery:
         return None
 
 
-async def discover(
-    client: OntapClient, spec: ClusterSpec, *, for_plan: bool, timeout_s: float
-) -> Discovery:
+async def discover(client: OntapClient, spec: ClusterSpec, *, timeout_s: float) -> Discovery:
     """Ask one cluster for its version and configurations; never raises OntapError.
 
     The rotation starts when every cluster is discovered, so a cluster that accepts
@@ -64,7 +63,7 @@ async def discover(
     """
     log.info(events.DISCOVERY_STARTED, cluster=spec.name)
     try:
-        found = await _discover_within(client, spec.name, for_plan=for_plan, timeout_s=timeout_s)
+        found = await _discover_within(client, spec.name, timeout_s=timeout_s)
     except OntapError as err:
         rule = classify(err)
         log.warning(
@@ -84,11 +83,9 @@ async def discover(
     return found
 
 
-async def _discover_within(
-    client: OntapClient, name: str, *, for_plan: bool, timeout_s: float
-) -> Discovery:
+async def _discover_within(client: OntapClient, name: str, *, timeout_s: float) -> Discovery:
     with anyio.move_on_after(timeout_s):
-        return await _discover_with_retries(client, name, for_plan=for_plan)
+        return await _discover_with_retries(client, name)
     raise OntapError(
         cluster=name,
         operation="discovery",
@@ -97,13 +94,13 @@ async def _discover_within(
     )
 
 
-async def _discover_with_retries(client: OntapClient, name: str, *, for_plan: bool) -> Discovery:
+async def _discover_with_retries(client: OntapClient, name: str) -> Discovery:
     """A transient failure of a discovery GET (a read timeout, a reset, 503/429) is retried
     a few times: one slow answer must not skip a whole cluster as unreachable. A refused
     connection (the cluster is down) and every other class fail at once."""
     for attempt in range(1, DISCOVERY_ATTEMPTS + 1):
         try:
-            return await _discover(client, name, for_plan=for_plan)
+            return await _discover(client, name)
         except OntapError as err:
             retryable = classify(err).error_class is ErrorClass.RETRYABLE
             if attempt == DISCOVERY_ATTEMPTS or not retryable or err.kind is ErrorKind.CONNECT:
@@ -113,13 +110,23 @@ async def _discover_with_retries(client: OntapClient, name: str, *, for_plan: bo
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _discover(client: OntapClient, name: str, *, for_plan: bool) -> Discovery:
+async def _discover(client: OntapClient, name: str) -> Discovery:
     info = await client.cluster_info()
     if not info.supports_aws_kms_rekey:
         return Discovery(name, info=info)
-    configs = tuple(await client.list_aws_kms(health=for_plan))
-    stores = tuple(await client.list_key_stores()) if for_plan else ()
+    configs, stores = await _readiness_reads(client)
     return Discovery(name, info=info, configs=configs, key_stores=stores)
+
+
+async def _readiness_reads(
+    client: OntapClient,
+) -> tuple[tuple[KmsConfig, ...], tuple[KeyStore, ...]]:
+    """The configurations with their health fields, and the key stores: the facts `plan`
+    judges readiness by. `run` reads the same, so it never starts a canary or a wave with
+    a target the plan would call not ready."""
+    configs = tuple(await client.list_aws_kms(health=True))
+    stores = tuple(await client.list_key_stores())
+    return configs, stores
 
 
 @dataclass(frozen=True)

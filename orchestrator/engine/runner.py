@@ -30,6 +30,7 @@ from orchestrator.core.selectors import Selection, cluster_may_match
 from orchestrator.core.targets import AbortReason, Outcome, SkipReason, TargetKey, TargetState
 from orchestrator.engine.context import RunContext
 from orchestrator.engine.discovery import Discovery, discover, target_rows
+from orchestrator.engine.planner import RunPreview, preview, with_readiness
 from orchestrator.engine.pool import ClusterPool, TransportFactory
 from orchestrator.engine.procedure import drive_target
 from orchestrator.engine.recorder import TargetRecorder
@@ -86,7 +87,7 @@ class Wiring:
     transport_factory: TransportFactory | None = None
     observer: ProgressView | None = None
     handle_signals: bool = True
-    confirm: Callable[[list[TargetRow]], bool] | None = None  # after discovery, before any POST
+    confirm: Callable[[RunPreview], bool] | None = None  # after discovery, before any POST
     ledger_writer_factory: Callable[[Ledger], AsyncLedger] = AsyncLedger  # benchmarks: a no-op
 
 
@@ -100,7 +101,8 @@ async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
                 _selected_specs(request), request.options, wiring.transport_factory
             ) as pool:
                 rows = await discover_rows(record.run_id, request, pool)
-                if wiring.confirm and not await anyio.to_thread.run_sync(wiring.confirm, rows):
+                shown = preview(rows, pool, request.options)
+                if wiring.confirm and not await anyio.to_thread.run_sync(wiring.confirm, shown):
                     return None
                 wiring.ledger.create_run(record)
                 wiring.ledger.add_targets(rows)
@@ -135,19 +137,19 @@ def _reopen(row: TargetRow) -> TargetRow:
 
 async def discover_rows(run_id: str, request: RunRequest, pool: ClusterPool) -> list[TargetRow]:
     """Every selected target, PENDING or already decided by discovery."""
-    found = await discover_all(pool, request.options, for_plan=False)
+    found = await discover_all(pool, request.options)
     rows: list[TargetRow] = []
+    skip_not_ready = request.options.skip_not_ready
     for name, discovery in found.items():
         spec = pool[name].spec
         if discovery.skip_reason is not None and discovery.rule is not None:
             _close_cluster(pool, name, discovery)
-        rows.extend(target_rows(run_id, spec, discovery, request.selection))
+        found_rows = target_rows(run_id, spec, discovery, request.selection)
+        rows.extend(with_readiness(found_rows, discovery, skip_not_ready=skip_not_ready))
     return rows
 
 
-async def discover_all(
-    pool: ClusterPool, options: RunOptions, *, for_plan: bool
-) -> dict[str, Discovery]:
+async def discover_all(pool: ClusterPool, options: RunOptions) -> dict[str, Discovery]:
     """Discover every cluster of the pool concurrently, `--concurrency` at a time."""
     found: dict[str, Discovery] = {}
     limiter = anyio.CapacityLimiter(max(1, options.concurrency))
@@ -157,7 +159,7 @@ async def discover_all(
         async with limiter:
             context = pool[name]
             found[name] = await discover(
-                context.client, context.spec, for_plan=for_plan, timeout_s=discovery_timeout_s
+                context.client, context.spec, timeout_s=discovery_timeout_s
             )
 
     async with anyio.create_task_group() as group:
@@ -308,9 +310,10 @@ def _close_run(
     ledger: Ledger,
     interrupted: bool,
 ) -> RunResult:
-    status = _status(run.stop_reason, interrupted)
-    ledger.set_run_status(record.run_id, status, time.time())
     rows = sorted(final.values(), key=lambda row: row.key)
+    stop_reason = _effective_stop(run.stop_reason, rows)
+    status = _status(stop_reason, interrupted)
+    ledger.set_run_status(record.run_id, status, time.time())
     outcomes = [Outcome(row.outcome) for row in rows if row.outcome is not None]
     exit_code = run_exit_code(
         outcomes, aborted=status is RunStatus.ABORTED, interrupted=status is RunStatus.INTERRUPTED
@@ -320,11 +323,19 @@ def _close_run(
     log.info(
         event,
         status=status.value,
-        stop_reason=run.stop_reason,
+        stop_reason=stop_reason,
         totals=totals,
         exit_code=int(exit_code),
     )
-    return RunResult(replace(record, status=status), rows, exit_code, run.stop_reason)
+    return RunResult(replace(record, status=status), rows, exit_code, stop_reason)
+
+
+def _effective_stop(stop: AbortReason | None, rows: list[TargetRow]) -> AbortReason | None:
+    """A stop that aborted no target changed nothing: a run whose every target finished
+    (e.g. the budget tripped by the last one) is `finished`, never `aborted`."""
+    if stop in ABORTING and not any(row.outcome == Outcome.ABORTED.value for row in rows):
+        return None
+    return stop
 
 
 def _status(stop: AbortReason | None, interrupted: bool) -> RunStatus:

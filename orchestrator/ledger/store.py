@@ -90,10 +90,11 @@ class Ledger:
         )
         try:
             _configure(conn, path)
+            _check_integrity(conn, path)
             migrate(conn, str(path))
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StateError(f"cannot open the ledger {path}: {exc}") from exc
+            raise StateError(f"cannot open the ledger {path}: {exc}{_damaged_hint(path)}") from exc
         except BaseException:
             conn.close()
             raise
@@ -310,6 +311,27 @@ class Ledger:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
+
+
+def _damaged_hint(path: Path) -> str:
+    return (
+        f" (restore {path.name} from a backup, or pass --state NEW.db to start a new "
+        f"ledger; `sqlite3 {path.name} .recover` salvages what it can)"
+    )
+
+
+def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    """A ledger damaged inside (a torn copy, a bad disk) is refused before anything reads
+    or writes it: SQLite itself finds a damaged page only when a query touches it, which
+    would be mid-run. `quick_check` reads every page once (about 1 s per GB)."""
+    problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check").fetchall()]
+    if problems != ["ok"]:
+        # one line: SQLite lists every bad cell, under a "*** in database main ***" header
+        lines = [line for text in problems for line in text.splitlines()]
+        first = next((line for line in lines if not line.startswith("***")), lines[0])
+        raise StateError(
+            f"cannot open the ledger {path}: it is damaged: {first}{_damaged_hint(path)}"
+        )
 
 
 def _configure(conn: sqlite3.Connection, path: Path) -> None:
