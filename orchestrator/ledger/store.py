@@ -85,14 +85,20 @@ class Ledger:
             raise StateError(f"cannot open the ledger {path}: folder {path.parent} does not exist")
         if path.is_dir():
             raise StateError(f"cannot open the ledger {path}: it is a folder")
-        conn = sqlite3.connect(
-            path, timeout=DEFAULT_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
+        try:
+            conn = sqlite3.connect(
+                path, timeout=DEFAULT_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:  # e.g. a folder this user cannot write
+            raise StateError(f"cannot open the ledger {path}: {exc}{_ACCESS_HINT}") from exc
         try:
             _configure(conn, path)
             _check_integrity(conn, path)
             migrate(conn, str(path))
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:  # read-only, locked, I/O: the file may be fine
+            conn.close()
+            raise StateError(f"cannot open the ledger {path}: {exc}{_ACCESS_HINT}") from exc
+        except sqlite3.DatabaseError as exc:  # not a database, or damaged
             conn.close()
             raise StateError(f"cannot open the ledger {path}: {exc}{_damaged_hint(path)}") from exc
         except BaseException:
@@ -311,6 +317,9 @@ class Ledger:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
+
+
+_ACCESS_HINT = " (check that this user can write the file and its folder)"
 
 
 def _damaged_hint(path: Path) -> str:
