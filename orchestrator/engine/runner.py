@@ -310,10 +310,10 @@ def _close_run(
     ledger: Ledger,
     interrupted: bool,
 ) -> RunResult:
-    rows = sorted(final.values(), key=lambda row: row.key)
-    stop_reason = _effective_stop(run.stop_reason, rows)
-    status = _status(stop_reason, interrupted)
+    _forgive_idle_stop(run, final)
+    status = _status(run.stop_reason, interrupted)
     ledger.set_run_status(record.run_id, status, time.time())
+    rows = sorted(final.values(), key=lambda row: row.key)
     outcomes = [Outcome(row.outcome) for row in rows if row.outcome is not None]
     exit_code = run_exit_code(
         outcomes, aborted=status is RunStatus.ABORTED, interrupted=status is RunStatus.INTERRUPTED
@@ -323,19 +323,20 @@ def _close_run(
     log.info(
         event,
         status=status.value,
-        stop_reason=stop_reason,
+        stop_reason=run.stop_reason,
         totals=totals,
         exit_code=int(exit_code),
     )
-    return RunResult(replace(record, status=status), rows, exit_code, stop_reason)
+    return RunResult(replace(record, status=status), rows, exit_code, run.stop_reason)
 
 
-def _effective_stop(stop: AbortReason | None, rows: list[TargetRow]) -> AbortReason | None:
+def _forgive_idle_stop(run: RunContext, final: dict[TargetKey, TargetRow]) -> None:
     """A stop that aborted no target changed nothing: a run whose every target finished
-    (e.g. the budget tripped by the last one) is `finished`, never `aborted`."""
-    if stop in ABORTING and not any(row.outcome == Outcome.ABORTED.value for row in rows):
-        return None
-    return stop
+    (e.g. the budget tripped by the last one to finish) is `finished`, never `aborted`."""
+    if run.stop_reason in ABORTING and not any(
+        row.outcome == Outcome.ABORTED.value for row in final.values()
+    ):
+        run.stop_reason = None
 
 
 def _status(stop: AbortReason | None, interrupted: bool) -> RunStatus:
