@@ -127,17 +127,14 @@ class Ontap:
         self._until(lambda: self._store_state(store["uuid"]) == "active")
 
     def migrate_keys(self, svm: str) -> None:
-        """Step 5: from the cluster-scoped key manager to the SVM's, then wait for the job."""
-        managers = self._get("/api/security/key-managers", {"fields": "uuid,scope,svm.name"})[
-            "records"
-        ]
-        source = next(m for m in managers if m.get("scope") == "cluster")
-        dest = next(m for m in managers if (m.get("svm") or {}).get("name") == svm)
-        answer = self._answer(
-            self.http.post(
-                f"/api/security/key-managers/{source['uuid']}/migrate", json={"uuid": dest["uuid"]}
-            )
-        )
+        """Step 5: from the cluster-scoped key manager to the SVM's AWS KMS configuration,
+        then wait for the migrate job."""
+        managers = self._get("/api/security/key-managers", {"fields": "uuid,scope"})
+        source = next(m for m in managers["records"] if m.get("scope") == "cluster")
+        configs = self._get("/api/security/aws-kms", {"svm.name": svm, "fields": "uuid"})
+        (dest,) = configs["records"]
+        path = f"/api/security/key-managers/{source['uuid']}/migrate"
+        answer = self._answer(self.http.post(path, json={"uuid": dest["uuid"]}))
         job = (answer.get("job") or {}).get("uuid")
         if job:
             self._until(lambda: self._get(f"/api/cluster/jobs/{job}", {})["state"] == "success")
@@ -182,6 +179,13 @@ def _rekeys(sim: Simulation) -> dict[str, int]:
 
 # -- the quarterly rotation ----------------------------------------------------------------
 
+
+def _fleet(clusters: int, svms: int, version: str) -> FleetSpec:
+    """A generated fleet at one ONTAP version (a key store's `state` shows from 9.16.1)."""
+    spec = FleetSpec.generate(clusters, svms)
+    return FleetSpec(clusters=[c.model_copy(update={"version": version}) for c in spec.clusters])
+
+
 ADMIN_SVM_KEYS = [
     {"kind": "keys_in_admin_svm", "cluster": "c001", "svm": svm}
     for svm in ("svm02", "svm03", "svm04")
@@ -195,7 +199,7 @@ def test_quarterly_runbook_followed_verbatim_ends_rotated_without_looping() -> N
     commands = runbook_commands("runbook-quarterly.md")
     validate, plan, run, resume, rerun, report, history = commands
     assert resume[0] == "resume"  # rehearsed by the interrupted-run test below
-    for sim in _serve(FleetSpec.generate(3, 10), [*ADMIN_SVM_KEYS, SWITCHING], tags=True):
+    for sim in _serve(_fleet(3, 10, "9.16.1"), [*ADMIN_SVM_KEYS, SWITCHING], tags=True):
         assert ontap_rekey(validate).code == 0
         first_plan = ontap_rekey(plan)
         assert first_plan.code == 5, first_plan
