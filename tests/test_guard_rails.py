@@ -37,10 +37,15 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def _serve(
-    tmp_path: Path, *faults: dict[str, Any], clusters: int = 1, svms: int = 8
+    tmp_path: Path,
+    *faults: dict[str, Any],
+    clusters: int = 1,
+    svms: int = 8,
+    version: str = "9.16.1",  # the first ONTAP that shows a key store's `state`
 ) -> Iterator[tuple[Simulation, Path]]:
     scenario = Scenario.model_validate({"options": FAST_JOBS, "faults": list(faults)})
     spec = FleetSpec.generate(clusters, svms)
+    spec = FleetSpec(clusters=[c.model_copy(update={"version": version}) for c in spec.clusters])
     with running_simulator(spec, scenario, seed=3) as sim:
         yield sim, write_inventory(tmp_path / "inv.yaml", spec, sim.urls, ca_bundle=None)
 
