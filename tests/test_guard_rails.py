@@ -231,13 +231,18 @@ def test_a_not_ready_target_never_leads_the_canary_or_a_wave(tmp_path: Path) -> 
     assert sorted(waves.values()) == [1, 2, 2, 3, 3, 3]
 
 
-def test_skip_not_ready_leaves_them_skipped_with_the_plans_cause(tmp_path: Path) -> None:
+def test_skip_not_ready_leaves_them_skipped_with_the_plans_cause(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     switching = {"kind": "keystore_state", "cluster": "c001", "svm": "svm02", "state": "switching"}
     for sim, inventory in _serve(tmp_path, switching, clusters=2, svms=3):
         assert main(["plan", *_args(inventory, "--report-dir", "plan")]) == 5
         plan = {t["target"]: t["reason"] for t in _report("plan")["targets"]}
+        capsys.readouterr()
         assert main(["run", *_args(inventory, "--yes", "--skip-not-ready")]) == 3
         rekeys = _rekeys(sim)
+    summary = capsys.readouterr().err  # --yes: no question, the summary all the same
+    assert "c001: 2 ready, 1 skipped: not_ready (keystore_switching: svm02)" in summary
     target = next(t for t in _report()["targets"] if t["target"] == "c001/svm02")
     assert (target["outcome"], target["reason"]) == ("skipped", "not_ready")
     assert plan["c001/svm02"] in target["error"]["message"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 
 from orchestrator.core.readiness import NOT_READY_FACT
@@ -41,11 +41,18 @@ def _cluster_line(rows: list[TargetRow]) -> str:
     parts = [f"{len(pending) - len(not_ready)} ready"]
     if not_ready:
         parts.append(f"{len(not_ready)} not ready ({_causes(not_ready)}), rekeyed last")
-    decided = Counter(
-        f"{row.outcome}: {row.reason}" for row in rows if row.state is TargetState.DONE
-    )
-    parts += [f"{count} {what}" for what, count in sorted(decided.items())]
+    decided: dict[str, list[TargetRow]] = defaultdict(list)
+    for row in rows:
+        if row.state is TargetState.DONE:
+            decided[f"{row.outcome}: {row.reason}"].append(row)
+    parts += [_decided(what, group) for what, group in sorted(decided.items())]
     return ", ".join(parts)
+
+
+def _decided(what: str, rows: list[TargetRow]) -> str:
+    """`2 skipped: unreachable`; `--skip-not-ready` ones also say why, as the plan does."""
+    causes = [row for row in rows if NOT_READY_FACT in row.facts]
+    return f"{len(rows)} {what}" + (f" ({_causes(causes)})" if causes else "")
 
 
 def _causes(rows: Iterable[TargetRow]) -> str:
