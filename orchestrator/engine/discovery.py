@@ -41,6 +41,7 @@ class Discovery:
     key_stores: tuple[KeyStore, ...] = ()
     error: OntapError | None = None
     rule: RetryRule | None = None
+    readiness_error: OntapError | None = None  # the health / key-store read refused
 
     @property
     def skip_reason(self) -> SkipReason | None:
@@ -114,7 +115,15 @@ async def _discover(client: OntapClient, name: str) -> Discovery:
     info = await client.cluster_info()
     if not info.supports_aws_kms_rekey:
         return Discovery(name, info=info)
-    configs, stores = await _readiness_reads(client)
+    try:
+        configs, stores = await _readiness_reads(client)
+    except OntapError as err:
+        if not _readiness_refused(err):
+            raise
+        # The rekey needs only the configurations: the run goes on without the facts
+        # (plan calls these targets `discovery_failed`, with the error).
+        configs = tuple(await client.list_aws_kms(health=False))
+        return Discovery(name, info=info, configs=configs, readiness_error=err)
     return Discovery(name, info=info, configs=configs, key_stores=stores)
 
 
@@ -127,6 +136,15 @@ async def _readiness_reads(
     configs = tuple(await client.list_aws_kms(health=True))
     stores = tuple(await client.list_key_stores())
     return configs, stores
+
+
+def _readiness_refused(err: OntapError) -> bool:
+    """ONTAP answered the readiness read with an error of its own (e.g. 65537915, AWS
+    unreachable from a node): not a reason to give up the cluster. Transport errors,
+    401 and 429/503 are handled as for every discovery read."""
+    error_class = classify(err).error_class
+    answered = err.kind in (ErrorKind.HTTP, ErrorKind.PROTOCOL)
+    return answered and error_class not in (ErrorClass.AUTH, ErrorClass.RETRYABLE)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,9 @@ def target_verdict(row: TargetRow, discovery: Discovery) -> tuple[NotReady | Non
     config = _config(discovery, row.config_uuid)
     store = key_store_for(discovery.key_stores, row.key.svm)
     facts = _cluster_facts(discovery) | _target_facts(config, store)
+    if discovery.readiness_error is not None:
+        facts["error"] = discovery.readiness_error.summary()
+        return NotReady.DISCOVERY_FAILED, facts
     return readiness(_facts(config, store)), facts
 
 
@@ -77,8 +80,8 @@ def with_readiness(
 
 
 def _readied(row: TargetRow, discovery: Discovery, skip_not_ready: bool) -> TargetRow:
-    if row.state is TargetState.DONE:
-        return row
+    if row.state is TargetState.DONE or discovery.readiness_error is not None:
+        return row  # decided already, or the facts are unknown: the rekey itself will tell
     verdict, facts = target_verdict(row, discovery)
     if verdict is None:
         return replace(row, facts=row.facts | facts)
