@@ -93,7 +93,7 @@ class Ledger:
             raise StateError(f"cannot open the ledger {path}: {exc}{_ACCESS_HINT}") from exc
         try:
             _configure(conn, path)
-            _check_integrity(conn, path)
+            check_integrity(conn, path)
             migrate(conn, str(path))
         except sqlite3.OperationalError as exc:  # read-only, locked, I/O: the file may be fine
             conn.close()
@@ -329,10 +329,10 @@ def _damaged_hint(path: Path) -> str:
     )
 
 
-def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+def check_integrity(conn: sqlite3.Connection, path: Path) -> None:
     """A ledger damaged inside (a torn copy, a bad disk) is refused before anything reads
     or writes it: SQLite itself finds a damaged page only when a query touches it, which
-    would be mid-run. `quick_check` reads every page once (about 1 s per GB)."""
+    would be mid-run. `quick_check` reads every page once (0.3 s for a 200 MB ledger)."""
     problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check").fetchall()]
     if problems != ["ok"]:
         # one line: SQLite lists every bad cell, under a "*** in database main ***" header
