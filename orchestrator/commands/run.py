@@ -191,4 +191,6 @@ def _announce(shown: RunPreview) -> bool:
 
 def _confirm(shown: RunPreview) -> bool:
     _announce(shown)
+    if not shown.pending:  # nothing would be POSTed: no question, the run records why
+        return True
     return click.confirm(question(shown), default=False, err=True)
