@@ -42,7 +42,8 @@ class JobState(enum.StrEnum):
 
 @dataclass(eq=False)
 class Job:
-    """One job on one configuration: a rekey (`kind` "rekey") or a key migration."""
+    """One job on one configuration: a rekey (`kind` "rekey" external, "rekey_internal")
+    or a key migration ("migrate")."""
 
     uuid: str
     config: KmsConfig
@@ -126,6 +127,7 @@ class Job:
 TERMINAL = frozenset({JobState.SUCCESS, JobState.FAILURE})
 RUNNING_MESSAGES = {
     "rekey": "Rekeying the key encryption key",
+    "rekey_internal": "Rekeying the SVM key encryption key",
     "migrate": "Migrating keys from the admin SVM",
 }
 
