@@ -226,6 +226,7 @@ class ClusterState:
             end_at=begins + duration,
             failure=failure,
             description=description or None,
+            after=ahead if ahead is not None and not ahead.settled else None,
             kind="rekey" if operation == "external" else "rekey_internal",
             paused_fraction=options.paused_fraction,
             running_code=options.running_job_code,
@@ -303,9 +304,11 @@ class ClusterState:
 
     def keystore_state(self, config: KmsConfig, now: float) -> KeystoreState:
         """The state /key-stores shows for a configuration at `now`."""
-        running = config.running
-        if running is not None and running.begins <= now < running.end_at:
-            return "svm_kek_rekey"
+        job = config.running  # the newest rekey; queued ones point at the one ahead
+        while job is not None and not job.settled:
+            if job.begins <= now < job.end_at:
+                return "svm_kek_rekey"
+            job = job.after
         return config.shown_state(self.timebase.elapsed(now)) or "active"
 
     def health_failure(

@@ -54,6 +54,7 @@ class Job:
     failure: Failure | None
     description: str | None = None  # None: the record has no description
     start_at: float | None = None  # when it stops waiting for an earlier job
+    after: Job | None = None  # the rekey it waits for (`busy_rekey: queue`)
     kind: str = "rekey"
     paused_fraction: float = 0.0
     running_code: int = 0
