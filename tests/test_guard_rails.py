@@ -291,12 +291,13 @@ def test_declining_at_the_prompt_rekeys_nothing_records_nothing_and_says_so(
         assert conn.execute("SELECT count(*) FROM runs").fetchone() == (0,)
 
 
+@pytest.mark.parametrize("command", ["run", "plan"])
 @pytest.mark.parametrize("spec", ["1,200%", "1,,2", "0", "1/3"])
 def test_bad_waves_is_one_usage_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: str, command: str
 ) -> None:
     for sim, inventory in _serve(tmp_path, svms=2):
-        assert main(["run", *_args(inventory, "--yes", "--waves", spec)]) == 2
+        assert main([command, *_args(inventory, "--waves", spec)]) == 2
         assert _requests(sim) == 0
     lines = _error_lines(capsys.readouterr().err)
     assert len(lines) == 1
