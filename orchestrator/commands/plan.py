@@ -37,9 +37,9 @@ def command(inventory: Path, **kw: Any) -> int:
     )
     loaded = load_inventory(inventory)
     options = options_from_flags({**kw, "reason": None}, loaded.defaults)
-    common.check_report_dir(kw["report_dir"])
     common.setup_logging(kw["log_file"], kw["log_format"])
     out = common.console()
+    common.check_report_dir(kw["report_dir"])  # before the first request
     with common.open_ledger(kw["state"]) as ledger:
         record = RunRecord(
             run_id=ledger.new_run_id(),

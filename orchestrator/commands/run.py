@@ -126,9 +126,9 @@ def run_command(inventory: Path, **kw: Any) -> int:
     loaded = load_inventory(inventory)
     options = options_from_flags(kw, loaded.defaults)
     common.require_yes_or_terminal(kw["yes"])
-    common.check_report_dir(kw["report_dir"])
     common.setup_logging(kw["log_file"], kw["log_format"])
     out = common.console()
+    common.check_report_dir(kw["report_dir"])  # before the first request
     with common.open_ledger(kw["state"]) as ledger:
         common.refuse_if_running(ledger)
         wiring = Wiring(ledger, observer=common.progress(out))
