@@ -235,7 +235,7 @@ def test_quarterly_runbook_resume_after_an_interrupt() -> None:
     `ontap-rekey resume <run_id>` finishes the rotation (exit 0), each SVM rekeyed once."""
     commands = runbook_commands("runbook-quarterly.md")
     run, resume = commands[2], commands[3]
-    for sim in _serve(FleetSpec.generate(2, 6), [], tags=True, job_s=0.5):
+    for sim in _serve(FleetSpec.generate(2, 6), [], tags=True, job_s=1.0):
         argv = [*run, "--yes", "--waves", "100%", "--per-cluster", "1"]
         process = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", *argv],
