@@ -22,7 +22,7 @@ import structlog
 from anyio import CancelScope
 
 from orchestrator.core.backoff import RetryBudget
-from orchestrator.core.exitcodes import ExitCode, run_exit_code
+from orchestrator.core.exitcodes import ExitCode, exit_code
 from orchestrator.core.failure_budget import FailureBudget
 from orchestrator.core.inventory import ClusterSpec, Inventory, RetryOverride
 from orchestrator.core.options import RunOptions
@@ -312,9 +312,7 @@ def _close_run(
     ledger.set_run_status(record.run_id, status, time.time())
     rows = sorted(final.values(), key=lambda row: row.key)
     outcomes = [Outcome(row.outcome) for row in rows if row.outcome is not None]
-    exit_code = run_exit_code(
-        outcomes, aborted=status is RunStatus.ABORTED, interrupted=status is RunStatus.INTERRUPTED
-    )
+    code = exit_code(record.mode, status, [row.outcome for row in rows])
     totals = {o.value: outcomes.count(o) for o in Outcome}
     event = events.RUN_ABORTED if status is RunStatus.ABORTED else events.RUN_FINISHED
     log.info(
@@ -322,9 +320,9 @@ def _close_run(
         status=status.value,
         stop_reason=run.stop_reason,
         totals=totals,
-        exit_code=int(exit_code),
+        exit_code=int(code),
     )
-    return RunResult(replace(record, status=status), rows, exit_code, run.stop_reason)
+    return RunResult(replace(record, status=status), rows, code, run.stop_reason)
 
 
 def _status(stop: AbortReason | None, interrupted: bool) -> RunStatus:

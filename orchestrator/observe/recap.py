@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.core.outcomes import READY
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
 from orchestrator.observe.reports import summary
 
@@ -98,7 +99,7 @@ def _counts(names: Sequence[str], counts: dict[str, int]) -> list[str]:
 
 
 def _reasons(rows: Sequence[TargetRow]) -> str:
-    counted = summary.reason_counts(row for row in rows if row.outcome != summary.READY)
+    counted = summary.reason_counts(row for row in rows if row.outcome != READY)
     return ", ".join(f"{reason} x{count}" for reason, count in counted.most_common()) or "-"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-SUCCESS = {"rekeyed", "ready"}
+from orchestrator.core.outcomes import is_success
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -87,7 +87,7 @@ def _attention(report: dict[str, Any]) -> str:
             (t["error"] or {}).get("message", "") or _facts(t["facts"]),
         )
         for t in report["targets"]
-        if t["outcome"] not in SUCCESS
+        if not is_success(t["outcome"])
     ]
     if not rows:
         return ""

@@ -11,17 +11,17 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.core.exitcodes import ExitCode, plan_exit_code, run_exit_code
-from orchestrator.core.targets import Outcome, TargetState
+from orchestrator.core import outcomes
+from orchestrator.core.exitcodes import ExitCode
+from orchestrator.core.exitcodes import exit_code as exit_code_of
+from orchestrator.core.targets import TargetState
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow, Transition
 from orchestrator.observe import hints
 
-READY = "ready"
-NOT_READY = "not_ready"
 PENDING = "pending"  # no terminal outcome yet (an active or interrupted run)
 
-RUN_OUTCOMES: tuple[str, ...] = tuple(outcome.value for outcome in Outcome)
-PLAN_OUTCOMES: tuple[str, ...] = (READY, NOT_READY)
+RUN_OUTCOMES: tuple[str, ...] = outcomes.RUN_OUTCOMES
+PLAN_OUTCOMES: tuple[str, ...] = outcomes.PLAN_VERDICTS
 
 
 def is_plan(run: RunRecord) -> bool:
@@ -41,7 +41,8 @@ def outcome_of(row: TargetRow) -> str:
 
 def is_success(run: RunRecord, row: TargetRow) -> bool:
     """Rekeyed (run) or ready (plan): everything else belongs in failed.txt."""
-    return row.outcome == (READY if is_plan(run) else Outcome.REKEYED.value)
+    del run  # a plan row is never `rekeyed`, a run row never `ready`
+    return outcomes.is_success(row.outcome)
 
 
 def count_outcomes(run: RunRecord, rows: Iterable[TargetRow]) -> dict[str, int]:
@@ -133,16 +134,6 @@ def reason_counts(rows: Iterable[TargetRow]) -> Counter[str]:
 
 def exit_code(run: RunRecord, rows: Sequence[TargetRow]) -> ExitCode | None:
     """The exit code the run ended (or would end) with; None while it is still active."""
-    if is_plan(run):
-        return plan_exit_code(row.outcome == READY for row in rows)
-    if run.status is RunStatus.ACTIVE:
+    if run.status is RunStatus.ACTIVE and not is_plan(run):
         return None
-    outcomes = [Outcome(row.outcome) if row.outcome in RUN_OUTCOMES else None for row in rows]
-    if None in outcomes:
-        # A target without an outcome was not rekeyed: never report 0 for it.
-        outcomes = [outcome or Outcome.ABORTED for outcome in outcomes]
-    return run_exit_code(
-        [o for o in outcomes if o is not None],
-        aborted=run.status is RunStatus.ABORTED,
-        interrupted=run.status is RunStatus.INTERRUPTED,
-    )
+    return exit_code_of(run.mode, run.status, [row.outcome for row in rows])
