@@ -322,7 +322,9 @@ def _close_run(
         totals=totals,
         exit_code=int(code),
     )
-    return RunResult(replace(record, status=status), rows, code, run.stop_reason)
+    # The closed run as the ledger has it (with `ended_at`): the written reports must be
+    # the ones `ontap-rekey report RUN_ID` renders from the ledger later.
+    return RunResult(ledger.get_run(record.run_id), rows, code, run.stop_reason)
 
 
 def _status(stop: AbortReason | None, interrupted: bool) -> RunStatus:
