@@ -9,17 +9,12 @@ test process itself), the resume and the `report` commands run in-process.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_interrupt import interrupted_run
 
 from orchestrator.cli import main
 from orchestrator.core.targets import TargetState
@@ -36,7 +31,6 @@ from orchestrator.simulator.server import Simulation, running_simulator
 pytestmark = pytest.mark.slow
 
 FORMATS = ("json", "md", "html", "junit")
-EXIT_TIMEOUT_S = 60.0
 SCENARIO = {
     "options": {"job_duration": {"min_s": 0.3, "max_s": 0.6}},
     "faults": [
@@ -108,34 +102,9 @@ def test_written_reports_equal_report_command_after_a_run(
 
 def _interrupted_run(inventory: Path, tmp_path: Path) -> int:
     """A `run` subprocess, SIGINT once two rekeys are in flight; returns its exit code."""
-    env = dict(os.environ, NO_COLOR="1")
-    command = [sys.executable, "-m", "orchestrator", "run", str(inventory), "--yes"]
-    command += ["--state", "state.db", "--report-dir", "r1", "--per-cluster", "1"]
-    command += ["--waves", "100%", "--log-file", "run.jsonl"]
-    out = (tmp_path / "run.out").open("wb")
-    proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        while _count("SELECT count(*) FROM transitions WHERE event = 'attempt.started'") < 2:
-            assert proc.poll() is None, (tmp_path / "run.out").read_text()
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGINT)
-        return proc.wait(timeout=EXIT_TIMEOUT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def _count(sql: str) -> int:
-    if not Path("state.db").exists():
-        return 0
-    try:
-        conn = sqlite3.connect("file:state.db?mode=ro", uri=True, timeout=5.0)
-        try:
-            return int(conn.execute(sql).fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.OperationalError:  # the tables do not exist yet
-        return 0
+    argv = [str(inventory), "--yes", "--state", "state.db", "--report-dir", "r1"]
+    argv += ["--per-cluster", "1", "--waves", "100%", "--log-file", "run.jsonl"]
+    return interrupted_run(argv, Path("state.db"), tmp_path / "run.out")
 
 
 def test_written_reports_equal_report_command_after_interrupt_and_resume(

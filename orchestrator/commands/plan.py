@@ -37,7 +37,7 @@ def command(inventory: Path, **kw: Any) -> int:
     )
     loaded = load_inventory(inventory)
     options = options_from_flags({**kw, "reason": None}, loaded.defaults)
-    common.setup_logging(kw["log_file"], kw["log_format"])
+    common.setup_logging(kw["log_file"], kw["log_format"], kw["log_level"])
     out = common.console()
     with common.open_ledger(kw["state"]) as ledger:
         record = RunRecord(

@@ -314,9 +314,9 @@ def _close_run(
     outcomes = [Outcome(row.outcome) for row in rows if row.outcome is not None]
     code = exit_code(record.mode, status, [row.outcome for row in rows])
     totals = {o.value: outcomes.count(o) for o in Outcome}
-    event = events.RUN_ABORTED if status is RunStatus.ABORTED else events.RUN_FINISHED
-    log.info(
-        event,
+    aborted = status is RunStatus.ABORTED
+    (log.warning if aborted else log.info)(
+        events.RUN_ABORTED if aborted else events.RUN_FINISHED,
         status=status.value,
         stop_reason=run.stop_reason,
         totals=totals,

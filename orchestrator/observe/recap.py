@@ -49,7 +49,7 @@ def _run_table(
 ) -> Table:
     names = summary.outcome_names(run)
     table = _table(f"Run {run.run_id}", names, ["retries", "duration"])
-    retries = summary.retries_by_target(transitions)
+    retries = summary.retries_by_target(targets)
     for cluster, rows in summary.by_cluster(targets).items():
         counts = summary.count_outcomes(run, rows)
         table.add_row(

@@ -23,7 +23,7 @@ def build_report(
     run: RunRecord, targets: Sequence[TargetRow], transitions: Sequence[Transition]
 ) -> dict[str, Any]:
     """The report of `run` as a JSON-serialisable dict."""
-    retries = summary.retries_by_target(transitions)
+    retries = summary.retries_by_target(targets)
     return {
         "schema": SCHEMA_ID,
         "generator": {"name": "ontap-rekey", "version": __version__},

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from orchestrator.core import outcomes
 from orchestrator.core.exitcodes import ExitCode
 from orchestrator.core.exitcodes import exit_code as exit_code_of
-from orchestrator.core.targets import TargetState
-from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow, Transition
+from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
 from orchestrator.observe import hints
 
 PENDING = "pending"  # no terminal outcome yet (an active or interrupted run)
@@ -53,9 +52,19 @@ def count_outcomes(run: RunRecord, rows: Iterable[TargetRow]) -> dict[str, int]:
     return totals | dict(sorted(counts.items()))
 
 
-def retries_by_target(transitions: Iterable[Transition]) -> Counter[str]:
-    """How many times each target (`cluster/svm`) waited for a retry."""
-    return Counter(str(t.key) for t in transitions if t.state is TargetState.WAITING)
+def retries(row: TargetRow) -> int:
+    """A target's retries: its attempts after the first (each one a POST sent again).
+
+    The one definition the progress display, the recap and every report count by. A
+    pause to settle an uncertain POST is not a retry (nothing is sent), and neither is an
+    error that ended the target with no attempt after it.
+    """
+    return max(0, row.attempts - 1)
+
+
+def retries_by_target(rows: Iterable[TargetRow]) -> Counter[str]:
+    """Retries per target (`cluster/svm`)."""
+    return Counter({str(row.key): retries(row) for row in rows})
 
 
 def duration(row: TargetRow) -> float | None:
