@@ -54,7 +54,7 @@ def test_recap_has_a_row_per_cluster_with_counts_retries_and_duration() -> None:
 def test_recap_lists_top_errors_with_hints_and_the_status() -> None:
     """After the table: the most frequent error codes with their hints, then the exit code."""
     text = recap_text()
-    assert "Top errors" in text
+    assert "Not rekeyed, by reason (7 targets)" in text
     assert "65537547" in text
     assert "Check the key id and the IAM policy" in text
     assert "status: aborted, exit code 4" in text

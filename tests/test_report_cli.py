@@ -83,7 +83,7 @@ def test_without_format_prints_the_recap(state: Path, capsys: pytest.CaptureFixt
     code, out, _ = run_cli(capsys, RUN_ID, "--state", str(state))
     assert code == 0
     assert "east-01" in out
-    assert "Top errors" in out
+    assert "Not rekeyed, by reason" in out
     assert "\x1b[" not in out
 
 

@@ -116,8 +116,8 @@ def finish(ledger: Ledger, run: RunRecord, report_dir: Path | None, out: Console
     target = report_dir or DEFAULT_REPORT_ROOT / run.run_id
     targets = ledger.targets(run.run_id)
     transitions = ledger.transitions(run.run_id)
-    write_reports(target, run, targets, transitions)
-    render_recap(run, targets, transitions, out)
+    write_reports(target, run, targets, transitions, state=ledger.path)
+    render_recap(run, targets, transitions, out, state=str(ledger.path), report_dir=str(target))
     out.print(f"reports: {target}/ (report.json, report.md, report.html, junit.xml, failed.txt)")
     out.print(f"run id: {run.run_id}")
     return target

@@ -110,6 +110,7 @@ def _error_section(group: summary.ErrorGroup) -> dict[str, Any]:
         "description": group.description,
         "hint": group.hint,
         "clusters": sorted(group.clusters),
+        "targets": group.targets,
     }
 
 

@@ -110,6 +110,7 @@ class ErrorGroup:
     message: str
     count: int = 0
     clusters: set[str] = field(default_factory=set)
+    targets: list[str] = field(default_factory=list)  # `cluster/svm`, sorted
 
     @property
     def description(self) -> str:
@@ -119,7 +120,7 @@ class ErrorGroup:
 def error_groups(rows: Iterable[TargetRow]) -> list[ErrorGroup]:
     """Errors grouped by (code, class), most frequent first."""
     groups: dict[tuple[str | None, str | None], ErrorGroup] = {}
-    for row in rows:
+    for row in sorted(rows, key=lambda r: r.key):
         if row.error_code is None and row.error_class is None and row.error_message is None:
             continue
         group = groups.setdefault(
@@ -133,7 +134,56 @@ def error_groups(rows: Iterable[TargetRow]) -> list[ErrorGroup]:
         )
         group.count += 1
         group.clusters.add(row.key.cluster)
+        group.targets.append(str(row.key))
     return sorted(groups.values(), key=lambda g: (-g.count, g.code or "", g.error_class or ""))
+
+
+@dataclass
+class ReasonGroup:
+    """Every target not done as asked for one reason: outcome, reason and error code."""
+
+    outcome: str
+    reason: str | None
+    code: str | None
+    hint: str
+    message: str
+    targets: list[str] = field(default_factory=list)  # `cluster/svm`, sorted
+
+    @property
+    def label(self) -> str:
+        """`failed`, `skipped: unsupported_version`, `unverified: read_back_failed`."""
+        return self.outcome + (f": {self.reason}" if self.reason else "")
+
+
+def reason_groups(rows: Iterable[TargetRow]) -> list[ReasonGroup]:
+    """Every target not rekeyed (plan: not ready), grouped, with the hint for its reason.
+
+    Unlike `error_groups`, targets without an error (an unverified read-back, a skip for
+    an old ONTAP version, an abort) are here too: this is the list someone acts on.
+    """
+    groups: dict[tuple[str, str | None, str | None], ReasonGroup] = {}
+    for row in sorted(rows, key=lambda r: r.key):
+        if outcomes.is_success(row.outcome):
+            continue
+        outcome = outcome_of(row)
+        group = groups.setdefault(
+            (outcome, row.reason, row.error_code),
+            ReasonGroup(
+                outcome=outcome,
+                reason=row.reason,
+                code=row.error_code,
+                hint=hints.hint_for_outcome(row.reason, row.error_code, row.error_hint),
+                message=row.error_message or "",
+            ),
+        )
+        group.targets.append(str(row.key))
+    return sorted(groups.values(), key=lambda g: (-len(g.targets), g.label, g.code or ""))
+
+
+def names(targets: Sequence[str], limit: int) -> str:
+    """`a/1, a/2, b/1 and 4 more`: the first `limit` names of a list."""
+    shown = ", ".join(targets[:limit])
+    return shown + (f" and {len(targets) - limit} more" if len(targets) > limit else "")
 
 
 def reason_counts(rows: Iterable[TargetRow]) -> Counter[str]:
