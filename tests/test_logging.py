@@ -254,3 +254,12 @@ def test_event_catalogue_documents_every_event() -> None:
     assert sorted(set(rows) - set(events.ALL_EVENTS)) == []
     assert all(row.levels <= {"debug", "info", "warning", "error"} for row in rows.values())
     assert all(re.fullmatch(r"[a-z_]+\.[a-z_]+", name) for name in events.ALL_EVENTS)
+
+
+def test_console_lines_leave_out_fields_that_are_none(stream: io.StringIO) -> None:
+    """`error_class=None hint=None` is noise on a terminal; JSON lines keep the keys."""
+    configure_logging(stream=stream, log_format="console")
+    get_logger().info(events.TARGET_FINISHED, outcome="rekeyed", hint=None, error_class=None)
+    text = stream.getvalue()
+    assert "outcome=rekeyed" in text
+    assert "None" not in text and "hint" not in text and "error_class" not in text

@@ -23,6 +23,7 @@ from orchestrator.observe.text import plural
 TOP_GROUPS = 8  # reason groups shown; report.md/html list them all
 SHOWN_NAMES = 6  # target names per group, then "and N more"
 HINT_MIN_WIDTH = 40  # narrower, a hint wraps a word a line: print lines instead
+TARGETS_MIN_WIDTH = 20
 UNBOUNDED = 10_000  # columns: to measure a table's natural width
 OUTCOME_STYLES = {
     "rekeyed": "green",
@@ -53,26 +54,25 @@ def render_recap(
     """
     del transitions  # everything shown is counted from the rows (retries: attempts)
     table = _plan_table(run, targets) if summary.is_plan(run) else _run_table(run, targets)
-    _print_fitting(console, table, _cluster_lines(run, targets))
+    _print_fitting(console, table, _cluster_lines(run, targets), str(table.title))
     _print_groups(run, targets, console)
     _print_status(run, targets, console, state, report_dir)
 
 
-def _print_fitting(console: Console, table: Table, lines: list[str]) -> None:
-    """The table when it fits the console, else one plain line per cluster."""
-    if _fits(console, table):
+def _print_fitting(console: Console, table: Table | None, lines: list[str], title: str) -> None:
+    """The table when it fits the console (None: it does not), else plain lines."""
+    if table is not None and _fits(console, table):
         console.print(table)
         return
-    if table.title:
-        console.print(str(table.title), markup=False, highlight=False)
+    console.print(title, markup=False, highlight=False)
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=False)
 
 
 def _fits(console: Console, table: Table) -> bool:
-    """Whether `table` at its natural width fits (rich would squeeze its cells otherwise)."""
+    """Whether `table` fits with no cell cut (only the columns that may wrap wrap)."""
     unbounded = console.options.update_width(UNBOUNDED)
-    return Measurement.get(console, unbounded, table).maximum <= console.width
+    return Measurement.get(console, unbounded, table).minimum <= console.width
 
 
 def _cluster_lines(run: RunRecord, targets: Sequence[TargetRow]) -> list[str]:
@@ -158,18 +158,22 @@ def _print_groups(run: RunRecord, targets: Sequence[TargetRow], console: Console
     what = "Not ready" if summary.is_plan(run) else "Not rekeyed"
     count = sum(len(g.targets) for g in groups)
     table = Table(title=f"{what}, by reason ({plural(count, 'target')})", title_justify="left")
-    table.add_column("outcome", overflow="fold")
-    table.add_column("code", overflow="fold")
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("code", no_wrap=True)
+    # no min_width: rich then crops instead of wrapping; `needed` below decides instead
     table.add_column("targets", overflow="fold")
-    table.add_column("hint", min_width=HINT_MIN_WIDTH)
+    table.add_column("hint", overflow="fold")
     lines = []
     for group in groups[:TOP_GROUPS]:
         names = summary.names(group.targets, SHOWN_NAMES)
         table.add_row(group.label, group.code or "-", names, group.hint or "-")
-        code = f" {group.code}" if group.code else ""
-        lines.append(f"- {group.label}{code} ({len(group.targets)}): {names}")
+        shown_code = f" {group.code}" if group.code else ""
+        lines.append(f"- {group.label}{shown_code} ({len(group.targets)}): {names}")
         lines.append(f"  hint: {group.hint or '-'}")
-    _print_fitting(console, table, lines)
+    label = max(len(g.label) for g in groups)
+    code_w = max(len(g.code or "-") for g in groups)
+    needed = label + code_w + TARGETS_MIN_WIDTH + HINT_MIN_WIDTH + 4 * 3 + 1  # cells, borders
+    _print_fitting(console, table if needed <= console.width else None, lines, str(table.title))
     if len(groups) > TOP_GROUPS:
         more = f"... and {len(groups) - TOP_GROUPS} more reasons: see report.md"
         console.print(more, markup=False, highlight=False)

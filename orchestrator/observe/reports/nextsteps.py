@@ -17,6 +17,7 @@ from orchestrator.core.targets import AbortReason, Outcome
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
 from orchestrator.observe.text import plural
 
+FAILED_CANARY = frozenset(o.value for o in outcomes.FAILURES | {Outcome.SKIPPED})
 DEFAULT_STATE = "ontap-rekey.db"  # left out of a command: it is what `--state` defaults to
 
 
@@ -81,7 +82,7 @@ def _stop_sentence(run: RunRecord, rows: Sequence[TargetRow], reason: str | None
         deadline = options.get("deadline_s") or 0
         return f"the --deadline ({deadline:g} s) passed: no attempt starts after it"
     if reason == AbortReason.CANARY_FAILED:
-        canary = [str(r.key) for r in rows if r.wave == 1 and not outcomes.is_success(r.outcome)]
+        canary = [str(r.key) for r in rows if r.wave == 1 and r.outcome in FAILED_CANARY]
         return f"the canary ({', '.join(canary) or '?'}) was not rekeyed: no wave after it started"
     if reason == AbortReason.INTERRUPT:
         return "interrupted (SIGINT/SIGTERM): rekeys in flight finished, the rest did not start"
