@@ -19,6 +19,7 @@ import click
 import yaml
 
 from orchestrator.core.exitcodes import ExitCode
+from orchestrator.core.outcomes import is_success
 from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, inventory_document
 from orchestrator.simulator.scenario import Scenario
@@ -116,7 +117,7 @@ def _not_rekeyed(report_json: Path) -> str:
         targets = json.loads(report_json.read_text(encoding="utf-8"))["targets"]
     except (OSError, ValueError, KeyError):
         return "."
-    missed = [t for t in targets if t["outcome"] != "rekeyed"]
+    missed = [t for t in targets if not is_success(t["outcome"])]
     if not missed:
         return "."
     listed = ", ".join(_describe(t) for t in missed[:SHOWN_TARGETS])

@@ -26,6 +26,7 @@ from orchestrator.core.exitcodes import ExitCode, exit_code
 from orchestrator.core.failure_budget import FailureBudget
 from orchestrator.core.inventory import ClusterSpec, Inventory, RetryOverride
 from orchestrator.core.options import RunOptions
+from orchestrator.core.outcomes import is_success
 from orchestrator.core.selectors import Selection, cluster_may_match
 from orchestrator.core.targets import AbortReason, Outcome, SkipReason, TargetKey, TargetState
 from orchestrator.engine.context import RunContext
@@ -268,7 +269,7 @@ class _Rotation:
         log.info(events.WAVE_FINISHED, wave=index)
 
     def canary_failed(self, wave: list[TargetRow]) -> bool:
-        return any(self.final[row.key].outcome != Outcome.REKEYED.value for row in wave)
+        return not all(is_success(self.final[row.key].outcome) for row in wave)
 
     async def target(self, row: TargetRow) -> None:
         recorder = TargetRecorder(row, self.run.ledger)
