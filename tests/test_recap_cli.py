@@ -8,9 +8,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
 import re
 import shlex
+import struct
+import subprocess
+import sys
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,3 +131,41 @@ def test_one_target_on_one_cluster_is_singular(
     assert "progress: 1 target on 1 cluster, waves [1]" in out
     assert "started: 1 target\n" in out
     assert "1 targets" not in out and "1 clusters" not in out
+
+
+def _on_a_terminal(argv: list[str], columns: int) -> str:
+    """Run `ontap-rekey ARGV` on a pseudo-terminal `columns` wide; its output, ANSI removed."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    env = dict(os.environ, COLUMNS=str(columns), LINES="40", TERM="xterm", NO_COLOR="1")
+    command = [sys.executable, "-m", "orchestrator", *argv]
+    proc = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+
+
+def test_recap_on_a_60_column_terminal_keeps_cluster_names_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`report RUN_ID` on a 60-column terminal: every cluster named in full, no `c0…`."""
+    faults = [{"kind": "keys_in_admin_svm", "cluster": "c002", "svm": "svm01"}]
+    for inventory in _fleet(tmp_path, 2, 3, *faults):
+        args = [str(inventory), "--yes", "--state", "state.db", "--report-dir", "reports"]
+        code, _ = _run(capsys, *args, "--waves", "100%", "--max-fail-percent", "100")
+        assert code == 3
+    text = _on_a_terminal(["report", _run_id(), "--state", "state.db"], columns=60)
+    assert "…" not in text, text
+    assert re.search(r"^c001: 3 targets: rekeyed 3", text, re.MULTILINE), text
+    assert re.search(r"^c002: 3 targets: rekeyed 2, failed 1", text, re.MULTILINE), text
+    assert "- failed 65537547 (1): c002/svm01" in text
