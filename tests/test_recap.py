@@ -171,3 +171,11 @@ def test_each_outcome_reason_gets_its_own_hint_not_the_generic_one() -> None:
     assert "upgrade" in found["unsupported_version"]
     assert "401" in found["auth_failed"]
     assert "mid-run" in found["circuit_open"]
+
+
+def test_a_plan_suggests_run_with_its_own_selectors_never_the_whole_fleet() -> None:
+    run, rows = make_plan()
+    selected = replace(run, selection={"cluster": ["east-*"], "svm": [], "tag": ["prod"]})
+    text = _text(selected, rows)
+    assert "next: ontap-rekey run inventories/fleet.yaml --cluster 'east-*' --tag prod\n" in text
+    assert "repeat the plan's selectors" in _text(replace(run, selection={}), rows)

@@ -98,12 +98,32 @@ def _plan_steps(
     ready = len(rows) - len(not_ready)
     steps = []
     if ready:
-        steps.append(Step(f"ontap-rekey run {inventory}{selection}", f"{_n(ready)} ready now"))
+        selectors, why = _selectors(run.selection)
+        command = f"ontap-rekey run {inventory}{selectors}{selection}"
+        steps.append(Step(command, f"{_n(ready)} ready now{why}"))
     if not_ready:
         command = f"ontap-rekey plan {inventory} --targets @{shlex.quote(failed_txt)}{selection}"
         why = f"once the reasons above are fixed, checks the {_n(len(not_ready))} not ready again"
         steps.append(Step(command, why))
     return tuple(steps)
+
+
+def _selectors(selection: dict[str, object]) -> tuple[str, str]:
+    """The plan's selectors as flags, and a note when they cannot be spelled out."""
+    if not selection:  # not recorded: the run must repeat them, never widen to the fleet
+        return "", "; repeat the plan's selectors"
+    flags = [
+        f" --{flag} {shlex.quote(str(value))}"
+        for key, flag in (("cluster", "cluster"), ("svm", "svm"), ("tag", "tag"))
+        for value in _values(selection.get(key))
+    ]
+    if _values(selection.get("targets")):
+        return "".join(flags) + " --targets @FILE", "; FILE: the plan's --targets file"
+    return "".join(flags), ""
+
+
+def _values(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else []
 
 
 def _resume(run: RunRecord, state: str | None) -> str:
