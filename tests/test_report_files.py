@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ from orchestrator.observe.reports.timeline import transitions_by_target
 from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, write_inventory
 from orchestrator.simulator.scenario import Scenario
-from orchestrator.simulator.server import Simulation, running_simulator
+from orchestrator.simulator.server import running_simulator
 
 pytestmark = pytest.mark.slow
 
@@ -41,101 +42,115 @@ SCENARIO = {
 RETRY = "retry:\n  '65539436': {base_delay_s: 0.2, max_delay_s: 0.4}\n"
 
 
-@pytest.fixture
-def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Simulation, Path]]:
-    monkeypatch.setenv(PASSWORD_ENV, "netapp-sim")
-    monkeypatch.setenv("ONTAP_REKEY_STDERR_LEVEL", "error")
-    monkeypatch.chdir(tmp_path)
-    spec = FleetSpec.generate(2, 6)
-    with running_simulator(spec, Scenario.model_validate(SCENARIO), seed=5) as sim:
-        inventory = write_inventory(tmp_path / "inv.yaml", spec, sim.urls, ca_bundle=None)
-        inventory.write_text(inventory.read_text() + RETRY)
-        yield sim, inventory
+@dataclass(frozen=True)
+class Scene:
+    """A run's written report folder and `report RUN_ID --output` texts of the same moment."""
+
+    state: Path
+    run_id: str
+    folder: Path  # what the run (or resume) wrote
+    rendered: Path  # what `report RUN_ID --format X --output` wrote right after it
+    duration_s: float | None  # the run's end minus its start in the ledger at that moment
 
 
-def _report(capsys: pytest.CaptureFixture[str], run_id: str, fmt: str) -> str:
-    capsys.readouterr()
-    assert main(["report", run_id, "--state", "state.db", "--format", fmt]) == 0
-    return capsys.readouterr().out
+SCENES = ("run", "interrupted", "resumed")
 
 
-def _assert_files_equal_report_command(
-    capsys: pytest.CaptureFixture[str], run_id: str, folder: Path
-) -> dict[str, object]:
-    for fmt in FORMATS:
-        written = (folder / FILE_NAMES[fmt]).read_text(encoding="utf-8")  # type: ignore[index]
-        assert written == _report(capsys, run_id, fmt), f"{fmt} differs from report {run_id}"
-    data: dict[str, object] = json.loads((folder / "report.json").read_text())
-    return data
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Scene]]:
+    """A clean run; a run interrupted by SIGINT; its resume. One fleet, two ledgers."""
+    tmp = tmp_path_factory.mktemp("report-files")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(PASSWORD_ENV, "netapp-sim")
+        env.setenv("ONTAP_REKEY_STDERR_LEVEL", "error")
+        env.chdir(tmp)
+        spec = FleetSpec.generate(2, 6)
+        with running_simulator(spec, Scenario.model_validate(SCENARIO), seed=5) as sim:
+            inventory = write_inventory(tmp / "inv.yaml", spec, sim.urls, ca_bundle=None)
+            inventory.write_text(inventory.read_text() + RETRY)
+            yield _play(tmp, inventory)
 
 
-def _only_run_id() -> str:
-    with Ledger.open(Path("state.db")) as ledger:
+def _play(tmp: Path, inventory: Path) -> dict[str, Scene]:
+    clean, broken = tmp / "clean.db", tmp / "broken.db"
+    args = [str(inventory), "--yes", "--report-dir", "run", "--state", str(clean)]
+    assert main(["run", *args]) == 0
+    found = {"run": _scene(clean, "run")}
+    argv = [str(inventory), "--yes", "--state", str(broken), "--report-dir", "interrupted"]
+    argv += ["--per-cluster", "1", "--waves", "100%", "--log-file", "run.jsonl"]
+    code = interrupted_run(argv, broken, tmp / "run.out")
+    assert code == 130, (tmp / "run.out").read_text()
+    found["interrupted"] = _scene(broken, "interrupted")
+    resume = ["resume", found["interrupted"].run_id, "--state", str(broken)]
+    assert main([*resume, "--report-dir", "resumed"]) == 0
+    found["resumed"] = _scene(broken, "resumed")
+    return found
+
+
+def _scene(state: Path, folder: str) -> Scene:
+    with Ledger.open(state) as ledger:
         (run,) = ledger.list_runs()
-    return run.run_id
+    rendered = Path(f"{folder}-rendered")
+    rendered.mkdir()
+    for fmt in FORMATS:
+        out = rendered / FILE_NAMES[fmt]  # type: ignore[index]
+        command = ["report", run.run_id, "--state", str(state), "--format", fmt]
+        assert main([*command, "--output", str(out)]) == 0
+    duration = round(run.ended_at - run.started_at, 3) if run.ended_at is not None else None
+    return Scene(state, run.run_id, Path(folder).resolve(), rendered.resolve(), duration)
 
 
-def _assert_has_end(folder: Path, run_id: str) -> None:
-    with Ledger.open(Path("state.db")) as ledger:
-        run = ledger.get_run(run_id)
-    assert run.ended_at is not None
-    report = json.loads((folder / "report.json").read_text())["run"]
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("scene", SCENES)
+def test_written_report_equals_report_command(
+    scenes: dict[str, Scene], scene: str, fmt: str
+) -> None:
+    """report.json/md/html and junit.xml are what `report RUN_ID --format X` renders from
+    the ledger at that moment, byte for byte: after a run, after the interrupt, after the
+    resume."""
+    played = scenes[scene]
+    name = FILE_NAMES[fmt]  # type: ignore[index]
+    written = (played.folder / name).read_bytes()
+    assert written == (played.rendered / name).read_bytes()
+
+
+@pytest.mark.parametrize("scene", SCENES)
+def test_written_reports_carry_the_end_time_and_duration(
+    scenes: dict[str, Scene], scene: str
+) -> None:
+    played = scenes[scene]
+    assert played.duration_s is not None
+    report = json.loads((played.folder / "report.json").read_text())["run"]
     assert report["ended_at"] is not None
-    assert report["duration_s"] == round(run.ended_at - run.started_at, 3)
+    assert report["duration_s"] == played.duration_s
     for name in ("report.md", "report.html"):
-        text = (folder / name).read_text()
+        text = (played.folder / name).read_text()
         assert "Ended | -" not in text and "<td>Ended</td><td>-</td>" not in text, name
         assert "Duration | -" not in text and "<td>Duration</td><td>-</td>" not in text, name
 
 
-def test_written_reports_equal_report_command_after_a_run(
-    fleet: tuple[Simulation, Path], capsys: pytest.CaptureFixture[str]
+def test_a_resumed_run_reports_the_resumes_end_not_the_interrupted_one(
+    scenes: dict[str, Scene],
 ) -> None:
-    """Every written format has the end time and equals `report RUN_ID --format X`."""
-    _, inventory = fleet
-    args = [str(inventory), "--state", "state.db", "--report-dir", "r1", "--yes"]
-    assert main(["run", *args]) == 0
-    run_id = _only_run_id()
-    _assert_has_end(Path("r1"), run_id)
-    _assert_files_equal_report_command(capsys, run_id, Path("r1"))
-
-
-def _interrupted_run(inventory: Path, tmp_path: Path) -> int:
-    """A `run` subprocess, SIGINT once two rekeys are in flight; returns its exit code."""
-    argv = [str(inventory), "--yes", "--state", "state.db", "--report-dir", "r1"]
-    argv += ["--per-cluster", "1", "--waves", "100%", "--log-file", "run.jsonl"]
-    return interrupted_run(argv, Path("state.db"), tmp_path / "run.out")
-
-
-def test_written_reports_equal_report_command_after_interrupt_and_resume(
-    fleet: tuple[Simulation, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    """Both the interrupted run's and the resume's files equal `report RUN_ID`; the resume's
-    carry the resume's end, not the interrupted session's."""
-    _, inventory = fleet
-    assert _interrupted_run(inventory, tmp_path) == 130, (tmp_path / "run.out").read_text()
-    run_id = _only_run_id()
-    first = _assert_files_equal_report_command(capsys, run_id, Path("r1"))
-    _assert_has_end(Path("r1"), run_id)
-    assert main(["resume", run_id, "--state", "state.db", "--report-dir", "r2"]) == 0
-    second = _assert_files_equal_report_command(capsys, run_id, Path("r2"))
-    _assert_has_end(Path("r2"), run_id)
-    assert second["run"]["ended_at"] > first["run"]["ended_at"]  # type: ignore[index]
+    first, second = (
+        json.loads((scenes[name].folder / "report.json").read_text())["run"]
+        for name in ("interrupted", "resumed")
+    )
+    assert first["status"] == "interrupted" and second["status"] == "finished"
+    assert second["ended_at"] > first["ended_at"]
+    assert second["duration_s"] > first["duration_s"]
 
 
 def test_timeline_after_resume_puts_outcomes_at_their_time_inside_the_axis(
-    fleet: tuple[Simulation, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+    scenes: dict[str, Scene],
 ) -> None:
     """After interrupt + resume, each outcome dot sits at the target's last outcome (not at
     the interrupt) and no segment leaves the time axis."""
-    _, inventory = fleet
-    assert _interrupted_run(inventory, tmp_path) == 130, (tmp_path / "run.out").read_text()
-    run_id = _only_run_id()
-    assert main(["resume", run_id, "--state", "state.db", "--report-dir", "r2"]) == 0
-    html = Path("r2/report.html").read_text()
-    with Ledger.open(Path("state.db")) as ledger:
-        run = ledger.get_run(run_id)
-        transitions = transitions_by_target(ledger.transitions(run_id))
+    played = scenes["resumed"]
+    html = (played.folder / "report.html").read_text()
+    with Ledger.open(played.state) as ledger:
+        run = ledger.get_run(played.run_id)
+        transitions = transitions_by_target(ledger.transitions(played.run_id))
     assert run.status is RunStatus.FINISHED and run.ended_at is not None
     dones = {k: [t.at for t in ts if t.state is TargetState.DONE] for k, ts in transitions.items()}
     reopened = [key for key, times in dones.items() if len(times) > 1]
