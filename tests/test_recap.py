@@ -11,7 +11,7 @@ from rich.console import Console
 from synthetic_run import make_plan, make_rows, make_run
 
 from orchestrator.core.targets import TargetKey, TargetState
-from orchestrator.ledger.records import RunRecord, RunStatus, TargetRow
+from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
 from orchestrator.observe import hints
 from orchestrator.observe.recap import render_recap
 from orchestrator.observe.reports import summary
@@ -179,3 +179,10 @@ def test_a_plan_suggests_run_with_its_own_selectors_never_the_whole_fleet() -> N
     text = _text(selected, rows)
     assert "next: ontap-rekey run inventories/fleet.yaml --cluster 'east-*' --tag prod\n" in text
     assert "repeat the plan's selectors" in _text(replace(run, selection={}), rows)
+
+
+def test_an_emergency_rerun_keeps_the_emergency_profile_and_its_reason() -> None:
+    run = replace(RUN, mode=RunMode.EMERGENCY, reason="INC-1 key leak", status=RunStatus.FINISHED)
+    text = _text(run, _rows_with(("a/s1", "failed", None)))
+    rerun = "ontap-rekey run inventories/fleet.yaml --targets @failed.txt --emergency"
+    assert f"next: {rerun} --reason 'INC-1 key leak'\n" in text
