@@ -3,7 +3,7 @@
 Both structlog events and stdlib `logging` records (httpx, httpcore, anyio) go through one
 `ProcessorFormatter`, so the same redaction and the same keys apply to every line:
 `timestamp` (ISO-8601 UTC), `level`, `event`, then the context variables the engine binds
-(`run_id`, `cluster`, `svm`, `attempt`, `wave`) and the event's own fields.
+(`run_id`, `cluster`, `svm`, `wave`) and the event's own fields (docs/logging.md).
 """
 
 from __future__ import annotations
