@@ -16,7 +16,7 @@ from orchestrator.core.durations import parse_duration
 from orchestrator.errors import StateError, UserError
 from orchestrator.ledger.records import RunRecord
 from orchestrator.ledger.store import Ledger
-from orchestrator.observe.logging import configure_logging
+from orchestrator.observe.logging import LOG_LEVELS, configure_logging, resolve_log_level
 from orchestrator.observe.progress import ProgressView, make_progress
 from orchestrator.observe.recap import render_recap
 from orchestrator.observe.reports import write_reports
@@ -28,7 +28,7 @@ DEFAULT_REPORT_ROOT = Path("ontap-rekey-reports")
 
 
 def output_options(func: F) -> F:
-    """`--state`, `--report-dir`, `--log-file`, `--log-format`."""
+    """`--state`, `--report-dir`, `--log-file`, `--log-format`, `--log-level`."""
     decorators = [
         click.option(
             "--state",
@@ -55,19 +55,31 @@ def output_options(func: F) -> F:
             default=None,
             help="Log format on stderr [json unless stderr is a terminal].",
         ),
+        click.option(
+            "--log-level",
+            type=click.Choice(LOG_LEVELS),
+            default=None,
+            help="Lowest level logged [$ONTAP_REKEY_LOG_LEVEL, else info].",
+        ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
 
 
-def setup_logging(log_file: Path | None, log_format: str | None) -> None:
-    """Logs per `--log-file`/`--log-format`; ONTAP_REKEY_LOG_LEVEL sets the level (info)
-    and ONTAP_REKEY_STDERR_LEVEL an extra threshold for stderr only."""
+def setup_logging(
+    log_file: Path | None, log_format: str | None, log_level: str | None = None
+) -> None:
+    """Logs per `--log-file`/`--log-format`/`--log-level` (ONTAP_REKEY_LOG_LEVEL when no
+    option, else info), and ONTAP_REKEY_STDERR_LEVEL an extra threshold for stderr only."""
+    try:
+        level = resolve_log_level(log_level)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     configure_logging(
         log_format=log_format,  # type: ignore[arg-type]
         log_file=log_file,
-        level=os.environ.get("ONTAP_REKEY_LOG_LEVEL", "info"),
+        level=level,
         stream_level=os.environ.get("ONTAP_REKEY_STDERR_LEVEL"),
     )
 
@@ -145,8 +157,8 @@ def finish(ledger: Ledger, run: RunRecord, report_dir: Path | None, out: Console
     target = report_dir or DEFAULT_REPORT_ROOT / run.run_id
     targets = ledger.targets(run.run_id)
     transitions = ledger.transitions(run.run_id)
-    write_reports(target, run, targets, transitions)
-    render_recap(run, targets, transitions, out)
+    write_reports(target, run, targets, transitions, state=ledger.path)
+    render_recap(run, targets, transitions, out, state=str(ledger.path), report_dir=str(target))
     out.print(f"reports: {target}/ (report.json, report.md, report.html, junit.xml, failed.txt)")
     out.print(f"run id: {run.run_id}")
     return target

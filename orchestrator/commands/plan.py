@@ -14,10 +14,10 @@ from orchestrator.commands import common
 from orchestrator.commands.options import build_selection, selector_options
 from orchestrator.commands.run import options_from_flags, run_options
 from orchestrator.config.loader import load_inventory
-from orchestrator.core.exitcodes import plan_exit_code
+from orchestrator.core.exitcodes import exit_code
 from orchestrator.core.options import RunOptions
 from orchestrator.core.selectors import Selection, cluster_may_match
-from orchestrator.engine.planner import READY, estimate, plan_rows
+from orchestrator.engine.planner import estimate, plan_rows
 from orchestrator.engine.pool import ClusterPool, TransportFactory
 from orchestrator.engine.runner import discover_all, operator_name
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
@@ -37,7 +37,7 @@ def command(inventory: Path, **kw: Any) -> int:
     )
     loaded = load_inventory(inventory)
     options = options_from_flags({**kw, "reason": None}, loaded.defaults)
-    common.setup_logging(kw["log_file"], kw["log_format"])
+    common.setup_logging(kw["log_file"], kw["log_format"], kw["log_level"])
     out = common.console()
     common.check_report_dir(kw["report_dir"])  # before the first request
     with common.open_ledger(kw["state"]) as ledger:
@@ -55,7 +55,7 @@ def command(inventory: Path, **kw: Any) -> int:
         _record(ledger, record, rows, est)
         common.finish(ledger, ledger.get_run(record.run_id), kw["report_dir"], out)
         out.print(_estimate_line(est))
-        return int(plan_exit_code(row.outcome == READY for row in rows))
+        return int(exit_code(RunMode.PLAN, RunStatus.FINISHED, [row.outcome for row in rows]))
 
 
 async def plan_targets(

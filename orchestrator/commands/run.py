@@ -126,7 +126,7 @@ def run_command(inventory: Path, **kw: Any) -> int:
     loaded = load_inventory(inventory)
     options = options_from_flags(kw, loaded.defaults)
     common.require_yes_or_terminal(kw["yes"])
-    common.setup_logging(kw["log_file"], kw["log_format"])
+    common.setup_logging(kw["log_file"], kw["log_format"], kw["log_level"])
     out = common.console()
     common.check_report_dir(kw["report_dir"])  # before the first request
     with common.open_ledger(kw["state"]) as ledger:

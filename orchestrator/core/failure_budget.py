@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchestrator.core.outcomes import counts_against_budget
 from orchestrator.core.targets import Outcome
-
-FAILURES = frozenset({Outcome.FAILED, Outcome.EXHAUSTED, Outcome.UNVERIFIED})
-"""Outcomes that spend the budget. Skips decided by discovery or a closed cluster do not:
-the circuit breaker already deals with a bad cluster."""
 
 
 @dataclass
@@ -27,7 +24,7 @@ class FailureBudget:
         if outcome is Outcome.ABORTED:
             return
         self.finished += 1
-        if outcome in FAILURES:
+        if counts_against_budget(outcome):
             self.failures += 1
 
     @property

@@ -9,6 +9,7 @@ from typing import Any
 
 from orchestrator.core.errors import ErrorKind
 from orchestrator.core.options import RunOptions, cluster_limit
+from orchestrator.core.outcomes import NOT_READY, READY
 from orchestrator.core.readiness import NOT_READY_FACT, NotReady, TargetFacts, readiness
 from orchestrator.core.selectors import Selection
 from orchestrator.core.targets import Outcome, SkipReason, TargetState
@@ -20,8 +21,6 @@ from orchestrator.engine.settle import key_store_for
 from orchestrator.ledger.records import TargetRow
 from orchestrator.ontap.models import KeyStore, KmsConfig
 
-READY = "ready"
-NOT_READY = "not_ready"
 DEFAULT_JOB_ESTIMATE_S = 5.0  # a rekey job's typical duration, for the time estimate
 
 _SKIP_TO_NOT_READY = {

@@ -149,6 +149,8 @@ def _closed_cluster(cluster: ClusterContext, rec: TargetRecorder) -> Finish:
 async def _attempt_step(run: RunContext, cluster: ClusterContext, rec: TargetRecorder) -> Step:
     """One POST. The intent is committed before it is sent."""
     row = rec.row
+    if row.attempts > 0 and run.on_retry is not None:
+        run.on_retry()  # a retry is an attempt after the first: what the reports count
     await rec.move(
         TargetState.INTENT,
         events.ATTEMPT_STARTED,
@@ -198,8 +200,11 @@ async def _follow_step(
 
 
 async def _verify_step(cluster: ClusterContext, rec: TargetRecorder) -> Finish:
-    await rec.move(TargetState.VERIFYING, events.TARGET_VERIFIED)
+    await rec.move(TargetState.VERIFYING, events.TARGET_VERIFYING)
+    log.debug(events.TARGET_VERIFYING)
     result = await verify(cluster.client, rec.row)
+    if result.outcome is Outcome.REKEYED:
+        log.info(events.TARGET_VERIFIED, key_id=result.key_id_after)
     return Finish(result.outcome, result.reason, result.error, key_id_after=result.key_id_after)
 
 
@@ -338,8 +343,6 @@ async def _wait_for_retry(run: RunContext, rec: TargetRecorder, step: Retry) -> 
         delay_s=round(delay, 3),
         cause=step.error.message,
     )
-    if run.on_retry is not None:
-        run.on_retry()
     await run.sleep(delay)
 
 

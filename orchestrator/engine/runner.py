@@ -22,10 +22,11 @@ import structlog
 from anyio import CancelScope
 
 from orchestrator.core.backoff import RetryBudget
-from orchestrator.core.exitcodes import ExitCode, run_exit_code
+from orchestrator.core.exitcodes import ExitCode, exit_code
 from orchestrator.core.failure_budget import FailureBudget
 from orchestrator.core.inventory import ClusterSpec, Inventory, RetryOverride
 from orchestrator.core.options import RunOptions
+from orchestrator.core.outcomes import is_success
 from orchestrator.core.selectors import Selection, cluster_may_match
 from orchestrator.core.targets import AbortReason, Outcome, SkipReason, TargetKey, TargetState
 from orchestrator.engine.context import RunContext
@@ -270,7 +271,7 @@ class _Rotation:
         log.info(events.WAVE_FINISHED, wave=index)
 
     def canary_failed(self, wave: list[TargetRow]) -> bool:
-        return any(self.final[row.key].outcome != Outcome.REKEYED.value for row in wave)
+        return not all(is_success(self.final[row.key].outcome) for row in wave)
 
     async def target(self, row: TargetRow) -> None:
         recorder = TargetRecorder(row, self.run.ledger)
@@ -315,19 +316,19 @@ def _close_run(
     ledger.set_run_status(record.run_id, status, time.time())
     rows = sorted(final.values(), key=lambda row: row.key)
     outcomes = [Outcome(row.outcome) for row in rows if row.outcome is not None]
-    exit_code = run_exit_code(
-        outcomes, aborted=status is RunStatus.ABORTED, interrupted=status is RunStatus.INTERRUPTED
-    )
+    code = exit_code(record.mode, status, [row.outcome for row in rows])
     totals = {o.value: outcomes.count(o) for o in Outcome}
-    event = events.RUN_ABORTED if status is RunStatus.ABORTED else events.RUN_FINISHED
-    log.info(
-        event,
+    aborted = status is RunStatus.ABORTED
+    (log.warning if aborted else log.info)(
+        events.RUN_ABORTED if aborted else events.RUN_FINISHED,
         status=status.value,
         stop_reason=run.stop_reason,
         totals=totals,
-        exit_code=int(exit_code),
+        exit_code=int(code),
     )
-    return RunResult(replace(record, status=status), rows, exit_code, run.stop_reason)
+    # The closed run as the ledger has it (with `ended_at`): the written reports must be
+    # the ones `ontap-rekey report RUN_ID` renders from the ledger later.
+    return RunResult(ledger.get_run(record.run_id), rows, code, run.stop_reason)
 
 
 def _forgive_idle_stop(run: RunContext, final: dict[TargetKey, TargetRow]) -> None:

@@ -36,16 +36,14 @@ ATTEMPT_SETTLED: Final = "attempt.settled"
 JOB_POLLED: Final = "job.polled"
 
 # A target's end: exactly one `target.finished` per target of a run.
-TARGET_VERIFIED: Final = "target.verified"
+TARGET_VERIFYING: Final = "target.verifying"  # the job succeeded; reading it back
+TARGET_VERIFIED: Final = "target.verified"  # the read-back confirmed the intended key id
 TARGET_FINISHED: Final = "target.finished"
 
-# Planning (dry run).
-PLAN_TARGET: Final = "plan.target"
-
-# The ledger could not be written (the run stops: no action without its record).
-LEDGER_WRITE_FAILED: Final = "ledger.write_failed"
+# The command line's last line of defence (exit 1).
+INTERNAL_ERROR: Final = "internal.error"
 
 ALL_EVENTS: Final[frozenset[str]] = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
 )
-"""Every event name above (docs/logging.md is tested to document each one)."""
+"""Every event name above (tests/test_log_catalogue.py keeps docs/logging.md true to them)."""
