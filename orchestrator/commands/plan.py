@@ -11,12 +11,13 @@ import anyio
 import click
 
 from orchestrator.commands import common
-from orchestrator.commands.options import build_selection, selector_options
+from orchestrator.commands.options import check_selection, selection_from, selector_options
 from orchestrator.commands.run import options_from_flags, run_options
 from orchestrator.config.loader import load_inventory
 from orchestrator.core.exitcodes import plan_exit_code
 from orchestrator.core.options import RunOptions
 from orchestrator.core.selectors import Selection, cluster_may_match
+from orchestrator.engine.discovery import require_selected_targets
 from orchestrator.engine.planner import READY, estimate, plan_rows
 from orchestrator.engine.pool import ClusterPool, TransportFactory
 from orchestrator.engine.runner import discover_all, operator_name
@@ -32,10 +33,9 @@ from orchestrator.ledger.store import Ledger
 @common.output_options
 def command(inventory: Path, **kw: Any) -> int:
     """Dry run: what would be rekeyed, what is not ready and why, how long it would take."""
-    selection = build_selection(
-        kw["cluster_globs"], kw["svm_globs"], kw["tags"], kw["targets_file"]
-    )
+    selection = selection_from(kw)
     loaded = load_inventory(inventory)
+    check_selection(selection, loaded)
     options = options_from_flags({**kw, "reason": None}, loaded.defaults)
     common.setup_logging(kw["log_file"], kw["log_format"])
     out = common.console()
@@ -68,6 +68,7 @@ async def plan_targets(
     async with ClusterPool(specs, options, transport_factory) as pool:
         found = await discover_all(pool, options, for_plan=True)
         rows = plan_rows(run_id, pool, found, selection)
+        require_selected_targets(selection, found, rows)
         return rows, estimate(rows, pool, options)
 
 

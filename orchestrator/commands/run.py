@@ -10,7 +10,7 @@ import anyio
 import click
 
 from orchestrator.commands import common
-from orchestrator.commands.options import build_selection, selector_options
+from orchestrator.commands.options import check_selection, selection_from, selector_options
 from orchestrator.config.loader import load_inventory
 from orchestrator.core.exitcodes import ExitCode
 from orchestrator.core.options import RunOptions, resolve_options
@@ -90,11 +90,10 @@ def command(inventory: Path, **kwargs: Any) -> int:
 
 
 def run_command(inventory: Path, **kw: Any) -> int:
-    selection = build_selection(
-        kw["cluster_globs"], kw["svm_globs"], kw["tags"], kw["targets_file"]
-    )
+    selection = selection_from(kw)
     _check_emergency(kw, selection.is_empty)
     loaded = load_inventory(inventory)
+    check_selection(selection, loaded)
     options = options_from_flags(kw, loaded.defaults)
     common.require_yes_or_terminal(kw["yes"])
     common.setup_logging(kw["log_file"], kw["log_format"])

@@ -3,7 +3,7 @@ turned into the run's target rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -13,8 +13,9 @@ from orchestrator.core.errors import ErrorClass, ErrorKind, OntapError
 from orchestrator.core.inventory import ClusterSpec
 from orchestrator.core.keyids import resolve_key_id
 from orchestrator.core.policy import RetryRule, classify
-from orchestrator.core.selectors import Selection, target_matches
+from orchestrator.core.selectors import Selection, discovery_problems, target_matches
 from orchestrator.core.targets import CLUSTER_SCOPE, Outcome, SkipReason, TargetKey, TargetState
+from orchestrator.errors import UserError
 from orchestrator.ledger.records import TargetRow
 from orchestrator.observe import events
 from orchestrator.ontap.client import OntapClient
@@ -202,3 +203,17 @@ def _skip_message(reason: SkipReason, discovery: Discovery) -> str | None:
     if reason is SkipReason.NOT_CONFIGURED:
         return "no AWS KMS configuration for this SVM on the cluster"
     return None
+
+
+def require_selected_targets(
+    selection: Selection, found: Mapping[str, Discovery], rows: Sequence[TargetRow]
+) -> None:
+    """Exit 2 (before any POST) when, after discovery, a selector matched nothing the
+    clusters hold, or no target is selected at all: never a green run of nothing."""
+    svms: dict[str, set[str]] = {name: set() for name in found}
+    for row in rows:
+        svms.setdefault(row.key.cluster, set()).add(row.key.svm)
+    undiscovered = {name for name, names in svms.items() if ALL_SVMS in names}
+    problems = discovery_problems(selection, svms, undiscovered)
+    if problems:
+        raise UserError(*problems)

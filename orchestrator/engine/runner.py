@@ -29,7 +29,12 @@ from orchestrator.core.options import RunOptions
 from orchestrator.core.selectors import Selection, cluster_may_match
 from orchestrator.core.targets import AbortReason, Outcome, SkipReason, TargetKey, TargetState
 from orchestrator.engine.context import RunContext
-from orchestrator.engine.discovery import Discovery, discover, target_rows
+from orchestrator.engine.discovery import (
+    Discovery,
+    discover,
+    require_selected_targets,
+    target_rows,
+)
 from orchestrator.engine.pool import ClusterPool, TransportFactory
 from orchestrator.engine.procedure import drive_target
 from orchestrator.engine.recorder import TargetRecorder
@@ -142,6 +147,7 @@ async def discover_rows(run_id: str, request: RunRequest, pool: ClusterPool) -> 
         if discovery.skip_reason is not None and discovery.rule is not None:
             _close_cluster(pool, name, discovery)
         rows.extend(target_rows(run_id, spec, discovery, request.selection))
+    require_selected_targets(request.selection, found, rows)
     return rows
 
 
