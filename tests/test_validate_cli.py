@@ -134,6 +134,8 @@ def test_json_is_the_resolved_inventory(
         "username": "admin",
         "password_env": "ONTAP_PASSWORD",
         "password_file": None,
+        "password_command": None,
+        "command_timeout_s": 30.0,
     }
     assert data["clusters"][2]["auth"]["password_file"] == str(inventory.parent / "lab.password")
 
