@@ -15,6 +15,7 @@ from orchestrator.commands.options import check_selection, selection_from, selec
 from orchestrator.commands.run import options_from_flags, run_options
 from orchestrator.config.loader import load_inventory
 from orchestrator.core.exitcodes import plan_exit_code
+from orchestrator.core.identity import with_recorded_uuids
 from orchestrator.core.options import RunOptions
 from orchestrator.core.selectors import Selection, cluster_may_match
 from orchestrator.engine.discovery import require_selected_targets
@@ -40,6 +41,7 @@ def command(inventory: Path, **kw: Any) -> int:
     common.setup_logging(kw["log_file"], kw["log_format"])
     out = common.console()
     with common.open_ledger(kw["state"]) as ledger:
+        loaded = with_recorded_uuids(loaded, ledger.recorded_cluster_uuids())
         record = RunRecord(
             run_id=ledger.new_run_id(),
             mode=RunMode.PLAN,

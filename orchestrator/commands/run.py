@@ -13,6 +13,7 @@ from orchestrator.commands import common
 from orchestrator.commands.options import check_selection, selection_from, selector_options
 from orchestrator.config.loader import load_inventory
 from orchestrator.core.exitcodes import ExitCode
+from orchestrator.core.identity import with_recorded_uuids
 from orchestrator.core.options import RunOptions, resolve_options
 from orchestrator.core.targets import TargetState
 from orchestrator.core.waves import parse_waves
@@ -100,6 +101,7 @@ def run_command(inventory: Path, **kw: Any) -> int:
     out = common.console()
     with common.open_ledger(kw["state"]) as ledger:
         common.refuse_if_running(ledger)
+        loaded = with_recorded_uuids(loaded, ledger.recorded_cluster_uuids())
         wiring = Wiring(ledger, observer=common.progress(out))
         wiring.confirm = None if kw["yes"] else _confirm
         result = anyio.run(

@@ -99,6 +99,7 @@ def _cluster(model: InventoryModel, cluster: ClusterModel, base_dir: Path) -> Cl
         all_svms=cluster.svms == "all",
         svms=_svms(cluster, key_id, priority),
         include_cluster_scope=bool(_first(level.include_cluster_scope for level in levels)),
+        uuid=cluster.uuid,
     )
 
 

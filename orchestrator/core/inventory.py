@@ -86,6 +86,8 @@ class ClusterSpec:
     all_svms: bool = False  # `svms: all`: every SVM-scoped configuration found
     svms: tuple[SvmEntry, ...] = ()
     include_cluster_scope: bool = False
+    uuid: str | None = None  # the inventory's `uuid:` pin (lower case)
+    recorded_uuid: str | None = None  # the uuid the ledger recorded (set by run and plan)
 
 
 @dataclass(frozen=True)

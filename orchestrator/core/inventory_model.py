@@ -42,6 +42,7 @@ UNION_TAGS = frozenset({"svms:all", "svms:list", "[key]"})
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _TAG = re.compile(r"^[^\s,]+$")
 _CODE = re.compile(r"^[0-9]+$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _WAVES = re.compile(r"^\s*\d+%?(\s*,\s*\d+%?)*\s*$")
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
@@ -137,6 +138,15 @@ def check_key_id(value: str) -> str:
             "and {svm}; a key id has no other braces)"
         )
     return value
+
+
+def _check_uuid(value: str) -> str:
+    if not _UUID.match(value):
+        raise ValueError(
+            f"invalid cluster uuid {value!r} (the cluster's uuid as ONTAP reports it, e.g. "
+            "1cd8a442-86d1-11e0-ae1c-123478563412: GET /api/cluster?fields=uuid)"
+        )
+    return value.lower()
 
 
 def _wave_ok(part: str) -> bool:
@@ -243,6 +253,7 @@ TagName = Annotated[str, AfterValidator(_check_tag)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 FilePath = Annotated[str, AfterValidator(_check_path)]
 KeyId = Annotated[str, AfterValidator(check_key_id)]
+ClusterUuid = Annotated[str, Strict(), AfterValidator(_check_uuid)]
 BaseUrl = Annotated[str, AfterValidator(base_url_for)]
 # Strict scalars: YAML already types its values; "4" for an integer is a mistake to
 # report, not a value to coerce (lax mode would also read "yes" as a boolean).
@@ -387,6 +398,7 @@ class GroupModel(SettingsModel):
 class ClusterModel(SettingsModel):
     name: Name
     host: BaseUrl
+    uuid: ClusterUuid | None = None
     groups: tuple[Name, ...] = ()
     tags: tuple[TagName, ...] = ()
     svms: SvmsSpec

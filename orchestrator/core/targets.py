@@ -47,6 +47,7 @@ class SkipReason(StrEnum):
     UNREACHABLE = "unreachable"  # the cluster could not be reached for discovery
     AUTH_FAILED = "auth_failed"  # the cluster answered 401: never retried (account lockout)
     CIRCUIT_OPEN = "circuit_open"  # the cluster's circuit breaker opened
+    IDENTITY_MISMATCH = "identity_mismatch"  # another cluster answers (uuid: or the ledger)
 
 
 class AbortReason(StrEnum):
