@@ -232,3 +232,14 @@ def test_prometheus_label_values_are_escaped() -> None:
     )
     assert sample in text.splitlines()
     assert "ontap_rekey_overdue_targets 0" in text.splitlines()
+
+
+def test_exclusions_narrow_the_list_without_an_inventory(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    skip = tmp_path / "skip.txt"
+    skip.write_text("!east/svm2\n")
+    _, doc = _json(capsys, "--state", str(db), "--targets", f"@{skip}", "--exclude-cluster", "w*")
+    assert set(_statuses(doc)) == {"east/svm1"}
+    _, doc = _json(capsys, "--state", str(db), "--exclude-svm", "svm1")
+    assert set(_statuses(doc)) == {"east/svm2", "west/svm_a"}

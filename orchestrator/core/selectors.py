@@ -67,7 +67,8 @@ def _some_glob(globs: tuple[str, ...], name: str) -> bool:
     return any(fnmatchcase(name, glob) for glob in globs)
 
 
-def _listed(keys: Collection[TargetKey], cluster: str, svm: str) -> bool:
+def listed(keys: Collection[TargetKey], cluster: str, svm: str) -> bool:
+    """Whether `cluster/svm` is one of `keys`, or `cluster/*` is."""
     return TargetKey(cluster, svm) in keys or TargetKey(cluster, WHOLE_CLUSTER) in keys
 
 
@@ -88,7 +89,7 @@ def cluster_may_match(selection: Selection, spec: ClusterSpec) -> bool:
 
 def svm_excluded(selection: Selection, cluster: str, svm: str) -> bool:
     """Whether `--exclude-svm` or a `!` line leaves `cluster/svm` out."""
-    return _some_glob(selection.exclude_svms, svm) or _listed(
+    return _some_glob(selection.exclude_svms, svm) or listed(
         selection.excluded_targets, cluster, svm
     )
 
@@ -99,7 +100,7 @@ def target_matches(selection: Selection, spec: ClusterSpec, svm: str) -> bool:
         return False
     if svm_excluded(selection, spec.name, svm):
         return False
-    return selection.targets is None or _listed(selection.targets, spec.name, svm)
+    return selection.targets is None or listed(selection.targets, spec.name, svm)
 
 
 def read_targets_file(text: str) -> TargetsFile:

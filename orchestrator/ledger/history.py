@@ -27,7 +27,15 @@ from typing import Any
 
 from orchestrator.core.durations import format_duration
 from orchestrator.core.inventory import ClusterSpec, Inventory
-from orchestrator.core.selectors import WHOLE_CLUSTER, Selection, cluster_may_match, target_matches
+from orchestrator.core.selectors import (
+    WHOLE_CLUSTER,
+    Selection,
+    cluster_excluded,
+    cluster_may_match,
+    listed,
+    svm_excluded,
+    target_matches,
+)
 from orchestrator.core.targets import CLUSTER_SCOPE, TargetKey
 from orchestrator.errors import StateError
 from orchestrator.ledger.schema import SCHEMA_VERSION, schema_version
@@ -120,12 +128,12 @@ def _entry(
 
 
 def key_selected(selection: Selection, key: TargetKey) -> bool:
-    """The selection without an inventory: cluster and SVM globs, `--targets`; no tags."""
-    return (
-        _glob(selection.clusters, key.cluster)
-        and _glob(selection.svms, key.svm)
-        and (selection.targets is None or key in selection.targets)
-    )
+    """The selection without an inventory: globs, exclusions and `--targets`; no tags."""
+    if not _glob(selection.clusters, key.cluster) or not _glob(selection.svms, key.svm):
+        return False
+    if cluster_excluded(selection, key.cluster) or svm_excluded(selection, key.cluster, key.svm):
+        return False
+    return selection.targets is None or listed(selection.targets, key.cluster, key.svm)
 
 
 def _glob(globs: tuple[str, ...], name: str) -> bool:
