@@ -176,3 +176,15 @@ def test_history_reads_a_read_only_ledger(
     assert (
         out.splitlines()[-1] == "2 targets: 2 rotated within 90d, 0 older than 90d, 0 never rotated"
     )
+
+
+def test_an_svm_glob_that_matches_no_known_svm_is_exit_2(
+    rotated: tuple[Simulation, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """svms: all clusters: checked against the SVMs runs and plans found."""
+    _, inventory = rotated
+    code, out, err = _history(capsys, str(inventory), "--cluster", "c001", "--svm", "smv01")
+    assert (code, out) == (2, "")
+    assert err == (
+        "error: the selection matches no target in the ledger: --cluster c001 --svm smv01\n"
+    )

@@ -102,7 +102,7 @@ def command(
         history = load_history(
             ledger, selection=selection, inventory=fleet, older_than_s=older_than_s, now=time.time()
         )
-    _require_matches(history, selection, fleet)
+    _require_matches(history, selection)
     _emit(_render(history, fmt, str(state), inventory), output)
     return int(ExitCode.NOT_READY if history.needs_attention else ExitCode.OK)
 
@@ -121,13 +121,13 @@ def _load_inventory(path: Path, selection: Selection) -> Inventory:
     return fleet
 
 
-def _require_matches(history: History, selection: Selection, fleet: Inventory | None) -> None:
-    """Without an inventory the ledger is the reference: selectors that match no target
-    there are a usage error, not an empty (green) answer."""
-    nothing_selected = selection.is_empty and not (
+def _require_matches(history: History, selection: Selection) -> None:
+    """Selectors that match no target (of the ledger, or of `svms: all` clusters whose
+    SVMs the ledger knows) are a usage error, not an empty (green) answer."""
+    no_selector = selection.is_empty and not (
         selection.exclude_clusters or selection.exclude_svms or selection.excluded_targets
     )
-    if fleet is None and not history.entries and not nothing_selected:
+    if not history.entries and not no_selector:
         raise UserError(f"the selection matches no target in the ledger: {describe(selection)}")
 
 
