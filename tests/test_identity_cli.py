@@ -14,6 +14,7 @@ import yaml
 
 from orchestrator.cli import main
 from orchestrator.ledger.store import Ledger
+from orchestrator.observe.redaction import clear_secrets
 from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, inventory_document
 from orchestrator.simulator.scenario import Scenario
@@ -27,6 +28,7 @@ WRONG_UUID = "00000000-0000-4000-8000-000000000bad"
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clear_secrets()  # a short secret another test registered would redact these names
     monkeypatch.setenv(PASSWORD_ENV, "netapp-sim")
     monkeypatch.setenv("ONTAP_REKEY_STDERR_LEVEL", "error")
     monkeypatch.chdir(tmp_path)
