@@ -157,6 +157,9 @@ def test_exclusions_leave_targets_out_of_a_run(fleet: tuple[Simulation, Path]) -
     }
     report = json.loads(Path("reports/report.json").read_text())
     assert report["totals"]["rekeyed"] == 5
+    selection = report["run"]["selection"]  # the audit trail says what was left out
+    assert (selection["exclude_cluster"], selection["exclude_svm"]) == (["c003"], ["svm04"])
+    assert selection["exclude_targets"] == ["c001/svm02"]
 
 
 def test_a_whole_cluster_line_selects_every_target_of_the_cluster(

@@ -46,6 +46,21 @@ class Selection:
         """True when no selector picks targets (exclusions alone still mean "everything")."""
         return not (self.clusters or self.svms or self.tags) and self.targets is None
 
+    def as_record(self) -> dict[str, list[str]]:
+        """The selectors as the ledger and the report keep them (exclusions when given)."""
+        record = {
+            "cluster": list(self.clusters),
+            "svm": list(self.svms),
+            "tag": list(self.tags),
+            "targets": sorted(str(k) for k in self.targets or ()),
+        }
+        exclusions = {
+            "exclude_cluster": list(self.exclude_clusters),
+            "exclude_svm": list(self.exclude_svms),
+            "exclude_targets": sorted(str(k) for k in self.excluded_targets),
+        }
+        return record | {key: value for key, value in exclusions.items() if value}
+
     @cached_property
     def _target_clusters(self) -> frozenset[str]:
         return frozenset(key.cluster for key in self.targets or ())

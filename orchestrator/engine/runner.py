@@ -353,12 +353,7 @@ def _new_record(request: RunRequest, ledger: Ledger) -> RunRecord:
         operator=operator_name(),
         started_at=time.time(),
         reason=request.options.reason,
-        selection={
-            "cluster": list(selection.clusters),
-            "svm": list(selection.svms),
-            "tag": list(selection.tags),
-            "targets": sorted(str(k) for k in selection.targets or ()),
-        },
+        selection=selection.as_record(),
     )
 
 
