@@ -9,10 +9,11 @@ import anyio
 import click
 
 from orchestrator.commands import common
-from orchestrator.commands.options import build_selection, selector_options
+from orchestrator.commands.options import check_selection, selection_from, selector_options
 from orchestrator.commands.preview import question, summary_lines
 from orchestrator.config.loader import load_inventory
 from orchestrator.core.exitcodes import ExitCode
+from orchestrator.core.identity import with_recorded_uuids
 from orchestrator.core.options import RunOptions, resolve_options
 from orchestrator.core.waves import WaveSpecError, parse_waves
 from orchestrator.engine.planner import RunPreview
@@ -119,11 +120,10 @@ def command(inventory: Path, **kwargs: Any) -> int:
 
 
 def run_command(inventory: Path, **kw: Any) -> int:
-    selection = build_selection(
-        kw["cluster_globs"], kw["svm_globs"], kw["tags"], kw["targets_file"]
-    )
+    selection = selection_from(kw)
     _check_emergency(kw, selection.is_empty)
     loaded = load_inventory(inventory)
+    check_selection(selection, loaded)
     options = options_from_flags(kw, loaded.defaults)
     common.require_yes_or_terminal(kw["yes"])
     common.setup_logging(kw["log_file"], kw["log_format"], kw["log_level"])
@@ -131,6 +131,7 @@ def run_command(inventory: Path, **kw: Any) -> int:
     common.check_report_dir(kw["report_dir"])  # before the first request
     with common.open_ledger(kw["state"]) as ledger:
         common.refuse_if_running(ledger)
+        loaded = with_recorded_uuids(loaded, ledger.recorded_cluster_uuids())
         wiring = Wiring(ledger, observer=common.progress(out))
         wiring.confirm = _announce if kw["yes"] else _confirm
         result = anyio.run(

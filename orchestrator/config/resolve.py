@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from orchestrator.core.errors import ErrorClass
 from orchestrator.core.inventory import (
+    DEFAULT_COMMAND_TIMEOUT_S,
     KEY_ID_CURRENT,
     Auth,
     BasicAuth,
@@ -98,6 +99,7 @@ def _cluster(model: InventoryModel, cluster: ClusterModel, base_dir: Path) -> Cl
         all_svms=cluster.svms == "all",
         svms=_svms(cluster, key_id, priority),
         include_cluster_scope=bool(_first(level.include_cluster_scope for level in levels)),
+        uuid=cluster.uuid,
     )
 
 
@@ -121,8 +123,13 @@ def _svm(entry: SvmModel, key_id: str, priority: int) -> SvmEntry:
 
 
 def _auth(auth: AuthModel, base_dir: Path) -> Auth:
+    timeout = float(auth.command_timeout or DEFAULT_COMMAND_TIMEOUT_S)
     if auth.method == "token":
-        return TokenAuth(token_env=str(auth.token_env))
+        return TokenAuth(
+            token_env=auth.token_env,
+            token_command=_argv(auth.token_command, base_dir),
+            command_timeout_s=timeout,
+        )
     if auth.method == "cert":
         return CertAuth(
             client_cert=resolve_path(base_dir, str(auth.client_cert)),
@@ -134,7 +141,20 @@ def _auth(auth: AuthModel, base_dir: Path) -> Auth:
         password_file=(
             resolve_path(base_dir, auth.password_file) if auth.password_file is not None else None
         ),
+        password_command=_argv(auth.password_command, base_dir),
+        command_timeout_s=timeout,
     )
+
+
+def _argv(argv: tuple[str, ...] | None, base_dir: Path) -> tuple[str, ...] | None:
+    """A program given as a relative path (`./get-secret`, `bin/x`) starts at the
+    inventory's folder like every other path; a bare name is looked up on PATH."""
+    if argv is None:
+        return None
+    program = argv[0]
+    if "/" in program and not Path(program).expanduser().is_absolute():
+        program = str(resolve_path(base_dir, program))
+    return (str(Path(program).expanduser()) if program.startswith("~") else program, *argv[1:])
 
 
 def _tls(tls: TlsModel | None, base_dir: Path) -> TlsSettings:

@@ -3,8 +3,8 @@
 `orchestrator.config.loader` parses YAML into the raw pydantic model
 (`orchestrator.core.inventory_model`) and resolves it into these types (SVM entry, then
 cluster, then its groups in order, then `defaults`). No secret value is ever held here:
-only the names of environment variables and the paths of files. Secrets are read at
-connection time, by the transport.
+only the names of environment variables, the paths of files and the argv of commands.
+Secrets are read at connection time, by the transport.
 """
 
 from __future__ import annotations
@@ -18,11 +18,17 @@ KEY_ID_CURRENT = "current"
 """`key_id: current`: rekey with the key id configured now (a re-version)."""
 
 
+DEFAULT_COMMAND_TIMEOUT_S = 30.0
+"""How long a `password_command` / `token_command` may run (`auth.command_timeout`)."""
+
+
 @dataclass(frozen=True)
 class BasicAuth:
     username: str
     password_env: str | None = None
     password_file: Path | None = None
+    password_command: tuple[str, ...] | None = None  # argv, run without a shell
+    command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,9 @@ class CertAuth:
 
 @dataclass(frozen=True)
 class TokenAuth:
-    token_env: str
+    token_env: str | None = None
+    token_command: tuple[str, ...] | None = None  # argv, run without a shell
+    command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S
 
 
 Auth = BasicAuth | CertAuth | TokenAuth
@@ -78,6 +86,8 @@ class ClusterSpec:
     all_svms: bool = False  # `svms: all`: every SVM-scoped configuration found
     svms: tuple[SvmEntry, ...] = ()
     include_cluster_scope: bool = False
+    uuid: str | None = None  # the inventory's `uuid:` pin (lower case)
+    recorded_uuid: str | None = None  # the uuid the ledger recorded (set by run and plan)
 
 
 @dataclass(frozen=True)

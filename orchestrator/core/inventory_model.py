@@ -44,6 +44,7 @@ UNION_TAGS = frozenset({"svms:all", "svms:list", "[key]"})
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _TAG = re.compile(r"^[^\s,]+$")
 _CODE = re.compile(r"^[0-9]+$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
@@ -91,13 +92,31 @@ def _check_path(value: str) -> str:
 
 def _refuse_password(value: object) -> object:
     raise ValueError(
-        "a literal password is not accepted "
-        "(use password_env: VARIABLE_NAME or password_file: PATH instead)"
+        "a literal password is not accepted (use password_env: VARIABLE_NAME, "
+        "password_file: PATH or password_command: [program, arg, ...] instead)"
     )
 
 
 def _refuse_token(value: object) -> object:
-    raise ValueError("a literal token is not accepted (use token_env: VARIABLE_NAME instead)")
+    raise ValueError(
+        "a literal token is not accepted "
+        "(use token_env: VARIABLE_NAME or token_command: [program, arg, ...] instead)"
+    )
+
+
+def _argv_list(value: object) -> object:
+    """A `*_command` is an argv list: a shell string would need a shell to split it."""
+    # Never quote the value: a command line may hold a secret (`[echo, s3cret]`).
+    if isinstance(value, str):
+        raise ValueError(  # noqa: TRY004  (pydantic reports ValueError only)
+            "expected a list [program, arg, ...], got a string (the command runs without "
+            'a shell: write e.g. [vault, kv, get, "-field=password", secret/ontap])'
+        )
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a non-empty list [program, arg, ...] (the program first)")
+    if isinstance(value[0], str) and not value[0].strip():
+        raise ValueError("the program (item 0) is empty (name the program to run)")
+    return value  # each item's type is checked (and located) by the item type
 
 
 def check_key_id(value: str) -> str:
@@ -120,6 +139,15 @@ def check_key_id(value: str) -> str:
             "and {svm}; a key id has no other braces)"
         )
     return value
+
+
+def _check_uuid(value: str) -> str:
+    if not _UUID.match(value):
+        raise ValueError(
+            f"invalid cluster uuid {value!r} (the cluster's uuid as ONTAP reports it, e.g. "
+            "1cd8a442-86d1-11e0-ae1c-123478563412: GET /api/cluster?fields=uuid)"
+        )
+    return value.lower()
 
 
 def _check_waves(value: str) -> str:
@@ -218,12 +246,15 @@ TagName = Annotated[str, AfterValidator(_check_tag)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 FilePath = Annotated[str, AfterValidator(_check_path)]
 KeyId = Annotated[str, AfterValidator(check_key_id)]
+ClusterUuid = Annotated[str, Strict(), AfterValidator(_check_uuid)]
 BaseUrl = Annotated[str, AfterValidator(base_url_for)]
 # Strict scalars: YAML already types its values; "4" for an integer is a mistake to
 # report, not a value to coerce (lax mode would also read "yes" as a boolean).
 Int = Annotated[int, Strict()]
 Bool = Annotated[bool, Strict()]
 PositiveInt = Annotated[int, Strict(), Field(ge=1)]
+Argv = Annotated[tuple[Annotated[str, Strict()], ...], BeforeValidator(_argv_list)]
+CommandTimeout = Annotated[float, Strict(), Field(gt=0, le=600)]
 
 
 # -- models ----------------------------------------------------------------------------
@@ -238,6 +269,9 @@ class AuthModel(_Frozen):
     client_cert: FilePath | None = None
     client_key: FilePath | None = None
     token_env: EnvName | None = None
+    password_command: Argv | None = None
+    token_command: Argv | None = None
+    command_timeout: CommandTimeout | None = None  # seconds, for a *_command [30]
     # Present only to be refused with a helpful message, never stored.
     password: Annotated[Any, BeforeValidator(_refuse_password)] = Field(None, exclude=True)
     token: Annotated[Any, BeforeValidator(_refuse_token)] = Field(None, exclude=True)
@@ -245,7 +279,7 @@ class AuthModel(_Frozen):
     @property
     def method(self) -> Literal["basic", "cert", "token"]:
         """Which method this block describes (the validator guarantees exactly one)."""
-        if self.token_env is not None:
+        if self.token_env is not None or self.token_command is not None:
             return "token"
         return "cert" if self.client_cert is not None else "basic"
 
@@ -255,18 +289,26 @@ class AuthModel(_Frozen):
         if len(used) != 1:
             raise ValueError(
                 ("auth mixes " + " and ".join(used) if used else "auth names no method")
-                + " (use one of: username + password_env | password_file; "
-                "client_cert + client_key; token_env)"
+                + " (use one of: username + password_env | password_file | "
+                "password_command; client_cert + client_key; token_env | token_command)"
             )
         self._check_complete(used[0])
+        if self.command_timeout is not None and not self._commands():
+            raise ValueError(
+                "command_timeout is set but no password_command or token_command "
+                "(remove command_timeout)"
+            )
         return self
 
+    def _commands(self) -> bool:
+        return self.password_command is not None or self.token_command is not None
+
     def _methods_used(self) -> list[str]:
-        basic = (self.username, self.password_env, self.password_file)
+        basic = (self.username, self.password_env, self.password_file, self.password_command)
         used = [
             ("username/password", any(v is not None for v in basic)),
             ("client_cert/client_key", self.client_cert is not None or self.client_key is not None),
-            ("token_env", self.token_env is not None),
+            ("token", self.token_env is not None or self.token_command is not None),
         ]
         return [label for label, present in used if present]
 
@@ -274,11 +316,16 @@ class AuthModel(_Frozen):
         if method == "username/password":
             if self.username is None:
                 raise ValueError("basic auth without username (add username: NAME)")
-            if (self.password_env is None) == (self.password_file is None):
+            sources = (self.password_env, self.password_file, self.password_command)
+            if sum(source is not None for source in sources) != 1:
                 raise ValueError(
-                    "basic auth needs exactly one of password_env and password_file "
-                    "(keep one of them)"
+                    "basic auth needs exactly one of password_env, password_file and "
+                    "password_command (keep one of them)"
                 )
+        elif method == "token" and self.token_env is not None and self.token_command is not None:
+            raise ValueError(
+                "token auth needs exactly one of token_env and token_command (keep one of them)"
+            )
         elif method == "client_cert/client_key" and (
             self.client_cert is None or self.client_key is None
         ):
@@ -344,6 +391,7 @@ class GroupModel(SettingsModel):
 class ClusterModel(SettingsModel):
     name: Name
     host: BaseUrl
+    uuid: ClusterUuid | None = None
     groups: tuple[Name, ...] = ()
     tags: tuple[TagName, ...] = ()
     svms: SvmsSpec

@@ -24,6 +24,7 @@ class NotReady(StrEnum):
     KEYSTORE_REKEY_RUNNING = "keystore_rekey_running"  # svm_kek_rekey: a rekey is in flight
     KEYSTORE_DISABLED = "keystore_disabled"
     DISCOVERY_FAILED = "discovery_failed"  # the cluster answered, but not usably
+    IDENTITY_MISMATCH = "identity_mismatch"  # another cluster answers (uuid: or the ledger)
 
 
 NOT_READY_FACT = "not_ready"

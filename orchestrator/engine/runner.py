@@ -30,7 +30,12 @@ from orchestrator.core.outcomes import is_success
 from orchestrator.core.selectors import Selection, cluster_may_match
 from orchestrator.core.targets import AbortReason, Outcome, SkipReason, TargetKey, TargetState
 from orchestrator.engine.context import RunContext
-from orchestrator.engine.discovery import Discovery, discover, target_rows
+from orchestrator.engine.discovery import (
+    Discovery,
+    discover,
+    require_selected_targets,
+    target_rows,
+)
 from orchestrator.engine.planner import RunPreview, preview, with_readiness
 from orchestrator.engine.pool import ClusterPool, TransportFactory
 from orchestrator.engine.procedure import drive_target
@@ -147,6 +152,7 @@ async def discover_rows(run_id: str, request: RunRequest, pool: ClusterPool) -> 
             _close_cluster(pool, name, discovery)
         found_rows = target_rows(run_id, spec, discovery, request.selection)
         rows.extend(with_readiness(found_rows, discovery, skip_not_ready=skip_not_ready))
+    require_selected_targets(request.selection, found, rows)
     return rows
 
 
@@ -360,12 +366,7 @@ def _new_record(request: RunRequest, ledger: Ledger) -> RunRecord:
         operator=operator_name(),
         started_at=time.time(),
         reason=request.options.reason,
-        selection={
-            "cluster": list(selection.clusters),
-            "svm": list(selection.svms),
-            "tag": list(selection.tags),
-            "targets": sorted(str(k) for k in selection.targets or ()),
-        },
+        selection=selection.as_record(),
     )
 
 

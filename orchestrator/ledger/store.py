@@ -291,6 +291,15 @@ class Ledger:
                 latest[key] = Rotation(row["run_id"], float(row["at"]), row["key_id"])
         return latest
 
+    def recorded_cluster_uuids(self) -> dict[str, str]:
+        """Per cluster (inventory entry) name, the uuid it reported in its latest run or plan."""
+        rows = self._select(
+            "SELECT t.cluster, t.cluster_uuid FROM targets AS t JOIN runs AS r ON r.id = t.run_id "
+            "WHERE t.cluster_uuid IS NOT NULL ORDER BY r.started_at, r.id",
+            (),
+        )
+        return {row["cluster"]: row["cluster_uuid"] for row in rows}  # the latest run wins
+
     def integrity_problems(self) -> list[str]:
         """What `PRAGMA integrity_check` and `foreign_key_check` report; empty when sound."""
         checks = [row[0] for row in self._select("PRAGMA integrity_check", ())]

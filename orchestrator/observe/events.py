@@ -26,6 +26,8 @@ CLUSTER_CIRCUIT_OPENED: Final = "cluster.circuit_opened"
 CLUSTER_AUTH_FAILED: Final = "cluster.auth_failed"
 
 CLUSTER_TLS_VERIFY_DISABLED: Final = "cluster.tls_verify_disabled"
+CLUSTER_IDENTITY_MISMATCH: Final = "cluster.identity_mismatch"
+CLUSTER_NAME_MISMATCH: Final = "cluster.name_mismatch"
 
 # One attempt at rekeying one target.
 ATTEMPT_STARTED: Final = "attempt.started"
