@@ -230,7 +230,7 @@ def test_classify_is_total(
     assert rule.error_class in ErrorClass
     assert rule.hint
     assert "$" not in rule.hint
-    if error.status == 401:
+    if error.status == 401 and error.kind is not ErrorKind.TLS:  # TLS is decided first
         assert rule.error_class is ErrorClass.AUTH
     if error.kind is ErrorKind.TLS and error.code not in table:
         assert rule.error_class is ErrorClass.FATAL
