@@ -10,7 +10,12 @@ import anyio
 import click
 
 from orchestrator.commands import common
-from orchestrator.commands.options import build_selection, selector_options
+from orchestrator.commands.options import (
+    build_selection,
+    rekey_from_flag,
+    rekey_option,
+    selector_options,
+)
 from orchestrator.config.loader import load_inventory
 from orchestrator.core.exitcodes import ExitCode
 from orchestrator.core.options import RunOptions, resolve_options
@@ -72,7 +77,7 @@ def run_options(func: Any) -> Any:
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
-    return func
+    return rekey_option(func)
 
 
 @click.command(name="run")
@@ -146,6 +151,7 @@ def options_from_flags(kw: dict[str, Any], defaults: Any) -> RunOptions:
         "deadline_s": common.deadline_seconds(kw["deadline"]),
         "emergency": kw["emergency"] or None,
         "reason": kw["reason"],
+        "rekey": rekey_from_flag(kw.get("rekey")),
     }
     return resolve_options(cli, defaults)
 

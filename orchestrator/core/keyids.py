@@ -4,12 +4,22 @@ checking its shape for the target's provider (AWS key id, Azure key URL, GCP key
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from orchestrator.core.errors import ErrorClass
-from orchestrator.core.inventory import KEY_ID_CURRENT
+from orchestrator.core.inventory import KEY_ID_CURRENT, GcpKeyTemplates
 from orchestrator.core.providers import IntendedKey, Provider
 from orchestrator.core.targets import ErrorInfo
+
+__all__ = [
+    "GcpKeyTemplates",
+    "check_intended_key",
+    "fill_template",
+    "gcp_field_problem",
+    "intended_key",
+    "key_shape_problem",
+    "resolve_key_id",
+    "template_shape_problem",
+]
 
 
 def resolve_key_id(template: str, *, cluster: str, svm: str, current: str) -> str:
@@ -46,20 +56,6 @@ _GCP_NAME_HINT = (
     "the key's name alone, e.g. ontap-kek; put the ring in key_ring_name, its location in "
     "key_ring_location and the project in project_id"
 )
-
-
-@dataclass(frozen=True)
-class GcpKeyTemplates:
-    """The inventory's GCP key fields for a target; each may use `{cluster}`/`{svm}`.
-
-    `key_name` may be `current`; the ring fields are None unless the inventory sets them
-    (ONTAP then keeps the configured project and key ring).
-    """
-
-    key_name: str = KEY_ID_CURRENT
-    project_id: str | None = None
-    key_ring_location: str | None = None
-    key_ring_name: str | None = None
 
 
 def fill_template(template: str, *, cluster: str, svm: str) -> str:

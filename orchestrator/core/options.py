@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from orchestrator.core.inventory import RunDefaults
+from orchestrator.core.providers import Operation
 
 DEFAULT_CONCURRENCY = 64
 DEFAULT_PER_CLUSTER = 2
@@ -58,6 +59,7 @@ class RunOptions:
     emergency: bool = False
     reason: str | None = None
     per_cluster_explicit: bool = False  # --per-cluster given: it wins over inventory levels
+    rekey: Operation = Operation.EXTERNAL  # issue 15: --rekey, else `defaults: {rekey: ...}`
 
     @property
     def settle_window_s(self) -> float:
@@ -76,7 +78,10 @@ class RunOptions:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunOptions:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        given = {k: v for k, v in data.items() if k in known}
+        if "rekey" in given:  # stored as its string value
+            given["rekey"] = Operation(given["rekey"])
+        return cls(**given)
 
 
 def resolve_options(cli: dict[str, Any], inventory: RunDefaults) -> RunOptions:
