@@ -274,7 +274,7 @@ clusters:
     )
     inventory = load(_write(tmp_path, text), environ=ENVIRON).inventory
     gcp = inventory.cluster("gcp-1")
-    assert gcp.providers == {Provider.GCP}
+    assert gcp.providers == (Provider.GCP,)
     assert gcp.svms[0].gcp_key == GcpKeyTemplates("kek-{svm}", "my-project-1", "us-east1", "ontap")
 
 
@@ -303,14 +303,14 @@ clusters:
 """
     inventory = load(_write(tmp_path, text), environ=ENVIRON).inventory
     c1, c2 = inventory.cluster("c1"), inventory.cluster("c2")
-    assert c1.providers == {Provider.GCP}
+    assert c1.providers == (Provider.GCP,)
     assert c1.gcp_key == GcpKeyTemplates(
         "cluster-kek", "from-defaults", "europe-west1", "ring-defaults"
     )
     s1, s2 = c1.svms
-    assert s1.providers == {Provider.AZURE, Provider.GCP}
+    assert s1.providers == (Provider.AZURE, Provider.GCP)
     assert s1.gcp_key == c1.gcp_key
-    assert s2.providers == {Provider.GCP}
+    assert s2.providers == (Provider.GCP,)
     assert s2.gcp_key == GcpKeyTemplates("svm-kek", "from-defaults", "europe-west1", "ring-s2")
     assert c2.providers is None  # every provider
     assert c2.gcp_key.key_name == KEY_ID_CURRENT

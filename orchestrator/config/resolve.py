@@ -137,7 +137,7 @@ def _svm(
 
 def _providers(levels: Iterable[KeyManagerFields]) -> ProviderSet:
     names = _first(level.providers for level in levels)
-    return None if names is None else frozenset(Provider(name) for name in names)
+    return None if names is None else tuple(sorted({Provider(name) for name in names}))
 
 
 def _gcp_key(levels: Iterable[KeyManagerFields]) -> GcpKeyTemplates:

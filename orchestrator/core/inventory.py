@@ -34,8 +34,9 @@ class GcpKeyTemplates:
     key_ring_name: str | None = None
 
 
-ProviderSet = frozenset[Provider] | None
-"""`providers:` resolved: the key managers whose configurations are targets; None: all."""
+ProviderSet = tuple[Provider, ...] | None
+"""`providers:` resolved, sorted: the key managers whose configurations are targets;
+None: all of them."""
 
 
 @dataclass(frozen=True)
