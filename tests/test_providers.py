@@ -82,9 +82,7 @@ def test_paths_and_key_store_types(provider: Provider, collection: str, store_ty
 def test_aws_paths_match_todays_endpoint() -> None:
     """AWS rekey-external keeps today's path and job description."""
     assert rekey_path(AWS, "u1", EXT) == "/api/security/aws-kms/u1/rekey-external"
-    assert rekey_job_description(AWS, "u1", EXT) == (
-        "POST /api/security/aws-kms/u1/rekey-external"
-    )
+    assert rekey_job_description(AWS, "u1", EXT) == ("POST /api/security/aws-kms/u1/rekey-external")
 
 
 def test_no_path_or_body_for_barbican_external() -> None:
