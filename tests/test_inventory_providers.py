@@ -141,6 +141,26 @@ clusters:
 clusters:
   - name: c1
     host: c1.example.com
+    providers: [azure]
+    key_id: "https://v-{svm}.vault.azure.net/keys/kek"
+    svms: all
+  - name: c2
+    host: c2.example.com
+    providers: [azure]
+    key_id: "https://{cluster}.vault.azure.net/keys/kek"
+    svms: all
+""",
+        [
+            "{path}:13:13: clusters[1].key_id: for azure targets: 'https://c2.vault.azure.net/keys/kek' is not an Azure Key Vault key URL (write the vault key URL, https://<vault>.vault.azure.net/keys/<name>[/<version>])",
+        ],
+        id="azure_template_checked_with_the_real_cluster_name_only",
+    ),
+    pytest.param(
+        HEAD
+        + """\
+clusters:
+  - name: c1
+    host: c1.example.com
     key_ring_location: "US East"
     svms: all
 """,

@@ -23,10 +23,14 @@ from orchestrator.config.issues import Issue
 from orchestrator.config.yaml_marks import Loc
 from orchestrator.core.inventory import KEY_ID_CURRENT
 from orchestrator.core.inventory_model import GCP_KEY_FIELDS
-from orchestrator.core.keyids import fill_template, gcp_field_problem, template_shape_problem
+from orchestrator.core.keyids import (
+    SAMPLE_NAME,
+    fill_template,
+    gcp_field_problem,
+    template_shape_problem,
+)
 from orchestrator.core.providers import Provider
 
-_SAMPLE = "x"
 _KEY_ID_USERS = frozenset({Provider.AWS, Provider.AZURE})
 
 
@@ -103,8 +107,8 @@ def _gcp_issues(
         item = found[field]
         if item is None or (field == "key_name" and item.value == KEY_ID_CURRENT):
             continue
-        sample = fill_template(item.value, cluster=_SAMPLE, svm=_SAMPLE)
-        real = fill_template(item.value, cluster=cluster or _SAMPLE, svm=svm or _SAMPLE)
+        sample = fill_template(item.value, cluster=SAMPLE_NAME, svm=SAMPLE_NAME)
+        real = fill_template(item.value, cluster=cluster or SAMPLE_NAME, svm=svm or SAMPLE_NAME)
         if gcp_field_problem(field, sample) is None:
             problem = gcp_field_problem(field, real)
             if problem is not None:

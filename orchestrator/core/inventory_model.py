@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from orchestrator.core.inventory import KEY_ID_CURRENT
-from orchestrator.core.keyids import fill_template, gcp_field_problem
+from orchestrator.core.keyids import SAMPLE_NAME, fill_template, gcp_field_problem
 
 SUPPORTED_VERSION = 1
 KEY_ID_PLACEHOLDERS = ("cluster", "svm")
@@ -110,7 +110,10 @@ def check_key_id(value: str) -> str:
     of the two placeholders (the engine fills them by plain substitution).
     """
     if not value.strip():
-        raise ValueError("empty key_id (use current, an AWS key id / ARN / alias, or a template)")
+        raise ValueError(
+            "empty key_id (use current, an AWS key id / ARN / alias, an Azure key URL, "
+            "or a template)"
+        )
     unknown = [field for field in _PLACEHOLDER.findall(value) if field not in _KNOWN_FIELDS]
     if unknown:
         raise ValueError(
@@ -267,7 +270,8 @@ def _gcp_field_checker(field: str) -> Callable[[str], str]:
         check_key_id(value)
         if field == "key_name" and value == KEY_ID_CURRENT:
             return value
-        problem = gcp_field_problem(field, fill_template(value, cluster="x", svm="x"))
+        sample = fill_template(value, cluster=SAMPLE_NAME, svm=SAMPLE_NAME)
+        problem = gcp_field_problem(field, sample)
         if problem is not None:
             raise ValueError(problem)
         return value

@@ -11,6 +11,7 @@ from orchestrator.core.providers import IntendedKey, Provider
 from orchestrator.core.targets import ErrorInfo
 
 __all__ = [
+    "SAMPLE_NAME",
     "GcpKeyTemplates",
     "check_intended_key",
     "fill_template",
@@ -49,7 +50,9 @@ _AZURE_KEY_URL = re.compile(
 _GCP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 _GCP_LOCATION = re.compile(r"^[a-z0-9-]{1,64}$")
 _GCP_PROJECT = re.compile(r"^[A-Za-z0-9.:_-]{1,100}$")  # legacy ids carry a domain: "x.com:p"
-_SAMPLE = "x"  # stands for an unknown {cluster} or {svm} when a template is checked offline
+SAMPLE_NAME = "sample"
+"""Stands for a {cluster} or {svm} not known offline when a template's shape is checked
+(long enough for every shape: an Azure vault name has at least 3 characters)."""
 _AWS_HINT = "an AWS key id, key ARN (arn:aws:kms:...), alias name (alias/...) or alias ARN"
 _AZURE_HINT = "the vault key URL, https://<vault>.vault.azure.net/keys/<name>[/<version>]"
 _GCP_NAME_HINT = (
@@ -142,7 +145,7 @@ def template_shape_problem(
     """
     if template == KEY_ID_CURRENT:
         return None
-    filled = fill_template(template, cluster=cluster or _SAMPLE, svm=svm or _SAMPLE)
+    filled = fill_template(template, cluster=cluster or SAMPLE_NAME, svm=svm or SAMPLE_NAME)
     return key_shape_problem(provider, filled)
 
 
