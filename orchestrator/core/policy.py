@@ -250,7 +250,8 @@ ERROR_TABLE: tuple[CodeEntry, ...] = (
         # key disabled or deleted, credentials revoked), not an event that passes by itself;
         # retrying within a run only delays the report. `retry:` can make it bounded.
         ErrorClass.FATAL,
-        _FAIL,
+        _FAIL + " (a blocked key manager does not clear by itself; a `retry:` entry can make "
+        "it `retryable_bounded`)",
         "Restore access to the SVM's $kms key (enabled, not deleted, credentials valid), check "
         "`security key-manager external $cli show-status`, restore the keys "
         "(`POST $collection/{uuid}/restore`); " + _RERUN,
