@@ -163,7 +163,7 @@ ERROR_TABLE: tuple[CodeEntry, ...] = (
         "External rekey failed on one or more nodes.",
         ErrorClass.BOUNDED,
         f"retries up to {DEFAULT_BOUNDED_ATTEMPTS} attempts, then marks the target `failed`",
-        "Check that every node is up and reaches $kms (`ekmip_reachability` in "
+        "Check that every node is up and reaches $kms (`$reach` in "
         "`ontap-rekey plan`, EMS); " + _RERUN,
     ),
     CodeEntry(
@@ -530,7 +530,7 @@ _CLOUD = {
 
 
 def _words(provider: Provider, operation: Operation) -> dict[str, str]:
-    """What `$kms`, `$cloud`, `$cli`, `$collection` and `$key_forms` stand for in a text."""
+    """What `$kms`, `$cloud`, `$cli`, `$collection`, `$reach` and `$key_forms` stand for."""
     provider_spec = PROVIDERS[provider]
     key_forms = _KEY_FORMS[provider]
     if operation is Operation.INTERNAL:
@@ -539,6 +539,9 @@ def _words(provider: Provider, operation: Operation) -> dict[str, str]:
         "kms": provider_spec.title,
         "cloud": _CLOUD[provider],
         "cli": provider_spec.cli,
+        "reach": "ekmip_reachability"
+        if provider_spec.has_ekmip
+        else provider_spec.reachability_field,
         "collection": provider_spec.collection,
         "key_forms": key_forms,
     }
