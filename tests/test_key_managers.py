@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from orchestrator.core.inventory import BasicAuth, ClusterSpec, SvmEntry, TlsSettings
-from orchestrator.core.key_managers import provider_allowed, providers_to_discover, target_skip
+from orchestrator.core.key_managers import (
+    expected_key_after,
+    provider_allowed,
+    providers_to_discover,
+    target_skip,
+)
 from orchestrator.core.providers import Operation, Provider
 from orchestrator.core.targets import SkipReason
 
@@ -57,3 +62,9 @@ def test_version_gates_per_provider_and_operation() -> None:
     assert never is not None
     assert never.reason is SkipReason.UNSUPPORTED_VERSION
     assert target_skip(BARBICAN, Operation.INTERNAL, (9, 17, 1), None) is None
+
+
+def test_an_internal_rekey_keeps_the_key_id_an_external_one_shows_the_intended() -> None:
+    """The read-back's expected key: unchanged for internal, the intended one for external."""
+    assert expected_key_after(Operation.INTERNAL, before="k0", intended="k1") == "k0"
+    assert expected_key_after(Operation.EXTERNAL, before="k0", intended="k1") == "k1"

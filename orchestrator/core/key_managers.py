@@ -68,3 +68,13 @@ def _union(sets: Iterable[ProviderSet]) -> tuple[Provider, ...]:
             return tuple(PROVIDERS)
         chosen.update(allowed)
     return tuple(p for p in PROVIDERS if p in chosen)
+
+
+def expected_key_after(operation: Operation, *, before: str, intended: str) -> str:
+    """The key id the read-back must show once the rekey succeeded.
+
+    An internal rekey replaces the SVM's own KEK and leaves the cloud key id as it was,
+    so it cannot be proven by the key id: settle it from the job and the key store state,
+    and verify that the id did not change. An external rekey shows the intended key.
+    """
+    return before if operation is Operation.INTERNAL else intended
