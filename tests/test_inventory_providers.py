@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orchestrator.cli import main
 from orchestrator.config import load
 from orchestrator.core.inventory import KEY_ID_CURRENT, GcpKeyTemplates
 from orchestrator.core.options import resolve_options
@@ -367,3 +368,21 @@ def test_gcp_key_names_load_unless_they_hold_a_slash(tmp_path: Path, name: str, 
         load(path, environ=ENVIRON)
     (line,) = caught.value.lines
     assert line.startswith(f"{path}:8:15: clusters[0].key_name: a GCP key_name has no '/'")
+
+
+@pytest.mark.parametrize(("text", "lines"), BROKEN)
+def test_validate_exits_2_with_the_lines_and_no_traceback(
+    tmp_path: Path,
+    text: str,
+    lines: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`ontap-rekey validate` prints the same lines on stderr and exits 2."""
+    monkeypatch.setenv("ONTAP_PASSWORD", "example")
+    path = _write(tmp_path, text)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for line in lines:
+        assert line.replace("{path}", str(path)) in err
