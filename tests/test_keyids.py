@@ -139,3 +139,12 @@ def test_a_template_without_placeholders_resolves_to_itself(template: str) -> No
     """Property: no placeholder, no change (only {cluster} and {svm} are ever replaced)."""
     if template != "current":
         assert resolve_key_id(template, cluster="c", svm="s", current="k") == template
+
+
+def test_a_current_key_is_not_judged_but_gcp_ring_fields_still_are() -> None:
+    """`current` sends what ONTAP holds (whatever its shape); ring fields come from us."""
+    assert check_intended_key(AZURE, IntendedKey("legacy-id"), key_is_current=True) is None
+    bad_ring = IntendedKey("k/legacy", key_ring_name="a/b")
+    error = check_intended_key(GCP, bad_ring, key_is_current=True)
+    assert error is not None
+    assert "key_ring_name" in error.message

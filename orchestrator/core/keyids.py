@@ -149,13 +149,17 @@ def template_shape_problem(
     return key_shape_problem(provider, filled)
 
 
-def check_intended_key(provider: Provider, key: IntendedKey) -> ErrorInfo | None:
+def check_intended_key(
+    provider: Provider, key: IntendedKey, *, key_is_current: bool = False
+) -> ErrorInfo | None:
     """The `failed` outcome's error for a target whose resolved key has the wrong shape.
 
     None when the key may be sent. Pure: the engine calls it after discovery, before the
-    intent is recorded, for every target of a rekey-external whose key is not `current`.
+    intent is recorded, for every target of a rekey-external. With `key_is_current` (the
+    inventory said `current`) the key is the one ONTAP holds and is not judged; GCP's
+    ring fields, which come from the inventory, still are.
     """
-    problem = key_shape_problem(provider, key.key)
+    problem = None if key_is_current else key_shape_problem(provider, key.key)
     if problem is None and provider is Provider.GCP:
         problem = next(
             (
