@@ -128,7 +128,18 @@ def test_json_is_the_resolved_inventory(
     east = data["clusters"][1]
     assert east["base_url"] == "https://east-02.example.com:8443"
     assert east["per_cluster"] == 4
-    assert east["svms"][1] == {"name": "svm_hr", "key_id": "alias/hr", "priority": 0}
+    assert east["svms"][1] == {
+        "name": "svm_hr",
+        "key_id": "alias/hr",
+        "priority": 0,
+        "providers": None,  # issue 15: every key manager
+        "gcp_key": {
+            "key_name": "current",
+            "project_id": None,
+            "key_ring_location": None,
+            "key_ring_name": None,
+        },
+    }
     assert east["auth"] == {
         "method": "basic",
         "username": "admin",

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from orchestrator.core.inventory import Inventory
+from orchestrator.core.providers import Operation
 from orchestrator.core.selectors import (
     Selection,
     TargetsFile,
@@ -127,3 +128,23 @@ def _read_targets(targets_file: str | None) -> TargetsFile | None:
         return read_targets_file(text)
     except ValueError as exc:
         raise UserError(f"{path}:{exc}") from None
+
+
+# -- issue 15: --rekey ------------------------------------------------------------------
+
+
+def rekey_option(func: F) -> F:
+    """`--rekey external|internal` (plan, run, emergencies); it wins over `defaults:`."""
+    return click.option(
+        "--rekey",
+        "rekey",
+        type=click.Choice([op.value for op in Operation]),
+        default=None,
+        help="Which rotation: external (re-wrap under the cloud key) or internal (replace "
+        "the SVM's own KEK, no key sent) [external; the inventory's defaults: may set it].",
+    )(func)
+
+
+def rekey_from_flag(value: str | None) -> Operation | None:
+    """The `--rekey` value as an Operation; None when not given (the inventory decides)."""
+    return None if value is None else Operation(value)

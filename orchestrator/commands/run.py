@@ -9,7 +9,13 @@ import anyio
 import click
 
 from orchestrator.commands import common
-from orchestrator.commands.options import check_selection, selection_from, selector_options
+from orchestrator.commands.options import (
+    check_selection,
+    rekey_from_flag,
+    rekey_option,
+    selection_from,
+    selector_options,
+)
 from orchestrator.commands.preview import question, summary_lines
 from orchestrator.config.loader import load_inventory
 from orchestrator.core.exitcodes import ExitCode
@@ -80,7 +86,7 @@ def run_options(func: Any) -> Any:
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
-    return func
+    return rekey_option(func)
 
 
 @click.command(name="run")
@@ -179,6 +185,7 @@ def options_from_flags(kw: dict[str, Any], defaults: Any) -> RunOptions:
         "emergency": kw["emergency"] or None,
         "reason": kw["reason"],
         "skip_not_ready": kw.get("skip_not_ready"),
+        "rekey": rekey_from_flag(kw.get("rekey")),
     }
     return resolve_options(cli, defaults)
 

@@ -22,7 +22,9 @@ from orchestrator.core.inventory import (
     BasicAuth,
     CertAuth,
     ClusterSpec,
+    GcpKeyTemplates,
     Inventory,
+    ProviderSet,
     RetryOverride,
     RunDefaults,
     SvmEntry,
@@ -34,11 +36,13 @@ from orchestrator.core.inventory_model import (
     ClusterModel,
     DefaultsModel,
     InventoryModel,
+    KeyManagerFields,
     RetryModel,
     SettingsModel,
     SvmModel,
     TlsModel,
 )
+from orchestrator.core.providers import Operation, Provider
 
 T = TypeVar("T")
 
@@ -97,9 +101,11 @@ def _cluster(model: InventoryModel, cluster: ClusterModel, base_dir: Path) -> Cl
         tags=_tags(model, cluster),
         groups=cluster.groups,
         all_svms=cluster.svms == "all",
-        svms=_svms(cluster, key_id, priority),
+        svms=_svms(cluster, key_id, priority, levels),
         include_cluster_scope=bool(_first(level.include_cluster_scope for level in levels)),
         uuid=cluster.uuid,
+        providers=_providers(levels),
+        gcp_key=_gcp_key(levels),
     )
 
 
@@ -108,17 +114,41 @@ def _tags(model: InventoryModel, cluster: ClusterModel) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*cluster.tags, *group_tags)))
 
 
-def _svms(cluster: ClusterModel, key_id: str, priority: int) -> tuple[SvmEntry, ...]:
+def _svms(
+    cluster: ClusterModel, key_id: str, priority: int, levels: tuple[SettingsModel, ...]
+) -> tuple[SvmEntry, ...]:
     if isinstance(cluster.svms, str):  # `svms: all`: found by discovery
         return ()
-    return tuple(_svm(entry, key_id, priority) for entry in cluster.svms)
+    return tuple(_svm(entry, key_id, priority, levels) for entry in cluster.svms)
 
 
-def _svm(entry: SvmModel, key_id: str, priority: int) -> SvmEntry:
+def _svm(
+    entry: SvmModel, key_id: str, priority: int, levels: tuple[SettingsModel, ...]
+) -> SvmEntry:
     return SvmEntry(
         name=entry.name,
         key_id=entry.key_id if entry.key_id is not None else key_id,
         priority=entry.priority if entry.priority is not None else priority,
+        providers=_providers((entry, *levels)),
+        gcp_key=_gcp_key((entry, *levels)),
+    )
+
+
+# -- issue 15: providers and GCP key fields, each from the first level that sets it ------
+
+
+def _providers(levels: Iterable[KeyManagerFields]) -> ProviderSet:
+    names = _first(level.providers for level in levels)
+    return None if names is None else tuple(sorted({Provider(name) for name in names}))
+
+
+def _gcp_key(levels: Iterable[KeyManagerFields]) -> GcpKeyTemplates:
+    chain = tuple(levels)
+    return GcpKeyTemplates(
+        key_name=_first(level.key_name for level in chain) or KEY_ID_CURRENT,
+        project_id=_first(level.project_id for level in chain),
+        key_ring_location=_first(level.key_ring_location for level in chain),
+        key_ring_name=_first(level.key_ring_name for level in chain),
     )
 
 
@@ -171,6 +201,7 @@ def _run_defaults(defaults: DefaultsModel) -> RunDefaults:
         waves=defaults.waves,
         max_fail_percent=defaults.max_fail_percent,
         return_timeout=defaults.return_timeout,
+        rekey=Operation(defaults.rekey) if defaults.rekey is not None else None,
     )
 
 

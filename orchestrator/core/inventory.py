@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.core.errors import ErrorClass
+from orchestrator.core.providers import Operation, Provider
 
 KEY_ID_CURRENT = "current"
 """`key_id: current`: rekey with the key id configured now (a re-version)."""
@@ -20,6 +21,26 @@ KEY_ID_CURRENT = "current"
 
 DEFAULT_COMMAND_TIMEOUT_S = 30.0
 """How long a `password_command` / `token_command` may run (`auth.command_timeout`)."""
+
+
+# -- issue 15: GCP's key fields (AWS and Azure use `key_id`) ------------------------------
+@dataclass(frozen=True)
+class GcpKeyTemplates:
+    """The inventory's GCP key fields for a target; each may use `{cluster}`/`{svm}`.
+
+    `key_name` may be `current`; the ring fields are None unless the inventory sets them
+    (ONTAP then keeps the configured project and key ring).
+    """
+
+    key_name: str = KEY_ID_CURRENT
+    project_id: str | None = None
+    key_ring_location: str | None = None
+    key_ring_name: str | None = None
+
+
+ProviderSet = tuple[Provider, ...] | None
+"""`providers:` resolved, sorted: the key managers whose configurations are targets;
+None: all of them."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +91,9 @@ class SvmEntry:
     name: str
     key_id: str
     priority: int = 0
+    # -- issue 15 --
+    providers: ProviderSet = None
+    gcp_key: GcpKeyTemplates = field(default_factory=GcpKeyTemplates)
 
 
 @dataclass(frozen=True)
@@ -88,6 +112,9 @@ class ClusterSpec:
     include_cluster_scope: bool = False
     uuid: str | None = None  # the inventory's `uuid:` pin (lower case)
     recorded_uuid: str | None = None  # the uuid the ledger recorded (set by run and plan)
+    # -- issue 15: the cluster-level values, for `svms: all` and the cluster scope --
+    providers: ProviderSet = None
+    gcp_key: GcpKeyTemplates = field(default_factory=GcpKeyTemplates)
 
 
 @dataclass(frozen=True)
@@ -99,6 +126,7 @@ class RunDefaults:
     waves: str | None = None
     max_fail_percent: float | None = None
     return_timeout: int | None = None
+    rekey: Operation | None = None  # issue 15: `defaults: {rekey: internal}`
 
 
 @dataclass(frozen=True)

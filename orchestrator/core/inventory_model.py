@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -30,6 +31,8 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.core.inventory import KEY_ID_CURRENT
+from orchestrator.core.keyids import SAMPLE_NAME, fill_template, gcp_field_problem
 from orchestrator.core.waves import parse_waves
 
 SUPPORTED_VERSION = 1
@@ -126,7 +129,10 @@ def check_key_id(value: str) -> str:
     of the two placeholders (the engine fills them by plain substitution).
     """
     if not value.strip():
-        raise ValueError("empty key_id (use current, an AWS key id / ARN / alias, or a template)")
+        raise ValueError(
+            "empty key_id (use current, an AWS key id / ARN / alias, an Azure key URL, "
+            "or a template)"
+        )
     unknown = [field for field in _PLACEHOLDER.findall(value) if field not in _KNOWN_FIELDS]
     if unknown:
         raise ValueError(
@@ -257,6 +263,65 @@ Argv = Annotated[tuple[Annotated[str, Strict()], ...], BeforeValidator(_argv_lis
 CommandTimeout = Annotated[float, Strict(), Field(gt=0, le=600)]
 
 
+# -- issue 15: key managers (providers), the rotation, and GCP's key fields ---------------
+# Kept in one block: `KeyManagerFields` is mixed into the levels (SettingsModel, SvmModel);
+# `rekey` is a run option of `defaults:` alone. Shapes are checked by
+# `orchestrator.core.keyids`; a literal whose provider is only known from `providers:`
+# is checked across levels by `orchestrator.config.key_checks`.
+
+ProviderName = Literal["aws", "azure", "gcp", "barbican"]
+RekeyName = Literal["external", "internal"]
+GCP_KEY_FIELDS = ("key_name", "project_id", "key_ring_location", "key_ring_name")
+
+
+def _check_providers(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError(
+            "empty providers list (name one or more of aws, azure, gcp, barbican, "
+            "or remove the key)"
+        )
+    repeated = sorted({name for name in value if value.count(name) > 1})
+    if repeated:
+        raise ValueError(f"provider {repeated[0]} is listed twice (list each provider once)")
+    return value
+
+
+def _gcp_field_checker(field: str) -> Callable[[str], str]:
+    """A validator for one GCP key field: a template (`check_key_id`) of GCP's shape."""
+
+    def check(value: str) -> str:
+        check_key_id(value)
+        if field == "key_name" and value == KEY_ID_CURRENT:
+            return value
+        sample = fill_template(value, cluster=SAMPLE_NAME, svm=SAMPLE_NAME)
+        problem = gcp_field_problem(field, sample)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    return check
+
+
+Providers = Annotated[tuple[ProviderName, ...], AfterValidator(_check_providers)]
+GcpKeyName = Annotated[str, AfterValidator(_gcp_field_checker("key_name"))]
+GcpProjectId = Annotated[str, AfterValidator(_gcp_field_checker("project_id"))]
+GcpKeyRingLocation = Annotated[str, AfterValidator(_gcp_field_checker("key_ring_location"))]
+GcpKeyRingName = Annotated[str, AfterValidator(_gcp_field_checker("key_ring_name"))]
+
+
+class KeyManagerFields(_Frozen):
+    """Which key managers a level's targets may use, and GCP's key (any level, SVM too)."""
+
+    providers: Providers | None = None
+    key_name: GcpKeyName | None = None
+    project_id: GcpProjectId | None = None
+    key_ring_location: GcpKeyRingLocation | None = None
+    key_ring_name: GcpKeyRingName | None = None
+
+
+# -- end of issue 15's block ------------------------------------------------------------
+
+
 # -- models ----------------------------------------------------------------------------
 
 
@@ -343,7 +408,7 @@ class TlsModel(_Frozen):
         return self
 
 
-class SettingsModel(_Frozen):
+class SettingsModel(KeyManagerFields):
     """What a cluster may inherit from its groups and from `defaults`."""
 
     auth: AuthModel | None = None
@@ -354,8 +419,8 @@ class SettingsModel(_Frozen):
     include_cluster_scope: Bool | None = None
 
 
-class SvmModel(_Frozen):
-    """An SVM entry: a plain name, or `{name, key_id, priority}`."""
+class SvmModel(KeyManagerFields):
+    """An SVM entry: a plain name, or `{name, key_id, priority}` (and issue 15's fields)."""
 
     name: Name
     key_id: KeyId | None = None
@@ -417,6 +482,7 @@ class DefaultsModel(SettingsModel):
     waves: Annotated[str, AfterValidator(_check_waves)] | None = None
     max_fail_percent: Annotated[float, Strict(), Field(ge=0, le=100)] | None = None
     return_timeout: Annotated[int, Strict(), Field(ge=0, le=120)] | None = None
+    rekey: RekeyName | None = None  # issue 15: external | internal; --rekey wins
 
 
 RetryClass = Literal["retryable", "retryable_bounded", "fatal", "skip"]

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from orchestrator.core.inventory import RunDefaults
+from orchestrator.core.providers import Operation
 
 DEFAULT_CONCURRENCY = 64
 DEFAULT_PER_CLUSTER = 2
@@ -60,6 +61,7 @@ class RunOptions:
     reason: str | None = None
     per_cluster_explicit: bool = False  # --per-cluster given: it wins over inventory levels
     skip_not_ready: bool = False  # targets the plan calls not ready end `skipped: not_ready`
+    rekey: Operation = Operation.EXTERNAL  # issue 15: --rekey, else `defaults: {rekey: ...}`
 
     @property
     def settle_window_s(self) -> float:
@@ -78,7 +80,10 @@ class RunOptions:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunOptions:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        given = {k: v for k, v in data.items() if k in known}
+        if "rekey" in given:  # stored as its string value
+            given["rekey"] = Operation(given["rekey"])
+        return cls(**given)
 
 
 def resolve_options(cli: dict[str, Any], inventory: RunDefaults) -> RunOptions:
