@@ -222,7 +222,7 @@ clusters:
     svms: all
 """,
         [
-            "{path}:7:5: clusters[0].rekey: unknown key 'rekey' (allowed here: auth, groups, host, include_cluster_scope, key_id, key_name, key_ring_location, key_ring_name, name, per_cluster, priority, project_id, providers, svms, tags, tls)",
+            "{path}:7:5: clusters[0].rekey: unknown key 'rekey' (allowed here: auth, groups, host, include_cluster_scope, key_id, key_name, key_ring_location, key_ring_name, name, per_cluster, priority, project_id, providers, svms, tags, tls, uuid)",
         ],
         id="rekey_only_in_defaults",
     ),

@@ -43,6 +43,7 @@ FAULTS: list[dict[str, Any]] = [
     {"kind": "job_duration", "cluster": "c007", "min_s": 3.0, "max_s": 3.0},
 ]
 SCENARIO = {"options": {"job_duration": {"min_s": 0.05, "max_s": 0.3}}, "faults": FAULTS}
+WRONG_UUID = "00000000-0000-4000-8000-000000000000"
 RETRY = {"65539436": {"base_delay_s": 0.1, "max_delay_s": 0.2}}
 
 
@@ -56,6 +57,11 @@ def inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         document = inventory_document(spec, sim.urls)
         document["retry"] = RETRY
         document["clusters"][5]["tls"] = {"verify": False}  # http anyway: only the flag
+        # Two more entries for c006's address: another name (a warning only), and a
+        # pinned uuid that is not the cluster's (skipped: identity_mismatch).
+        c006 = document["clusters"][5]
+        document["clusters"].append({**c006, "name": "alias-c006"})
+        document["clusters"].append({**c006, "name": "alias-wrong", "uuid": WRONG_UUID})
         path = tmp_path / "inv.yaml"
         path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
         yield path
@@ -89,6 +95,7 @@ def _representative_logs(
     assert _run(inventory, "main", *debug, *main_run, "--request-timeout", "1") == 3
     fail_fast = ("--cluster", "c005", "--fail-fast", "--per-cluster", "1")
     assert _run(inventory, "fail-fast", *debug, *fail_fast) == 4
+    assert _run(inventory, "identity", *debug, "--cluster", "alias-*", "--waves", "100%") == 3
     argv = [str(inventory), "--yes", "--state", "state.db", "--report-dir", "reports-int"]
     argv += ["--cluster", "c007", "--per-cluster", "1", "--waves", "100%", *debug]
     argv += ["--log-file", "interrupted.jsonl"]
@@ -102,7 +109,7 @@ def _representative_logs(
     # A breaker that opens needs a 30 s cool-down through the CLI: drive the real one.
     configure_logging(log_format="json", log_file=Path("breaker.jsonl"), level="debug")
     anyio.run(_open_a_breaker)
-    names = ["main", "fail-fast", "interrupted", "internal", "breaker"]
+    names = ["main", "fail-fast", "identity", "interrupted", "internal", "breaker"]
     return _lines(*(Path(f"{name}.jsonl") for name in names))
 
 

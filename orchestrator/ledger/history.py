@@ -39,7 +39,7 @@ from orchestrator.core.selectors import (
 from orchestrator.core.targets import CLUSTER_SCOPE, TargetKey
 from orchestrator.errors import StateError
 from orchestrator.ledger.schema import SCHEMA_VERSION, schema_version
-from orchestrator.ledger.store import Ledger, Rotation
+from orchestrator.ledger.store import Ledger, Rotation, check_integrity, damaged_hint
 
 NOT_DISCOVERED = "not discovered yet: run plan"
 """The note of a `svms: all` cluster no run or plan has discovered (its SVMs are unknown)."""
@@ -268,10 +268,11 @@ def open_ledger_readonly(path: Path) -> Ledger:
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
     try:
         conn.row_factory = sqlite3.Row
+        check_integrity(conn, path)
         _check_readable(conn, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise StateError(f"cannot read the ledger {path}: {exc}") from None
+        raise StateError(f"cannot open the ledger {path}: {exc}{damaged_hint(path)}") from None
     except BaseException:
         conn.close()
         raise

@@ -100,7 +100,7 @@ class Ledger:
             raise StateError(f"cannot open the ledger {path}: {exc}{_ACCESS_HINT}") from exc
         except sqlite3.DatabaseError as exc:  # not a database, or damaged
             conn.close()
-            raise StateError(f"cannot open the ledger {path}: {exc}{_damaged_hint(path)}") from exc
+            raise StateError(f"cannot open the ledger {path}: {exc}{damaged_hint(path)}") from exc
         except BaseException:
             conn.close()
             raise
@@ -331,7 +331,7 @@ class Ledger:
 _ACCESS_HINT = " (check that this user can write the file and its folder)"
 
 
-def _damaged_hint(path: Path) -> str:
+def damaged_hint(path: Path) -> str:
     return (
         f" (restore {path.name} from a backup, or pass --state NEW.db to start a new "
         f"ledger; `sqlite3 {path.name} .recover` salvages what it can)"
@@ -348,7 +348,7 @@ def check_integrity(conn: sqlite3.Connection, path: Path) -> None:
         lines = [line for text in problems for line in text.splitlines()]
         first = next((line for line in lines if not line.startswith("***")), lines[0])
         raise StateError(
-            f"cannot open the ledger {path}: it is damaged: {first}{_damaged_hint(path)}"
+            f"cannot open the ledger {path}: it is damaged: {first}{damaged_hint(path)}"
         )
 
 
