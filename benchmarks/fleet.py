@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import (  # noqa: E402 - the benchmarks folder is not a package
+from harness import (  # the benchmarks folder is not a package
     BIN,
     PASSWORD,
     PASSWORD_ENV,
