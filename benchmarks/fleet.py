@@ -9,8 +9,8 @@ serves HTTPS, as every real cluster does; every rekey job lasts `--job-seconds`)
 - the bound LB = max over clusters of ceil(targets_c / per_cluster) x job_duration, and
   efficiency = LB / wall (LB assumes no wave barriers: measure it with `--waves 100%`);
   with any other `--waves`, also the wave-aware bound and the efficiency against it;
-- the orchestrator's CPU ms per target (getrusage(RUSAGE_CHILDREN) around the run process)
-  and peak RSS (ru_maxrss of the waited-for children: the run process alone);
+- the orchestrator's CPU ms per target and peak RSS (the run process's own rusage, from
+  `os.wait4`);
 - requests per target, from the simulators' `GET /_sim/stats`;
 - each simulator shard's CPU during the run, as a share of one core (`sim_busiest_share`):
   near 1.0 means the simulator, not the orchestrator, set the pace: add `--sim-processes`.
@@ -29,12 +29,9 @@ import argparse
 import json
 import math
 import os
-import resource
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -48,6 +45,7 @@ from harness import (  # the benchmarks folder is not a package
     ground_truth,
     raise_open_file_limit,
     request_counts,
+    run_child,
     write_scenario,
 )
 
@@ -100,22 +98,7 @@ def run_orchestrator(
             "--format", {".json": "speedscope", ".txt": "raw"}.get(args.profile.suffix, "flamegraph"),
             "-o", str(args.profile), "--", *command,
         ]  # fmt: skip
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(
-        command,
-        env=env,
-        stdout=(work / "run.out").open("wb"),
-        stderr=(work / "run.err").open("wb"),
-        check=False,
-    )
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    # ru_maxrss of RUSAGE_CHILDREN is the largest of the waited-for children (KiB on
-    # Linux); the simulators have not been waited for yet, so this is the run's own peak.
-    return {"exit_code": done.returncode, "wall_s": wall, "cpu_s": cpu,
-            "peak_rss_mib": after.ru_maxrss / 1024}  # fmt: skip
+    return run_child(command, env, work / "run.out", work / "run.err")
 
 
 def bounds(work: Path, per_cluster: int, job_s: float) -> tuple[float, float, int, list[int]]:

@@ -201,6 +201,23 @@ class SimulatedFleet:
         self.stop()
 
 
+def run_child(command: list[str], env: dict[str, str], out: Path, err: Path) -> dict[str, Any]:
+    """Run `command` to its end: exit code, wall seconds, CPU seconds and peak RSS (MiB)
+    of that child alone (`os.wait4`: its own rusage, with its waited-for descendants)."""
+    started = time.perf_counter()
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        child = subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
+        _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)  # already reaped: tell Popen
+    return {
+        "exit_code": child.returncode,
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mib": usage.ru_maxrss / 1024,  # KiB on Linux
+    }
+
+
 def request_counts(stats: dict[str, Any]) -> Counter[str]:
     """`METHOD path status` -> count, over every cluster."""
     counts: Counter[str] = Counter()
