@@ -9,6 +9,7 @@ through `OntapClient` over the client `orchestrator.ontap.connect.build_http_cli
 and prints user CPU microseconds per request (best of `--repeat` interleaved rounds) for
 each variant:
 
+- `before`: the client as built before issue 16 (an auth flow per request, a cookie jar);
 - `default`: the product as it is (asyncio event loop, httpx + httpcore);
 - `uvloop`: the same on uvloop (anyio `backend_options={"use_uvloop": True}`);
 - `aiohttp`: httpx over `httpx_aiohttp.AiohttpTransport` (aiohttp's connection pool);
@@ -40,7 +41,7 @@ from orchestrator.config.loader import load_inventory
 from orchestrator.ontap.client import OntapClient
 from orchestrator.ontap.connect import build_http_client, build_ssl_context
 
-VARIANTS = ("default", "uvloop", "aiohttp", "orjson")
+VARIANTS = ("before", "default", "uvloop", "aiohttp", "orjson")
 
 
 async def workload(client: OntapClient, requests: int, concurrency: int) -> float:
@@ -67,6 +68,13 @@ async def workload(client: OntapClient, requests: int, concurrency: int) -> floa
 
 def make_client(spec: Any, variant: str) -> OntapClient:
     transport: httpx.AsyncBaseTransport | None = None
+    if variant == "before":
+        http = httpx.AsyncClient(
+            base_url=spec.base_url, auth=httpx.BasicAuth(spec.auth.username, PASSWORD),
+            verify=build_ssl_context(spec), timeout=httpx.Timeout(60.0),
+            headers={"Accept": "application/json"}, follow_redirects=False, trust_env=False,
+        )  # fmt: skip
+        return OntapClient(spec.name, http)
     if variant == "aiohttp":
         from httpx_aiohttp import AiohttpTransport
 

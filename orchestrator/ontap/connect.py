@@ -14,10 +14,12 @@ proves it over a real socket with DEBUG logging on. Credentials are never put in
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import ssl
 from collections.abc import Generator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -63,19 +65,49 @@ def build_http_client(
     """
     env = os.environ if environ is None else environ
     ssl_context = build_ssl_context(spec)
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    headers.update(_auth_headers(spec.base_url, _auth(spec, env)))
     return httpx.AsyncClient(
         base_url=spec.base_url,
-        auth=_auth(spec, env),
+        headers=headers,
         verify=ssl_context,
         timeout=timeout,
         limits=limits or DEFAULT_LIMITS,
         transport=transport,
-        headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        # ONTAP's REST API is stateless (credentials on every request): keep no cookies,
+        # and skip parsing Set-Cookie on every response.
+        cookies=httpx.Cookies(_NoCookies()),
         # Never send credentials elsewhere: no redirects, no proxies or .netrc from the
         # environment (the tool talks only to the management addresses in the inventory).
         follow_redirects=False,
         trust_env=False,
     )
+
+
+def _auth_headers(base_url: str, auth: httpx.Auth | None) -> dict[str, str]:
+    """The Authorization header `auth` puts on a request, computed once per cluster.
+
+    Basic and bearer auth add the same header to every request and never answer a
+    challenge, so the client sends it as a default header instead of running an auth
+    flow per request (a generator and a request copy each time). The header is masked in
+    `httpx.Headers` reprs as before, and, with redirects off and next links kept to the
+    same origin, never goes to another host.
+    """
+    if auth is None:
+        return {}
+    request = next(auth.sync_auth_flow(httpx.Request("GET", base_url)))
+    value = request.headers.get("Authorization")
+    return {} if value is None else {"Authorization": value}
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing (and so parses nothing)."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
 
 
 def build_ssl_context(spec: ClusterSpec) -> ssl.SSLContext:
