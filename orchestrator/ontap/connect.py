@@ -67,7 +67,7 @@ def build_http_client(
     ssl_context = build_ssl_context(spec)
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
     headers.update(_auth_headers(spec.base_url, _auth(spec, env)))
-    return httpx.AsyncClient(
+    return OntapHttpClient(
         base_url=spec.base_url,
         headers=headers,
         verify=ssl_context,
@@ -82,6 +82,65 @@ def build_http_client(
         follow_redirects=False,
         trust_env=False,
     )
+
+
+class OntapHttpClient(httpx.AsyncClient):
+    """An `httpx.AsyncClient` that builds the usual request with one URL parse.
+
+    httpx's `build_request` parses the relative URL, merges it into the base URL and
+    parses again to add the query (~3 parses, each checking every character): a fifth
+    of the client's CPU per request at fleet scale. The ONTAP client's requests are a
+    path below the base URL plus string parameters and nothing else per request, so the
+    full URL is written out as text and parsed once. Anything else (an absolute URL,
+    per-request headers, cookies, timeouts or extensions) goes through httpx's own.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._prefix = str(self.base_url).rstrip("/")
+        self._timeout_extension = {"timeout": self.timeout.as_dict()}
+
+    def build_request(  # type: ignore[override]
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Any = None,
+        cookies: Any = None,
+        timeout: Any = httpx.USE_CLIENT_DEFAULT,
+        extensions: Any = None,
+        **body: Any,
+    ) -> httpx.Request:
+        plain = headers is None and cookies is None and extensions is None
+        if (
+            plain
+            and isinstance(url, str)
+            and url.startswith("/")
+            and not url.startswith("//")
+            and timeout is httpx.USE_CLIENT_DEFAULT
+            and (params is None or isinstance(params, dict))
+        ):
+            query = f"?{httpx.QueryParams(params)}" if params else ""
+            if query and "?" in url:  # a next link carries its own query: let httpx merge
+                return super().build_request(method, url, params=params, **body)
+            return httpx.Request(
+                method,
+                self._prefix + url + query,
+                headers=self.headers,
+                extensions=dict(self._timeout_extension),
+                **body,
+            )
+        return super().build_request(
+            method,
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            timeout=timeout,
+            extensions=extensions,
+            **body,
+        )
 
 
 def _auth_headers(base_url: str, auth: httpx.Auth | None) -> dict[str, str]:
