@@ -341,7 +341,9 @@ async def test_every_request_carries_the_credentials_and_no_cookie_is_kept() -> 
         ("https://c1", "/api/cluster", None),
     ],
 )
-def test_lean_build_request_matches_httpx(base: str, url: str, params: dict | None) -> None:  # type: ignore[type-arg]
+def test_lean_build_request_matches_httpx(
+    base: str, url: str, params: dict[str, str] | None
+) -> None:
     """The one-parse request is the request httpx itself builds: URL, headers, timeout."""
     cluster = spec(BasicAuth("admin", password_env="PW"), url=base)
     lean = build_http_client(cluster, timeout=TIMEOUT, environ={"PW": PASSWORD})
