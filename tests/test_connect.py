@@ -303,3 +303,54 @@ async def test_debug_logs_never_show_the_authorization_header(
     assert PASSWORD not in caplog.text
     assert token not in caplog.text
     assert "authorization" not in caplog.text.lower()
+
+
+# -- the lean request path (issue 16) -------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_every_request_carries_the_credentials_and_no_cookie_is_kept() -> None:
+    """The Authorization header is on every request; a Set-Cookie is never sent back."""
+    seen: list[httpx.Request] = []
+
+    def app(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={}, headers={"Set-Cookie": "session=abc; Path=/"})
+
+    cluster = spec(BasicAuth("admin", password_env="PW"))
+    async with build_http_client(
+        cluster, timeout=TIMEOUT, transport=httpx.MockTransport(app), environ={"PW": PASSWORD}
+    ) as http:
+        await http.get("/api/cluster")
+        await http.get("/api/cluster")
+    expected = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    assert [r.headers.get("Authorization") for r in seen] == [expected, expected]
+    assert all("Cookie" not in r.headers for r in seen)
+
+
+@pytest.mark.parametrize(
+    ("base", "url", "params"),
+    [
+        ("https://c1:443", "/api/cluster", {"fields": "name,uuid,version"}),
+        ("https://127.0.0.1:8443", "/api/security/aws-kms", {"uuid": "a|b", "fields": "x"}),
+        ("https://c1", "/api/security/aws-kms/a%2Fb/rekey-external", {"return_timeout": "0"}),
+        ("https://c1/proxy/", "/api/cluster/jobs", {"description": "POST /api/x y"}),
+        ("https://c1", "/api/security/key-stores?start.index=40&fields=uuid", None),
+        ("https://c1", "/api/security/key-stores?start.index=40", {"fields": "uuid"}),
+        ("https://c1", "https://c1/api/cluster?fields=name", None),
+        ("https://c1", "/api/cluster", None),
+    ],
+)
+def test_lean_build_request_matches_httpx(
+    base: str, url: str, params: dict[str, str] | None
+) -> None:
+    """The one-parse request is the request httpx itself builds: URL, headers, timeout."""
+    cluster = spec(BasicAuth("admin", password_env="PW"), url=base)
+    lean = build_http_client(cluster, timeout=TIMEOUT, environ={"PW": PASSWORD})
+    plain = httpx.AsyncClient(base_url=base, headers=lean.headers, timeout=TIMEOUT)
+    ours = lean.build_request("POST", url, params=params, json={"key_id": "k"})
+    theirs = plain.build_request("POST", url, params=params, json={"key_id": "k"})
+    assert str(ours.url) == str(theirs.url)
+    assert ours.headers.raw == theirs.headers.raw
+    assert ours.content == theirs.content
+    assert ours.extensions == theirs.extensions

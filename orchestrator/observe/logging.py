@@ -1,9 +1,15 @@
 """structlog, configured once: JSON lines (or a console renderer on a terminal), redacted.
 
-Both structlog events and stdlib `logging` records (httpx, httpcore, anyio) go through one
-`ProcessorFormatter`, so the same redaction and the same keys apply to every line:
+Both structlog events and stdlib `logging` records (httpx, httpcore, anyio) go through the
+same processors, so the same redaction and the same keys apply to every line:
 `timestamp` (ISO-8601 UTC), `level`, `event`, then the context variables the engine binds
-(`run_id`, `cluster`, `svm`, `wave`) and the event's own fields (docs/logging.md).
+(`run_id`, `cluster`, `svm`, `attempt`, `wave`) and the event's own fields (docs/logging.md).
+
+One render per event: the processors (redaction included) run once, the JSON line is built
+once and written to every JSON sink (stderr and `--log-file`); a console stderr renders its
+own text. structlog events go straight to the sinks, not through stdlib `logging` (a
+LogRecord and a formatter chain per handler cost more than the event itself at 100,000
+targets); stdlib records from libraries reach the same sinks through one root handler.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ import json
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
-from typing import Any, Literal, TextIO, cast
+from typing import Literal, TextIO, cast
 
 import structlog
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
@@ -49,20 +56,19 @@ def configure_logging(
     always, to `log_file`. `log_format=None` picks the console renderer when the stream
     is a terminal and JSON otherwise. Calling it again replaces the previous set-up.
     """
-    numeric = logging.getLevelNamesMapping()[level.upper()]
-    shared = _shared_processors()
+    levels = logging.getLevelNamesMapping()
+    numeric = levels[level.upper()]
+    sinks = [_stream_sink(log_format, stream, levels[(stream_level or level).upper()])]
+    if log_file is not None:
+        sinks.append(_file_sink(log_file, numeric))
+    dispatch = _Dispatch(sinks)
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        processors=[*_shared_processors(), *_final_processors(), dispatch],
+        logger_factory=structlog.ReturnLoggerFactory(),
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=False,
     )
-    handlers = [_stream_handler(shared, log_format, stream)]
-    if stream_level is not None:  # e.g. the demo: warnings on the terminal, all in the file
-        handlers[0].setLevel(logging.getLevelNamesMapping()[stream_level.upper()])
-    if log_file is not None:
-        handlers.append(_file_handler(shared, log_file))
-    _install(handlers, numeric)
+    _install([_ForeignHandler(dispatch)], numeric)
 
 
 def resolve_log_level(option: str | None) -> str:
@@ -92,40 +98,9 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
-def _final_processors(renderer: Processor) -> list[Processor]:
+def _final_processors() -> list[Processor]:
     # Tracebacks become text *before* redaction so a secret in an exception is scrubbed.
-    return [
-        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-        structlog.processors.format_exc_info,
-        redact_processor,
-        _first_keys,
-        renderer,
-    ]
-
-
-def _formatter(shared: list[Processor], renderer: Processor) -> logging.Formatter:
-    return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
-        processors=_final_processors(renderer),
-    )
-
-
-def _stream_handler(
-    shared: list[Processor], log_format: LogFormat | None, stream: TextIO | None
-) -> logging.Handler:
-    handler = _StreamHandler(stream)
-    is_tty = _isatty(stream if stream is not None else sys.stderr)
-    fmt = log_format or ("console" if is_tty else "json")
-    renderer = _console_renderer(colors=is_tty) if fmt == "console" else _json_renderer()
-    handler.setFormatter(_formatter(shared, renderer))
-    return handler
-
-
-def _file_handler(shared: list[Processor], log_file: Path) -> logging.Handler:
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_file, encoding="utf-8")
-    handler.setFormatter(_formatter(shared, _json_renderer()))
-    return handler
+    return [structlog.processors.format_exc_info, redact_processor, _first_keys]
 
 
 def _install(handlers: list[logging.Handler], level: int) -> None:
@@ -143,12 +118,10 @@ def _install(handlers: list[logging.Handler], level: int) -> None:
         logging.getLogger(name).setLevel(http_level)
 
 
-def _json_renderer() -> Processor:
-    return structlog.processors.JSONRenderer(serializer=_dumps)
-
-
-def _dumps(obj: Any, **kwargs: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, **kwargs)
+def _dumps(event_dict: EventDict) -> str:
+    # Values are plain after `redact` (str, numbers, None, lists, dicts); `default=str`
+    # covers what a foreign record might still carry.
+    return json.dumps(event_dict, ensure_ascii=False, default=str)
 
 
 def _console_renderer(*, colors: bool) -> Processor:
@@ -176,18 +149,107 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-class _StreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A StreamHandler that, without an explicit stream, writes to the *current* stderr.
+def _stream_sink(log_format: LogFormat | None, stream: TextIO | None, level: int) -> _Sink:
+    is_tty = _isatty(stream if stream is not None else sys.stderr)
+    fmt = log_format or ("console" if is_tty else "json")
+    console = _console_renderer(colors=is_tty) if fmt == "console" else None
+    return _Sink(stream, level, console)
 
-    rich's Live display swaps `sys.stderr` for a proxy that prints above the display;
-    binding the original stderr at configuration time would draw over it instead.
+
+def _file_sink(log_file: Path, level: int) -> _Sink:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    return _Sink(log_file.open("a", encoding="utf-8"), level, None, owned=True)
+
+
+class _Sink:
+    """One destination: a stream (None: the *current* `sys.stderr`) or an open log file.
+
+    Following stderr matters: rich's Live display swaps `sys.stderr` for a proxy that
+    prints above the display; binding the original stderr would draw over it instead.
     """
 
-    def __init__(self, stream: TextIO | None) -> None:
-        super().__init__(stream if stream is not None else sys.stderr)
-        self._follow_stderr = stream is None
+    def __init__(
+        self, stream: TextIO | None, level: int, console: Processor | None, *, owned: bool = False
+    ) -> None:
+        self.stream = stream
+        self.level = level
+        self.console = console  # None: JSON lines
+        self.owned = owned
+        self._lock = threading.Lock()  # the ledger's worker thread logs too
+
+    def write(self, line: str) -> None:
+        stream = self.stream if self.stream is not None else sys.stderr
+        with self._lock:
+            stream.write(line + "\n")
+            stream.flush()
+
+    def close(self) -> None:
+        if self.owned and self.stream is not None:
+            self.stream.close()
+
+
+class _Dispatch:
+    """The last processor: render each event once per format and write it to every sink
+    whose level it passes. JSON is rendered at most once, however many sinks take it."""
+
+    def __init__(self, sinks: list[_Sink]) -> None:
+        self.sinks = sinks
+
+    def __call__(self, _logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
+        self.emit(_LEVELS.get(method, logging.INFO), event_dict)
+        raise structlog.DropEvent  # written: nothing left for the logger to do
+
+    def emit(self, level: int, event_dict: EventDict) -> None:
+        line: str | None = None
+        for sink in self.sinks:
+            if level < sink.level:
+                continue
+            if sink.console is not None:
+                sink.write(str(sink.console(None, "", dict(event_dict))))  # it pops keys
+                continue
+            if line is None:
+                line = _dumps(event_dict)
+            sink.write(line)
+
+
+class _ForeignHandler(logging.Handler):
+    """stdlib records (httpx, httpcore, anyio) through the same processors and sinks."""
+
+    def __init__(self, dispatch: _Dispatch) -> None:
+        super().__init__()
+        self.dispatch = dispatch
+        self.chain = [
+            *_shared_processors(),
+            structlog.stdlib.add_logger_name,
+            *_final_processors(),
+        ]
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self._follow_stderr:
-            self.stream = sys.stderr
-        super().emit(record)
+        try:
+            event_dict: EventDict = {"event": record.getMessage(), "_record": record}
+            if record.exc_info:
+                event_dict["exc_info"] = record.exc_info
+            method = record.levelname.lower()
+            for processor in self.chain:
+                event_dict = processor(None, method, event_dict)  # type: ignore[assignment]
+            event_dict.pop("_record", None)
+            self.dispatch.emit(record.levelno, event_dict)
+        except Exception:  # logging must never raise into the caller
+            self.handleError(record)
+
+    def close(self) -> None:
+        for sink in self.dispatch.sinks:
+            sink.close()
+        super().close()
+
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}

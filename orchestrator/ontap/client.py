@@ -156,12 +156,16 @@ class OntapClient:
         *,
         health: bool = True,
         svm_names: Sequence[str] | None = None,
+        uuids: Sequence[str] | None = None,
         page_size: int | None = None,
     ) -> list[KmsConfig]:
-        """Every AWS KMS configuration (optionally only these SVMs), all pages followed."""
+        """Every AWS KMS configuration (optionally only these SVMs or these uuids), all
+        pages followed."""
         params = {"fields": ",".join(_kms_fields(health))}
         if svm_names:
             params["svm.name"] = "|".join(svm_names)  # ONTAP's OR syntax
+        if uuids:
+            params["uuid"] = "|".join(uuids)
         if page_size is not None:
             params["max_records"] = str(page_size)
         records = await self._collect("list_aws_kms", "/api/security/aws-kms", params)

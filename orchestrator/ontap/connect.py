@@ -15,10 +15,12 @@ proves it over a real socket with DEBUG logging on. Credentials are never put in
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import ssl
 from collections.abc import Generator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -65,19 +67,108 @@ def build_http_client(
     """
     env = os.environ if environ is None else environ
     ssl_context = build_ssl_context(spec)
-    return httpx.AsyncClient(
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    headers.update(_auth_headers(spec.base_url, _auth(spec, env)))
+    return OntapHttpClient(
         base_url=spec.base_url,
-        auth=_auth(spec, env),
+        headers=headers,
         verify=ssl_context,
         timeout=timeout,
         limits=limits or DEFAULT_LIMITS,
         transport=transport,
-        headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        # ONTAP's REST API is stateless (credentials on every request): keep no cookies,
+        # and skip parsing Set-Cookie on every response.
+        cookies=httpx.Cookies(_NoCookies()),
         # Never send credentials elsewhere: no redirects, no proxies or .netrc from the
         # environment (the tool talks only to the management addresses in the inventory).
         follow_redirects=False,
         trust_env=False,
     )
+
+
+class OntapHttpClient(httpx.AsyncClient):
+    """An `httpx.AsyncClient` that builds the usual request with one URL parse.
+
+    httpx's `build_request` parses the relative URL, merges it into the base URL and
+    parses again to add the query (~3 parses, each checking every character): a fifth
+    of the client's CPU per request at fleet scale. The ONTAP client's requests are a
+    path below the base URL plus string parameters and nothing else per request, so the
+    full URL is written out as text and parsed once. Anything else (an absolute URL,
+    per-request headers, cookies, timeouts or extensions) goes through httpx's own.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._prefix = str(self.base_url).rstrip("/")
+        self._timeout_extension = {"timeout": self.timeout.as_dict()}
+
+    def build_request(  # type: ignore[override]
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Any = None,
+        cookies: Any = None,
+        timeout: Any = httpx.USE_CLIENT_DEFAULT,
+        extensions: Any = None,
+        **body: Any,
+    ) -> httpx.Request:
+        plain = headers is None and cookies is None and extensions is None
+        if (
+            plain
+            and isinstance(url, str)
+            and url.startswith("/")
+            and not url.startswith("//")
+            and timeout is httpx.USE_CLIENT_DEFAULT
+            and (params is None or isinstance(params, dict))
+        ):
+            query = f"?{httpx.QueryParams(params)}" if params else ""
+            if query and "?" in url:  # a next link carries its own query: let httpx merge
+                return super().build_request(method, url, params=params, **body)
+            return httpx.Request(
+                method,
+                self._prefix + url + query,
+                headers=self.headers,
+                extensions=dict(self._timeout_extension),
+                **body,
+            )
+        return super().build_request(
+            method,
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            timeout=timeout,
+            extensions=extensions,
+            **body,
+        )
+
+
+def _auth_headers(base_url: str, auth: httpx.Auth | None) -> dict[str, str]:
+    """The Authorization header `auth` puts on a request, computed once per cluster.
+
+    Basic and bearer auth add the same header to every request and never answer a
+    challenge, so the client sends it as a default header instead of running an auth
+    flow per request (a generator and a request copy each time). The header is masked in
+    `httpx.Headers` reprs as before, and, with redirects off and next links kept to the
+    same origin, never goes to another host.
+    """
+    if auth is None:
+        return {}
+    request = next(auth.sync_auth_flow(httpx.Request("GET", base_url)))
+    value = request.headers.get("Authorization")
+    return {} if value is None else {"Authorization": value}
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing (and so parses nothing)."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
 
 
 def build_ssl_context(spec: ClusterSpec) -> ssl.SSLContext:

@@ -1,0 +1,232 @@
+"""Batched read-back: one filtered GET per cluster for every target finished lately.
+
+After a rekey job succeeds, verification reads the configuration (key id, health) and
+the SVM's key store. Done one target at a time that is two GETs per target; here the
+callers of one cluster share them:
+
+    async with ReadBackBatcher(client) as batcher:      # one per cluster, for the run
+        result = await batcher.read(config_uuid)         # a ReadBack, or raises OntapError
+
+Everything asked for since the last batch goes into one collection GET
+(`/api/security/aws-kms?uuid=a|b|...` with the health fields and `key_id`) and one key-store
+GET for those SVMs (`svm.name=x|y|...`; every key store when a cluster-scoped configuration
+is among them). A batch leaves `linger_s` after the first request of a quiet period (so
+targets finishing together share it), and at most once every `interval_s` per cluster.
+
+Each caller gets its own record or its own error: a configuration missing from the answer
+is that caller's `OntapError` (404, code 4, as `GET aws-kms/{uuid}` would say); an error
+of the batch (a timeout, a 503, a malformed answer) is every caller's error in that batch,
+and a caller that asks again joins the next batch.
+
+A caller waits on an event, never on a concurrency slot: call `read` outside the
+per-cluster and global limiters. The batch's GETs take no slot either (the pool keeps
+spare connections for read-backs and settles). A cancelled caller just stops waiting;
+the batch it was in still completes for the others.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import anyio
+from anyio.abc import TaskGroup
+
+from orchestrator.core.errors import ErrorKind, OntapError
+from orchestrator.core.targets import CLUSTER_SCOPE
+from orchestrator.ontap.client import NOT_FOUND_CODE, OntapClient
+from orchestrator.ontap.models import KeyStore, KmsConfig
+
+DEFAULT_INTERVAL_S = 1.0  # at most one batch per cluster per second
+DEFAULT_LINGER_S = 0.05  # targets whose jobs end together share the batch
+DEFAULT_MAX_BATCH = 100  # uuids per GET: 100 x 37 characters keeps the URL under 4 KB
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """A configuration as read back, and its SVM's key store (None: the cluster has none)."""
+
+    config: KmsConfig
+    key_store: KeyStore | None
+
+
+@dataclass(eq=False)  # identity: two callers may wait for the same uuid
+class _Waiter:
+    uuid: str
+    done: anyio.Event = field(default_factory=anyio.Event)
+    result: ReadBack | None = None
+    error: BaseException | None = None
+
+    def resolve(self, result: ReadBack | None, error: BaseException | None) -> None:
+        self.result, self.error = result, error
+        self.done.set()
+
+
+class ReadBackBatcher:
+    """Coalesces the read-backs of one cluster; an async context manager (its flusher task)."""
+
+    def __init__(
+        self,
+        client: OntapClient,
+        *,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        linger_s: float = DEFAULT_LINGER_S,
+        max_batch: int = DEFAULT_MAX_BATCH,
+    ) -> None:
+        if interval_s < 0 or linger_s < 0 or max_batch < 1:
+            raise ValueError("interval_s and linger_s must be >= 0, max_batch >= 1")
+        self.client = client
+        self.interval_s = interval_s
+        self.linger_s = linger_s
+        self.max_batch = max_batch
+        self.batches = 0  # batches sent so far (for tests and benchmarks)
+        self._pending: list[_Waiter] = []
+        self._first_pending_at = 0.0
+        self._last_batch_at = -math.inf
+        self._wake = anyio.Event()
+        self._group: TaskGroup | None = None
+
+    async def __aenter__(self) -> ReadBackBatcher:
+        self._group = anyio.create_task_group()
+        await self._group.__aenter__()
+        self._group.start_soon(self._flusher)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._group is not None
+        self._group.cancel_scope.cancel()
+        closed = OntapError(
+            cluster=self.client.cluster,
+            operation="read_back",
+            kind=ErrorKind.CONNECT,
+            message="read-back batcher closed",
+        )
+        for waiter in self._take(len(self._pending)):
+            waiter.resolve(None, closed)
+        return await self._group.__aexit__(exc_type, exc, tb)
+
+    async def read(self, config_uuid: str) -> ReadBack:
+        """This configuration and its key store, from the next batch; raises OntapError."""
+        if self._group is None:
+            raise RuntimeError("use `async with ReadBackBatcher(...)` before read()")
+        waiter = _Waiter(config_uuid)
+        if not self._pending:
+            self._first_pending_at = anyio.current_time()
+        self._pending.append(waiter)
+        self._wake.set()
+        try:
+            await waiter.done.wait()
+        finally:
+            if not waiter.done.is_set() and waiter in self._pending:
+                self._pending.remove(waiter)  # cancelled before its batch left
+        if waiter.error is not None:
+            raise _own(waiter.error)
+        assert waiter.result is not None
+        return waiter.result
+
+    # -- the flusher ---------------------------------------------------------------------
+
+    async def _flusher(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            if not self._pending:
+                continue
+            due = max(self._first_pending_at + self.linger_s, self._last_batch_at + self.interval_s)
+            await anyio.sleep(max(0.0, due - anyio.current_time()))
+            batch = self._take(self.max_batch)
+            if self._pending:  # more than one batch's worth: the rest goes next time
+                self._first_pending_at = anyio.current_time()
+                self._wake.set()
+            if batch:
+                self._last_batch_at = anyio.current_time()
+                self.batches += 1
+                await self._send(batch)
+
+    def _take(self, count: int) -> list[_Waiter]:
+        """The oldest waiters for up to `count` distinct uuids (duplicates ride along)."""
+        uuids: list[str] = []
+        taken: list[_Waiter] = []
+        rest: list[_Waiter] = []
+        for waiter in self._pending:
+            if waiter.uuid in uuids or len(uuids) < count:
+                if waiter.uuid not in uuids:
+                    uuids.append(waiter.uuid)
+                taken.append(waiter)
+            else:
+                rest.append(waiter)
+        self._pending = rest
+        return taken
+
+    async def _send(self, batch: list[_Waiter]) -> None:
+        """The two GETs of one batch; every waiter resolved, whatever happens."""
+        try:
+            results = await self._fetch(list(dict.fromkeys(w.uuid for w in batch)))
+        except Exception as exc:  # each caller re-raises it as its own
+            for waiter in batch:
+                waiter.resolve(None, exc)
+            return
+        for waiter in batch:
+            found = results.get(waiter.uuid)
+            waiter.resolve(found, None if found is not None else self._not_found(waiter.uuid))
+
+    async def _fetch(self, uuids: Sequence[str]) -> dict[str, ReadBack]:
+        configs = await self.client.list_aws_kms(health=True, uuids=uuids)
+        configs = [c for c in configs if c.uuid in set(uuids)]  # a filter ignored is no match
+        if not configs:
+            return {}
+        stores = await self.client.list_key_stores(svm=_key_store_filter(configs))
+        return {c.uuid: ReadBack(c, _store_of(stores, c.target_svm)) for c in configs}
+
+    def _not_found(self, uuid: str) -> OntapError:
+        return OntapError(
+            cluster=self.client.cluster,
+            operation="read_back",
+            kind=ErrorKind.HTTP,
+            message=f"aws-kms configuration {uuid} not found",
+            status=404,
+            code=NOT_FOUND_CODE,
+        )
+
+
+def _key_store_filter(configs: Sequence[KmsConfig]) -> str | None:
+    """`svm.name=a|b|...`, or None (every key store) when the cluster scope is among them:
+    its key store has no SVM to filter on."""
+    svms = sorted({c.target_svm for c in configs})
+    if CLUSTER_SCOPE in svms:
+        return None
+    return "|".join(svms)
+
+
+def _store_of(stores: Sequence[KeyStore], svm: str) -> KeyStore | None:
+    """The key store of this SVM among `stores`. For `-`, the cluster-scoped one: ONTAP 9.14+
+    says `scope: cluster` (and names the admin SVM); before 9.14 it is the one without an SVM."""
+    if svm != CLUSTER_SCOPE:
+        return next((s for s in stores if s.svm_name == svm and s.scope != "cluster"), None)
+    scoped = next((s for s in stores if s.scope == "cluster"), None)
+    return scoped or next((s for s in stores if s.svm_name is None), None)
+
+
+def _own(error: BaseException) -> BaseException:
+    """Each caller raises its own copy of a shared batch error (tracebacks stay apart)."""
+    if not isinstance(error, OntapError):
+        return error
+    copy = OntapError(
+        cluster=error.cluster,
+        operation=error.operation,
+        kind=error.kind,
+        message=error.message,
+        status=error.status,
+        code=error.code,
+        maybe_sent=error.maybe_sent,
+        retry_after=error.retry_after,
+    )
+    copy.__cause__ = error.__cause__
+    return copy

@@ -1,0 +1,64 @@
+"""Regression smoke of the fleet benchmarks at a tiny size: they run end to end and count
+right. Correctness facts only (every target rekeyed once, requests per target computed
+from the simulators' ground truth); never speed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SMALL = ["--clusters", "3", "--svms", "4", "--job-seconds", "0.2", "--per-cluster", "2", "--tls"]
+
+pytestmark = pytest.mark.slow
+
+
+def run_benchmark(script: str, *extra: str, workdir: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *SMALL, *extra, "--json",
+         "--workdir", str(workdir)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_fleet_benchmark_over_tls_and_two_simulator_shards_counts_right(tmp_path: Path) -> None:
+    """fleet.py --tls --sim-processes 2: every target rekeyed exactly once, and the
+    numbers it prints are computed from the merged ground truth of both shards."""
+    out = run_benchmark("fleet.py", "--sim-processes", "2", workdir=tmp_path)
+    assert out["targets"] == 12
+    assert out["sim_processes"] == 2
+    assert len(out["sim_cpu_s"]) == 2
+    assert out["exit_code"] == 0
+    assert out["sim_rekeyed"] == 12
+    assert out["sim_double_rekeys"] == 0
+    assert out["report_totals"]["rekeyed"] == 12
+    assert out["requests_per_target"] == round(sum(out["requests"].values()) / 12, 3)
+    posts = sum(n for kind, n in out["requests"].items() if kind.startswith("POST "))
+    assert posts == 12  # one accepted POST per target: no retries on a clean fleet
+    assert out["requests"]["GET /api/cluster 200"] == 3  # discovery reached every shard
+    assert out["lower_bound_s"] == pytest.approx(0.4)  # ceil(4 / 2) x 0.2 s
+    # wall_s is printed rounded to 0.01 s, efficiency from the unrounded wall time
+    assert out["efficiency"] == pytest.approx(out["lower_bound_s"] / out["wall_s"], rel=0.01)
+    for key in ("cpu_ms_per_target", "peak_rss_mib"):
+        assert out[key] > 0
+
+
+def test_peer_benchmark_rotates_the_same_fleet_with_the_official_client(tmp_path: Path) -> None:
+    """peer.py: both tools rekey every target of their own identical fleet exactly once,
+    and the ratios are computed from the two columns."""
+    out = run_benchmark("peer.py", workdir=tmp_path)
+    ours, peer = out["ontap_rekey"], out["peer"]
+    for column in (ours, peer):
+        assert column["exit_code"] == 0
+        assert column["sim_rekeyed"] == 12
+        assert column["sim_double_rekeys"] == 0
+    assert json.loads(peer["script_output"])["rekeyed"] == 12
+    ratio = out["peer_over_ontap_rekey"]["wall_s"]
+    assert ratio == round(peer["wall_s"] / ours["wall_s"], 2)  # both from the rounded walls
