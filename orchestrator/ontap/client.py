@@ -207,13 +207,18 @@ class OntapClient:
             ) from err
         return self._parse(op, "GET", response, Job.from_json)
 
-    async def find_jobs(self, *, description: str, since: datetime | None = None) -> list[Job]:
-        """Jobs whose description matches, started at or after `since` (if given).
+    async def find_jobs(
+        self, *, description: str | None = None, since: datetime | None = None
+    ) -> list[Job]:
+        """Jobs whose description matches (every job without one), started at or after
+        `since` (if given).
 
         A job not started yet (no `start_time`) is always kept: it can only be recent.
         A naive `since` is taken as UTC.
         """
-        params = {**_fields(JOB_FIELDS), "description": description}
+        params = _fields(JOB_FIELDS)
+        if description is not None:
+            params["description"] = description
         records = await self._collect("find_jobs", "/api/cluster/jobs", params)
         jobs = self._parse_all("find_jobs", records, Job.from_json)
         if since is None:
