@@ -58,6 +58,7 @@ from orchestrator.engine.verify import (
     READ_BACK_TRIES,
     read_back,
 )
+from orchestrator.ledger.records import TargetRow
 from orchestrator.observe import events
 from orchestrator.ontap.client import job_error
 from orchestrator.ontap.models import Job
@@ -163,12 +164,22 @@ async def drive_target(
     `on_slots` is called once, when the target holds its slots (or knows it never will):
     `resume` starts new targets only after every in-flight one has its slots back."""
     loop = _Loop(run, cluster, rec, TargetSlots(run, cluster), on_slots)
-    loop.evidence = Evidence.from_json(rec.row.evidence)
+    loop.evidence = _evidence_of(rec.row)
     try:
         await _drive(loop)
     finally:
         loop.slots.release()
         _slots_settled(loop)
+
+
+def _evidence_of(row: TargetRow) -> Evidence:
+    """The row's evidence; a recorded job uuid of an attempt in flight is evidence too
+    (rows written before the ledger kept evidence, schema v1)."""
+    evidence = Evidence.from_json(row.evidence)
+    in_flight = row.state in (TargetState.SUBMITTED, TargetState.VERIFYING)
+    if row.job_uuid and in_flight and not evidence.accepted:
+        evidence = evidence.accept("job", row.job_uuid)
+    return evidence
 
 
 async def _drive(loop: _Loop) -> None:
