@@ -50,6 +50,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--per-connection", type=int, default=50)
     parser.add_argument("--path", default="/api/cluster")
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
+    parser.add_argument("--versions", help="ONTAP versions of the clusters, round-robin")
     return parser.parse_args()
 
 
@@ -71,6 +72,8 @@ def start_simulator(
         "--ready-file",
         str(ready),
     ]
+    if args.versions:
+        command += ["--versions", args.versions]
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert process.stdout is not None

@@ -90,6 +90,8 @@ def test_plan_names_every_not_ready_cause(tmp_path: Path) -> None:
         {"kind": "no_aws_kms", "cluster": "c002", "svm": "svm01"},
         {"kind": "amazon_unreachable", "cluster": "c002", "svm": "svm02"},
         {"kind": "ekmip_unreachable", "cluster": "c002", "svm": "svm03"},
+        # the key store's state exists from ONTAP 9.16.1
+        {"kind": "version", "cluster": "c00[34]", "version": "9.16.1"},
         {"kind": "keystore_state", "cluster": "c003", "svm": "svm01", "state": "initializing"},
         {"kind": "keystore_state", "cluster": "c003", "svm": "svm02", "state": "switching"},
         {"kind": "keystore_state", "cluster": "c003", "svm": "svm03", "state": "disabling"},

@@ -17,8 +17,11 @@ def _client(app: SimulatorApp, base: str = BASE) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=SimulatorTransport(app), base_url=base, auth=AUTH)
 
 
-def _app(svms: int = 4, scenario: str = "", clusters: int = 2) -> SimulatorApp:
-    fleet = Fleet(FleetSpec.generate(clusters, svms), Scenario.from_yaml(scenario), seed=1)
+def _app(
+    svms: int = 4, scenario: str = "", clusters: int = 2, version: str = "9.14.1"
+) -> SimulatorApp:
+    spec = FleetSpec.generate(clusters, svms, versions=[version])
+    fleet = Fleet(spec, Scenario.from_yaml(scenario), seed=1)
     fleet.bind_default()
     return SimulatorApp(fleet)
 
@@ -132,11 +135,20 @@ async def test_filter_on_advanced_field_is_allowed(client: httpx.AsyncClient) ->
 
 @pytest.mark.anyio
 async def test_unknown_field_or_filter_is_400_unless_ignored(client: httpx.AsyncClient) -> None:
-    for query in ({"fields": "nope"}, {"nope": "1"}, {"order_by": "nope"}):
+    """ONTAP: an unknown `fields=` entry is 262197 with target `fields`; an unknown query
+    argument 262179 ("Unexpected argument")."""
+    cases = [
+        ({"fields": "nope"}, "262197", "fields"),
+        ({"nope": "1"}, "262179", "nope"),
+        ({"order_by": "nope"}, "262197", "order_by"),
+    ]
+    for query, code, target in cases:
         response = await client.get("/api/security/aws-kms", params=query)
         assert response.status_code == 400
-        assert response.json()["error"]["code"] == "262197"
-        assert response.json()["error"]["target"] == "nope"
+        assert response.json()["error"]["code"] == code
+        assert response.json()["error"]["target"] == target
+    fields = (await client.get("/api/security/aws-kms", params={"fields": "nope"})).json()
+    assert fields["error"]["message"] == 'The value "nope" is invalid for field "fields"'
     ignored = {"fields": "nope", "x": "1", "ignore_unknown_fields": "true"}
     assert (await client.get("/api/security/aws-kms", params=ignored)).status_code == 200
 
@@ -173,7 +185,13 @@ async def test_trailing_empty_page_when_configured() -> None:
 
 
 @pytest.mark.anyio
-async def test_key_stores_show_type_state_and_configuration(client: httpx.AsyncClient) -> None:
+async def test_key_stores_show_type_state_and_configuration() -> None:
+    """On 9.16.1 (where `state` exists) a key store shows type, state and configuration."""
+    async with _client(_app(version="9.16.1")) as client:
+        await _key_stores_show_type_state_and_configuration(client)
+
+
+async def _key_stores_show_type_state_and_configuration(client: httpx.AsyncClient) -> None:
     body = (await client.get("/api/security/key-stores", params={"fields": "*"})).json()
     record = body["records"][0]
     assert record["type"] == "aws"
@@ -195,6 +213,7 @@ async def test_unknown_path_404_and_wrong_method_405(client: httpx.AsyncClient) 
     assert missing.json()["error"]["code"] == "4"
     wrong = await client.delete("/api/security/aws-kms")
     assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "3"  # ONTAP's "method not allowed"
     assert "message" in wrong.json()["error"]
     gone = await client.get("/api/security/aws-kms/00000000-0000-0000-0000-000000000000")
     assert gone.status_code == 404

@@ -21,8 +21,9 @@ class FakeClock:
         return self.now
 
 
-def _fleet(scenario: str = "", svms: int = 2) -> Fleet:
-    fleet = Fleet(FleetSpec.generate(1, svms), Scenario.from_yaml(scenario), seed=3)
+def _fleet(scenario: str = "", svms: int = 2, version: str = "9.14.1") -> Fleet:
+    spec = FleetSpec.generate(1, svms, versions=[version])
+    fleet = Fleet(spec, Scenario.from_yaml(scenario), seed=3)
     fleet.bind_default()
     return fleet
 
@@ -42,21 +43,26 @@ async def _first_uuid(client: httpx.AsyncClient) -> str:
 
 
 @pytest.mark.parametrize(
-    ("body", "code"),
+    ("body", "code", "target"),
     [
-        ({}, "2"),
-        ({"key_id": ""}, "262197"),
-        ({"key_id": 5}, "262197"),
-        ({"key_id": "k", "extra": 1}, "262197"),
+        (b"{}", "262177", "key_id"),  # missing value
+        (b'{"key_id": ""}', "262197", "key_id"),  # invalid value
+        (b'{"key_id": 5}', "262197", "key_id"),
+        (b'{"key_id": "k", "extra": 1}', "262179", "extra"),  # unexpected argument
+        (b'{"key_id": "k", "svm": {"name": "svm01"}}', "262179", "svm"),  # 9.12/9.13 only
+        (b'{"key_id": ', "262199", None),  # invalid JSON
+        (b'["key_id"]', "262201", None),  # JSON, but not an object
     ],
 )
 @pytest.mark.anyio
-async def test_rekey_body_is_validated(body: dict[str, object], code: str) -> None:
+async def test_rekey_body_is_validated(body: bytes, code: str, target: str | None) -> None:
+    """Each body mistake gets ONTAP's documented code (ontap-rest-notes.md section 6)."""
     async with _client(SimulatorApp(_fleet())) as client:
         uuid = await _first_uuid(client)
-        response = await client.post(REKEY.format(uuid), json=body)
+        response = await client.post(REKEY.format(uuid), content=body)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == code
+    assert response.json()["error"].get("target") == target
 
 
 @pytest.mark.anyio
@@ -82,6 +88,7 @@ async def test_rekey_that_finishes_in_time_answers_201_with_the_job() -> None:
             "key_id": "new-key",
             "job_uuid": job["uuid"],
             "outcome": "success",
+            "status": 201,
         }
     ]
 
@@ -101,7 +108,8 @@ async def test_rekey_can_answer_200_instead_of_201() -> None:
 @pytest.mark.anyio
 async def test_slow_job_answers_202_then_runs_to_success_and_expires() -> None:
     clock = FakeClock()
-    fleet = _fleet("options: {job_duration: {min_s: 10, max_s: 10}, job_expiry_s: 300}")
+    options = "options: {job_duration: {min_s: 10, max_s: 10}, job_expiry_s: 300}"
+    fleet = _fleet(options, version="9.16.1")  # the key store's state exists from 9.16.1
     app = SimulatorApp(fleet, clock=clock)
     async with _client(app) as client:
         uuid = await _first_uuid(client)

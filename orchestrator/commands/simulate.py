@@ -17,6 +17,7 @@ import errno
 import ipaddress
 import json
 import os
+import re
 import resource
 import shlex
 import signal
@@ -32,7 +33,13 @@ from pydantic import ValidationError
 
 from orchestrator.core.exitcodes import ExitCode
 from orchestrator.errors import UserError
-from orchestrator.simulator.fleet import DEFAULT_PASSWORD, DEFAULT_USERNAME, Fleet, FleetSpec
+from orchestrator.simulator.fleet import (
+    DEFAULT_PASSWORD,
+    DEFAULT_USERNAME,
+    DEFAULT_VERSION,
+    Fleet,
+    FleetSpec,
+)
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, write_inventory
 from orchestrator.simulator.scenario import Scenario
 from orchestrator.simulator.server import Simulation, start_simulation
@@ -42,6 +49,7 @@ DEFAULT_CLUSTERS = 3
 DEFAULT_SVMS = 5
 LISTED_IN_FULL = 12  # bigger fleets get a compact summary (the ready file has every URL)
 READY_LINE = "simulator ready"
+VERSION_PATTERN = re.compile(r"\d+\.\d+(\.\d+)?")
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,10 @@ class ServeOptions:
 )
 @click.option(
     "--svms", type=click.IntRange(0), help=f"SVMs per generated cluster [{DEFAULT_SVMS}]."
+)
+@click.option(
+    "--versions",
+    help="ONTAP versions of generated clusters, round-robin (e.g. 9.12.1,9.16.1) [9.14.1].",
 )
 @click.option(
     "--scenario",
@@ -127,6 +139,7 @@ def command(
     fleet_file: Path | None,
     clusters: int | None,
     svms: int | None,
+    versions: str | None,
     scenario_file: Path | None,
     inventory: Path | None,
     explicit_svms: bool,
@@ -142,7 +155,7 @@ def command(
 ) -> int:
     """Serve a simulated fleet of ONTAP clusters on loopback until interrupted."""
     _check_loopback(host)
-    spec = _fleet_spec(fleet_file, clusters, svms, username, password)
+    spec = _fleet_spec(fleet_file, clusters, svms, username, password, _versions(versions))
     scenario = _scenario(scenario_file)
     options = ServeOptions(
         host, base_port, address_per_cluster, tls, tls_dir, inventory, explicit_svms, ready_file
@@ -173,8 +186,26 @@ def _check_loopback(host: str) -> None:
         )
 
 
+def _versions(text: str | None) -> list[str] | None:
+    """`9.12.1,9.16.1` -> the list; a malformed entry is a one-line error."""
+    if text is None:
+        return None
+    versions = [part.strip() for part in text.split(",") if part.strip()]
+    for version in versions:
+        if not VERSION_PATTERN.fullmatch(version):
+            raise UserError(f"--versions: {version!r} is not an ONTAP version like 9.14.1")
+    if not versions:
+        raise UserError("--versions: give at least one version, like 9.14.1")
+    return versions
+
+
 def _fleet_spec(
-    fleet_file: Path | None, clusters: int | None, svms: int | None, username: str, password: str
+    fleet_file: Path | None,
+    clusters: int | None,
+    svms: int | None,
+    username: str,
+    password: str,
+    versions: list[str] | None = None,
 ) -> FleetSpec:
     if fleet_file is None:
         return FleetSpec.generate(
@@ -182,9 +213,13 @@ def _fleet_spec(
             DEFAULT_SVMS if svms is None else svms,
             username=username,
             password=password,
+            versions=versions or (DEFAULT_VERSION,),
         )
-    if clusters is not None or svms is not None:
-        raise UserError("--fleet and --clusters/--svms exclude each other")
+    if clusters is not None or svms is not None or versions is not None:
+        raise UserError(
+            "--fleet and --clusters/--svms/--versions exclude each other "
+            "(a fleet file sets `version:` per cluster)"
+        )
     try:
         return FleetSpec.from_yaml(_read(fleet_file))
     except (ValueError, yaml.YAMLError) as exc:

@@ -50,9 +50,13 @@ AWS_KMS_FIELDS = ("uuid", "scope", "svm", "key_id", "region")
 # Health fields are "advanced": ONTAP returns them only when named. The planner needs
 # the per-node key server view (ekmip_reachability) as much as the cluster-wide state.
 AWS_KMS_HEALTH_FIELDS = ("state", "amazon_reachability", "ekmip_reachability")
-KEY_STORE_FIELDS = ("uuid", "svm", "scope", "type", "enabled", "state")
-# `scope` and `enabled` appeared in 9.14: older clusters answer 400 when asked for them.
-KEY_STORE_FIELDS_LEGACY = ("uuid", "svm", "type", "state")
+# Newest first: `state` exists from 9.16.1, `scope` and `enabled` from 9.14; a cluster
+# asked for a field its version lacks answers 400, and the next set is tried.
+KEY_STORE_FIELD_SETS = (
+    ("uuid", "svm", "scope", "type", "enabled", "state"),
+    ("uuid", "svm", "scope", "type", "enabled"),
+    ("uuid", "svm", "type"),
+)
 JOB_FIELDS = (
     "uuid",
     "state",
@@ -114,6 +118,7 @@ class OntapClient:
     def __init__(self, cluster: str, http: httpx.AsyncClient) -> None:
         self.cluster = cluster
         self._http = http
+        self._key_store_fields = 0  # index into KEY_STORE_FIELD_SETS this cluster accepts
 
     async def aclose(self) -> None:
         """Close the underlying connection pool."""
@@ -152,19 +157,21 @@ class OntapClient:
 
     async def list_key_stores(self, *, svm: str | None = None) -> list[KeyStore]:
         """Every key store with its state (only the SVM `svm`'s, when given; the cluster
-        scope `-` lists all: `scope` is unknown before 9.14); falls back to 9.12/9.13
-        fields on a 400."""
+        scope `-` lists all: `scope` is unknown before 9.14). Falls back to the fields of
+        older versions on a 400, and remembers the set this cluster accepted."""
         op = "list_key_stores"
         only = {} if svm in (None, "-") else {"svm.name": svm}
-        try:
-            params = {**_fields(KEY_STORE_FIELDS), **only}
-            records = await self._collect(op, "/api/security/key-stores", params)
-        except OntapError as err:
-            if err.status != 400 or err.code not in INVALID_FIELD_CODES:
-                raise
-            legacy = {**_fields(KEY_STORE_FIELDS_LEGACY), **only}
-            records = await self._collect(op, "/api/security/key-stores", legacy)
-        return self._parse_all(op, records, KeyStore.from_json)
+        while True:
+            params = {**_fields(KEY_STORE_FIELD_SETS[self._key_store_fields]), **only}
+            try:
+                records = await self._collect(op, "/api/security/key-stores", params)
+            except OntapError as err:
+                last = self._key_store_fields == len(KEY_STORE_FIELD_SETS) - 1
+                if last or err.status != 400 or err.code not in INVALID_FIELD_CODES:
+                    raise
+                self._key_store_fields += 1
+                continue
+            return self._parse_all(op, records, KeyStore.from_json)
 
     async def rekey_external(
         self, uuid: str, key_id: str, *, return_timeout: int

@@ -19,6 +19,8 @@ from orchestrator.simulator import router
 from orchestrator.simulator.auth import authenticate
 from orchestrator.simulator.cluster import ClusterState
 from orchestrator.simulator.errors import (
+    METHOD_NOT_ALLOWED_CODE,
+    NOT_FOUND_CODE,
     ApiError,
     ClusterUnreachable,
     DropConnection,
@@ -27,6 +29,7 @@ from orchestrator.simulator.errors import (
 from orchestrator.simulator.fleet import Fleet
 from orchestrator.simulator.http import Ctx, Response
 from orchestrator.simulator.query import Params
+from orchestrator.simulator.routes_kms import retry_after
 from orchestrator.simulator.timebase import Clock
 
 API_NOT_FOUND = "API not found"
@@ -108,12 +111,13 @@ class SimulatorApp:
     ) -> Response:
         now = self.fleet.timebase.now()
         cluster.settle(now)
-        if found is None or (found[0].aws_kms and not cluster.has_aws_kms_api):
-            raise ApiError(404, 4, API_NOT_FOUND)
+        if found is None or not cluster.personality.at_least(found[0].since):
+            raise ApiError(404, NOT_FOUND_CODE, API_NOT_FOUND)
         route, args = found
         handler = route.methods.get(scope["method"])
         if handler is None:
-            raise ApiError(405, 4, f"The method {scope['method']} is not allowed on this API.")
+            message = f"The method {scope['method']} is not allowed on this API."
+            raise ApiError(405, METHOD_NOT_ALLOWED_CODE, message)
         params = Params(_query(scope))
         ctx = Ctx(
             self.fleet, cluster, scope["method"], scope["path"], params, body, args, now, scope
@@ -126,7 +130,7 @@ class SimulatorApp:
         if path == "/_sim/reset" and method == "POST":
             self.fleet.reset()
             return Response(200, {})
-        return _error(ApiError(404, 4, API_NOT_FOUND))
+        return _error(ApiError(404, NOT_FOUND_CODE, API_NOT_FOUND))
 
 
 def _shed_load(cluster: ClusterState) -> None:
@@ -137,7 +141,9 @@ def _shed_load(cluster: ClusterState) -> None:
     if choice == "drop":
         raise DropConnection("over the concurrent request limit")
     status, code, message = _OVERLOAD[choice]
-    retry = [("retry-after", str(policy.options.retry_after_s))]
+    # Retry-After is documented for 429; a 503 carries it only with `retry_after_on_503`
+    seconds = policy.options.retry_after_s if status == 429 else retry_after(cluster, status)
+    retry = [] if seconds is None else [("retry-after", str(seconds))]
     raise ApiError(status, code, message, headers=retry)
 
 
@@ -159,7 +165,7 @@ def _maybe_http_error(cluster: ClusterState) -> None:
             and cluster.rng.random() < fault.rate
         ):
             status = cluster.rng.choice(fault.statuses)
-            raise http_error(status, cluster.policy.options.retry_after_s)
+            raise http_error(status, retry_after(cluster, status))
 
 
 def _error(error: ApiError) -> Response:

@@ -8,17 +8,21 @@ from fnmatch import fnmatchcase
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.simulator.jobs import Job, JobState, new_job_uuid
+from orchestrator.simulator.jobs import Failure, Job, JobState, new_job_uuid
 from orchestrator.simulator.model import CLUSTER_SCOPE, KmsConfig, Node, Svm, stable_uuid
-from orchestrator.simulator.scenario import KeystoreState, RekeyFault
+from orchestrator.simulator.personality import Personality
+from orchestrator.simulator.scenario import KeystoreState
 
 if TYPE_CHECKING:
     from orchestrator.simulator.fleet import ClusterDef
     from orchestrator.simulator.policy import ClusterPolicy
     from orchestrator.simulator.timebase import Timebase
 
-AWS_KMS_MIN_VERSION = (9, 12)
-TOKENS_MIN_VERSION = (9, 14)
+# What a health fault does to an external rekey (docs/simulator.md, "ONTAP as documented")
+EXTERNAL_REKEY_FAILED = Failure(65537919, "External rekey failed on one or more nodes.")
+KEY_STORE_BLOCKED = Failure(
+    65537556, "The key manager is blocked: rekey cannot be performed on the SVM."
+)
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
@@ -42,6 +46,7 @@ class ClusterState:
         self.uuid = stable_uuid(self.name)
         self.version_text = policy.version or definition.version
         self.version = parse_version(self.version_text)
+        self.personality = Personality(self.version)
         self.unreachable = policy.unreachable
         self.users = self._accounts()
         self.tokens = frozenset(definition.tokens)
@@ -65,12 +70,17 @@ class ClusterState:
     @property
     def has_aws_kms_api(self) -> bool:
         """ONTAP 9.12 added the aws-kms endpoints."""
-        return self.version[:2] >= AWS_KMS_MIN_VERSION
+        return self.personality.has_aws_kms_api
 
     @property
     def accepts_tokens(self) -> bool:
         """OAuth 2.0 bearer tokens work from 9.14."""
-        return self.version[:2] >= TOKENS_MIN_VERSION
+        return self.personality.accepts_tokens
+
+    @cached_property
+    def key_manager_uuid(self) -> str:
+        """The admin SVM's key manager (`/api/security/key-managers`): a migration's source."""
+        return stable_uuid(self.name, "key-manager")
 
     def _accounts(self) -> dict[str, str]:
         password = self.definition.password
@@ -84,9 +94,14 @@ class ClusterState:
     def nodes(self) -> list[Node]:
         """The cluster's nodes, `<cluster>-01` ..."""
         count = self.definition.nodes
+        names = [f"{self.name}-{i:02d}" for i in range(1, count + 1)]
         return [
-            Node(name=f"{self.name}-{i:02d}", uuid=stable_uuid(self.name, "node", str(i)))
-            for i in range(1, count + 1)
+            Node(
+                name=name,
+                uuid=stable_uuid(self.name, "node", str(i)),
+                up=not any(fnmatchcase(name, glob) for glob in self.policy.down_nodes),
+            )
+            for i, name in enumerate(names, start=1)
         ]
 
     @cached_property
@@ -141,7 +156,6 @@ class ClusterState:
             ),
             job_duration=self.policy.job_duration_for(self.name, target_svm),
             rng=random.Random(f"{self.seed}:{self.name}/{target_svm}"),
-            keystore_uuid=stable_uuid(self.name, "key-store", target_svm),
         )
         self._apply_svm_facts(config, target_svm)
         return config
@@ -155,6 +169,10 @@ class ClusterState:
                 unreachable.update(n.name for n in self.nodes if fnmatchcase(n.name, fact.node))
             elif fact.kind == "keystore_state":
                 config.state_override = fact.state
+            elif fact.kind == "keystore_disabled":
+                config.enabled = False
+            if fact.as_ is not None:
+                config.health_path = fact.as_
         config.ekmip_unreachable = frozenset(unreachable)
 
     # -- jobs --------------------------------------------------------------------------
@@ -174,9 +192,15 @@ class ClusterState:
             self.jobs.pop(self._ended.popleft().uuid, None)
 
     def start_rekey(
-        self, config: KmsConfig, key_id: str, failure: RekeyFault | None, now: float
+        self, config: KmsConfig, key_id: str, failure: Failure | None, now: float
     ) -> Job:
-        """Accept a rekey: create its job, mark the configuration busy, record it."""
+        """Accept a rekey: create its job (behind the running one, if any: `busy_rekey:
+        queue`), mark the configuration busy, record it."""
+        options = self.policy.options
+        ahead = (
+            config.running if config.running is not None and not config.running.settled else None
+        )
+        begins = max(now, ahead.end_at) if ahead is not None else now
         duration = config.job_duration.draw(config.rng)
         job = Job(
             uuid=new_job_uuid(config.rng.getrandbits(128)),
@@ -184,39 +208,74 @@ class ClusterState:
             key_id=key_id,
             node=self.nodes[0],
             created_at=now,
-            end_at=now + duration,
+            start_at=begins,
+            end_at=begins + duration,
             failure=failure,
+            description=options.job_description.replace("{uuid}", config.uuid) or None,
+            paused_fraction=options.paused_fraction,
+            running_code=options.running_job_code,
         )
         job.stats_entry = {
             "time": self.timebase.iso(now),
             "key_id": key_id,
             "job_uuid": job.uuid,
             "outcome": JobState.RUNNING.value,
+            "status": 0,  # the POST's HTTP status, set when it is answered (0: dropped)
         }
         config.rekeys.append(job.stats_entry)
         config.running = job
-        self.jobs[job.uuid] = job
-        self._active.append(job)
-        self.rekey_spans.append((now, now + duration))
-        self.peak_rekeys = max(self.peak_rekeys, len(self._active))
+        self._add(job)
+        self.rekey_spans.append((begins, job.end_at))
+        self.peak_rekeys = max(self.peak_rekeys, self._running_rekeys(now))
         return job
 
+    def start_migrate(self, config: KmsConfig, now: float) -> Job:
+        """Accept a key migration into `config`'s SVM: it clears keys_in_admin_svm."""
+        job = Job(
+            uuid=new_job_uuid(config.rng.getrandbits(128)),
+            config=config,
+            key_id=config.key_id,
+            node=self.nodes[0],
+            created_at=now,
+            end_at=now + config.job_duration.draw(config.rng),
+            failure=None,
+            description=f"POST /api/security/key-managers/{self.key_manager_uuid}/migrate",
+            kind="migrate",
+        )
+        self._add(job)
+        return job
+
+    def _add(self, job: Job) -> None:
+        self.jobs[job.uuid] = job
+        self._active.append(job)
+        self._active.sort(key=lambda j: j.end_at)  # settle in the order jobs end
+
+    def _running_rekeys(self, now: float) -> int:
+        return sum(1 for j in self._active if j.kind == "rekey" and j.begins <= now < j.end_at)
+
     def finish_now(self, job: Job) -> None:
-        """Settle one job whose end the caller has waited for (clock-skew proof)."""
-        if not job.settled:
-            self._active.remove(job)
-            self._finish(job)
+        """Settle a job whose end the caller has waited for (clock-skew proof), and every
+        job that ended before it (a queued rekey applies after the one it waited for)."""
+        if job.settled:
+            return
+        done = [j for j in self._active if j.end_at <= job.end_at or j is job]
+        self._active = [j for j in self._active if j not in done]
+        for ended in done:
+            self._finish(ended)
 
     def _finish(self, job: Job) -> None:
         job.settled = True
         config = job.config
+        self._ended.append(job)
+        if job.kind == "migrate":
+            config.cleared.add("keys_in_admin_svm")
+            return
         if job.failure is None:
             config.key_id = job.key_id
             config.key_version += 1
         job.stats_entry["outcome"] = job.state(job.end_at).value
         if config.running is job:
             config.running = None
-        self._ended.append(job)
 
     def job(self, uuid: str, now: float) -> Job | None:
         """The job record if it exists and has not expired."""
@@ -227,9 +286,21 @@ class ClusterState:
 
     def keystore_state(self, config: KmsConfig, now: float) -> KeystoreState:
         """The state /key-stores shows for a configuration at `now`."""
-        if config.running is not None and config.running.end_at > now:
+        running = config.running
+        if running is not None and running.begins <= now < running.end_at:
             return "svm_kek_rekey"
         return config.shown_state(self.timebase.elapsed(now)) or "active"
+
+    def health_failure(self, config: KmsConfig) -> tuple[str, Failure] | None:
+        """How an external rekey fails on this configuration's health, if it does:
+        (`sync` | `job`, failure). A blocked key store refuses the POST; unreachable AWS
+        KMS, unreachable key servers or a node down fail the job on those nodes."""
+        if config.state_override == "blocked":
+            return config.health_path or "sync", KEY_STORE_BLOCKED
+        nodes_down = any(not node.up for node in self.nodes)
+        if not config.amazon_reachable or config.ekmip_unreachable or nodes_down:
+            return config.health_path or "job", EXTERNAL_REKEY_FAILED
+        return None
 
     # -- ground truth ------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ A fleet file is YAML (documented in docs/simulator.md):
 
     defaults: {version: "9.14.1", nodes: 2, username: admin, password: netapp-sim}
     generate: {clusters: 3, svms: 5}        # optional: c001.. with svm01..
+                                            # (versions: [...] round-robin, optional)
     clusters:                               # optional: explicit clusters
       - name: east1
         svms: [fin01, hr01]                 # or a count: svms: 4
@@ -14,6 +15,7 @@ A fleet file is YAML (documented in docs/simulator.md):
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
@@ -92,13 +94,22 @@ class FleetSpec(BaseModel):
         *,
         username: str = DEFAULT_USERNAME,
         password: str = DEFAULT_PASSWORD,
+        versions: Sequence[str] = (DEFAULT_VERSION,),
     ) -> FleetSpec:
-        """`clusters` clusters `c001`.. with `svms` SVMs `svm01`.. each, one login."""
+        """`clusters` clusters `c001`.. with `svms` SVMs `svm01`.. each, one login; the
+        `versions` go round-robin over the clusters (c001 the first, c002 the second...)."""
         names = svm_names(svms)
+        chosen = list(versions) or [DEFAULT_VERSION]
         return cls(
             clusters=[
-                ClusterDef(name=name, svms=names, username=username, password=password)
-                for name in cluster_names(clusters)
+                ClusterDef(
+                    name=name,
+                    svms=names,
+                    version=chosen[i % len(chosen)],
+                    username=username,
+                    password=password,
+                )
+                for i, name in enumerate(cluster_names(clusters))
             ]
         )
 
@@ -119,8 +130,20 @@ def _expand(data: dict[str, Any]) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     generate = data.get("generate")
     if generate:
+        unknown = set(generate) - {"clusters", "svms", "versions"}
+        if unknown:
+            raise ValueError(f"unknown keys in generate: {sorted(unknown)}")
         svms = svm_names(int(generate.get("svms", 1)))
-        entries += [{"name": n, "svms": svms} for n in cluster_names(int(generate["clusters"]))]
+        names = cluster_names(int(generate["clusters"]))
+        versions = list(generate.get("versions") or [])
+        entries += [
+            {
+                "name": n,
+                "svms": svms,
+                **({"version": versions[i % len(versions)]} if versions else {}),
+            }
+            for i, n in enumerate(names)
+        ]
     entries += list(data.get("clusters") or [])
     return [{**defaults, **entry} for entry in entries]
 

@@ -1,8 +1,11 @@
-"""Rekey jobs: their lifecycle is computed from the clock, no background task needed.
+"""Jobs (rekeys, key migrations): their lifecycle is computed from the clock, no
+background task needed.
 
-A job is `queued` for the first tenth of its duration, then `running`, then `success` or
-`failure` at `end_at`. The owning cluster "settles" a job (applies its effects) the first
-time anyone looks after `end_at`.
+A job is `queued` until `start_at` (later than its creation when it waits for a running
+rekey, `busy_rekey: queue`) plus the first tenth of its run, then `running` (with the
+option `paused_fraction`, `paused` for that share of its run, in the middle), then
+`success` or `failure` at `end_at`. The owning cluster "settles" a job (applies its
+effects) the first time anyone looks after `end_at`.
 """
 
 from __future__ import annotations
@@ -14,10 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orchestrator.simulator.model import KmsConfig, Node
-    from orchestrator.simulator.scenario import RekeyFault
     from orchestrator.simulator.timebase import Timebase
 
 QUEUED_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a job fails: ONTAP's code and message."""
+
+    code: int
+    message: str
 
 
 class JobState(enum.StrEnum):
@@ -25,13 +35,14 @@ class JobState(enum.StrEnum):
 
     QUEUED = "queued"  # accepted, not started
     RUNNING = "running"  # the key store shows svm_kek_rekey
+    PAUSED = "paused"  # not terminal: it goes on running (option paused_fraction)
     SUCCESS = "success"  # terminal: the new key id/version is in place
     FAILURE = "failure"  # terminal: `code`/`error` say why
 
 
 @dataclass(eq=False)
 class Job:
-    """One rekey-external job on one configuration."""
+    """One job on one configuration: a rekey (`kind` "rekey") or a key migration."""
 
     uuid: str
     config: KmsConfig
@@ -39,14 +50,19 @@ class Job:
     node: Node
     created_at: float
     end_at: float
-    failure: RekeyFault | None
+    failure: Failure | None
+    description: str | None = None  # None: the record has no description
+    start_at: float | None = None  # when it stops waiting for an earlier job
+    kind: str = "rekey"
+    paused_fraction: float = 0.0
+    running_code: int = 0
     settled: bool = False
     stats_entry: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def description(self) -> str:
-        """ONTAP's description of a REST-started job."""
-        return f"POST /api/security/aws-kms/{self.config.uuid}/rekey-external"
+    def begins(self) -> float:
+        """When the job's own run begins (after any job it waited for)."""
+        return self.created_at if self.start_at is None else self.start_at
 
     @property
     def href(self) -> str:
@@ -57,8 +73,14 @@ class Job:
         """The state at `now`."""
         if now >= self.end_at:
             return JobState.FAILURE if self.failure else JobState.SUCCESS
-        queued_until = self.created_at + (self.end_at - self.created_at) * QUEUED_FRACTION
-        return JobState.QUEUED if now < queued_until else JobState.RUNNING
+        run = self.end_at - self.begins
+        if now < self.begins + run * QUEUED_FRACTION:
+            return JobState.QUEUED
+        middle = self.begins + run / 2
+        half_pause = run * self.paused_fraction / 2
+        if self.paused_fraction and middle - half_pause <= now < middle + half_pause:
+            return JobState.PAUSED
+        return JobState.RUNNING
 
     def link(self) -> dict[str, Any]:
         """`{"uuid", "_links": {"self": {"href"}}}`, as a 202 answer carries it."""
@@ -67,12 +89,13 @@ class Job:
     def record(self, now: float, timebase: Timebase) -> dict[str, Any]:
         """The full ONTAP job record at `now`."""
         state = self.state(now)
-        record: dict[str, Any] = {
-            "uuid": self.uuid,
-            "description": self.description,
+        record: dict[str, Any] = {"uuid": self.uuid}
+        if self.description is not None:
+            record["description"] = self.description
+        record |= {
             "state": state.value,
             "message": self._message(state),
-            "code": 0,
+            "code": self.running_code if state not in TERMINAL else 0,
             "start_time": timebase.iso(self.created_at),
             "node": {"name": self.node.name},
             "svm": self.config.job_svm(),
@@ -81,22 +104,30 @@ class Job:
         if state in (JobState.SUCCESS, JobState.FAILURE):
             record["end_time"] = timebase.iso(self.end_at)
         if state is JobState.FAILURE and self.failure is not None:
-            record["code"] = self.failure.ontap_code
+            record["code"] = self.failure.code
             record["error"] = {
-                "code": str(self.failure.ontap_code),
-                "message": self.failure.text,
+                "code": str(self.failure.code),
+                "message": self.failure.message,
                 "arguments": [],
             }
         return record
 
     def _message(self, state: JobState) -> str:
         if state is JobState.FAILURE and self.failure is not None:
-            return self.failure.text
+            return self.failure.message
         return {
             JobState.QUEUED: "Queued",
-            JobState.RUNNING: "Rekeying the key encryption key",
+            JobState.PAUSED: "Paused",
+            JobState.RUNNING: RUNNING_MESSAGES.get(self.kind, "Running"),
             JobState.SUCCESS: "success",
         }.get(state, "")
+
+
+TERMINAL = frozenset({JobState.SUCCESS, JobState.FAILURE})
+RUNNING_MESSAGES = {
+    "rekey": "Rekeying the key encryption key",
+    "migrate": "Migrating keys from the admin SVM",
+}
 
 
 def new_job_uuid(bits: int) -> str:

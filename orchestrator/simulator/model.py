@@ -6,7 +6,7 @@ import random
 import uuid as uuidlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.simulator.scenario import Distribution, KeystoreState, RateFault, RekeyFault
 
@@ -28,6 +28,7 @@ class Node:
 
     name: str
     uuid: str
+    up: bool = True  # False under a `node_down` fault
 
 
 @dataclass(eq=False)
@@ -61,12 +62,19 @@ class KmsConfig:
     amazon_reachable: bool = True
     ekmip_unreachable: frozenset[str] = frozenset()
     state_override: KeystoreState | None = None
-    keystore_uuid: str = ""
+    health_path: Literal["sync", "job"] | None = None  # `as:` of the health facts
+    enabled: bool = True  # False under `keystore_disabled` until a PATCH enables it
+    cleared: set[str] = field(default_factory=set)  # fault kinds a remedy ended
     key_version: int = 1
     attempts: int = 0
     running: Job | None = None
     rekeys: list[dict[str, Any]] = field(default_factory=list)
     refusals: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def keystore_uuid(self) -> str:
+        """The key store's uuid: ONTAP gives it the configuration's uuid."""
+        return self.uuid
 
     @property
     def target(self) -> str:
@@ -94,8 +102,10 @@ class KmsConfig:
     def active_fault(self, attempt: int, elapsed: float) -> RekeyFault | None:
         """The first rekey fault active for this POST (draws for rate-based faults)."""
         for fault in self.faults:
-            if _holds(fault, attempt, elapsed) and (
-                fault.rate is None or self.rng.random() < fault.rate
+            if (
+                fault.kind not in self.cleared
+                and _holds(fault, attempt, elapsed)
+                and (fault.rate is None or self.rng.random() < fault.rate)
             ):
                 return fault
         return None
@@ -105,6 +115,7 @@ class KmsConfig:
         for fault in self.faults:
             if (
                 fault.shows_state
+                and fault.kind not in self.cleared
                 and fault.rate is None
                 and _holds(fault, self.attempts + 1, elapsed)
             ):

@@ -28,6 +28,7 @@ class ClusterPolicy:
     options: Options
     version: str | None = None
     unreachable: bool = False
+    down_nodes: tuple[str, ...] = ()  # node globs (`node_down` faults)
     cluster_scope: bool = False
     password: str | None = None
     wrong_password: bool = False
@@ -59,6 +60,7 @@ def policy_for(scenario: Scenario, cluster: str) -> ClusterPolicy:
         "max_concurrent_requests": options.max_concurrent_requests,
         "overload": options.overload,
         "latency": options.latency,
+        "down_nodes": (),
     }
     lists: dict[str, list[object]] = {
         "rate_faults": [],
@@ -106,6 +108,8 @@ def _fold_cluster_fact(fault: ClusterFault, facts: dict[str, object]) -> None:
         facts["password"] = fault.password
     elif fault.kind == "version":
         facts["version"] = fault.version
+    elif fault.kind == "node_down":
+        facts["down_nodes"] = (*facts["down_nodes"], fault.node)  # type: ignore[misc]
     else:
         if fault.max_concurrent_requests is not None:
             facts["max_concurrent_requests"] = fault.max_concurrent_requests

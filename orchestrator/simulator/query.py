@@ -14,7 +14,12 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
-from orchestrator.simulator.errors import ApiError, invalid_value
+from orchestrator.simulator.errors import (
+    ApiError,
+    invalid_value,
+    out_of_range,
+    unexpected_argument,
+)
 
 # Parameters every collection accepts that are not filters. `start.index` is the
 # simulator's paging cursor, carried by `_links.next.href`.
@@ -29,8 +34,8 @@ RESERVED = frozenset(
         "start.index",
     }
 )
-UNKNOWN_FIELD_CODE = 262197
 MAX_RETURN_TIMEOUT = 120
+DEFAULT_GET_RETURN_TIMEOUT = 15
 
 Schema = Mapping[str, "Schema | None"]
 Predicate = Callable[[str], bool]
@@ -86,14 +91,36 @@ class Params:
         value = max(low, value)
         return value if high is None else min(high, value)
 
+    def bounded(self, name: str, default: int, low: int, high: int) -> int:
+        """An integer parameter that must lie in [low, high]: ONTAP's 400 otherwise."""
+        raw = self.values.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise out_of_range(name, raw, low, high) from None
+        if not low <= value <= high:
+            raise out_of_range(name, raw, low, high)
+        return value
+
+    def return_timeout(self, default: int) -> int:
+        """`return_timeout`, 0..120 (400, code 262197, target `return_timeout` otherwise)."""
+        return self.bounded("return_timeout", default, 0, MAX_RETURN_TIMEOUT)
+
     def filters(self) -> Iterable[tuple[str, str]]:
         """The (field, pattern) pairs that are filters."""
         return ((k, v) for k, v in self.values.items() if k not in RESERVED)
 
 
 def unknown_field(name: str) -> ApiError:
-    """ONTAP's 400 for a field or argument the API does not have."""
-    return ApiError(400, UNKNOWN_FIELD_CODE, f'Unexpected argument "{name}".', target=name)
+    """ONTAP's 400 for a `fields=` entry the record does not have (262197, target fields)."""
+    return invalid_value("fields", f'The value "{name}" is invalid for field "fields"')
+
+
+def unknown_order(name: str) -> ApiError:
+    """The 400 for an `order_by` on a field the record does not have."""
+    return invalid_value("order_by", f'The value "{name}" is invalid for field "order_by"')
 
 
 def selection(params: Params, resource: Resource, *, collection: bool) -> Selection:
@@ -168,7 +195,7 @@ def compile_filters(params: Params, resource: Resource) -> list[tuple[list[str],
         if not resource.knows(name):
             if params.ignore_unknown:
                 continue
-            raise unknown_field(name)
+            raise unexpected_argument(name)
         compiled.append((name.split("."), predicate(pattern)))
     return compiled
 
@@ -252,7 +279,7 @@ def order(records: list[dict[str, Any]], params: Params, resource: Resource) -> 
         if not resource.knows(name):
             if params.ignore_unknown:
                 continue
-            raise unknown_field(name)
+            raise unknown_order(name)
         parts = name.split(".")
         records.sort(
             key=lambda r: next(iter(_values(r, parts)), ""), reverse=direction.strip() == "desc"
@@ -260,12 +287,24 @@ def order(records: list[dict[str, Any]], params: Params, resource: Resource) -> 
 
 
 def page(
-    records: list[dict[str, Any]], params: Params, path: str, *, trailing_empty: bool
+    records: list[dict[str, Any]],
+    params: Params,
+    path: str,
+    *,
+    trailing_empty: bool,
+    record_cost_s: float = 0.0,
 ) -> dict[str, Any]:
     """One page of a collection answer, with `_links.next` when records remain (or,
-    with `trailing_empty`, after a full last page: ONTAP may end with an empty page)."""
+    with `trailing_empty`, after a full last page: ONTAP may end with an empty page).
+
+    ONTAP also cuts a page when `return_timeout` (GET default 15 s) runs out: with a
+    `record_cost_s`, a page holds what fits in that time (at least one record)."""
+    wait = params.return_timeout(DEFAULT_GET_RETURN_TIMEOUT)
     start = params.int_value("start.index", 0, 0)
     max_records = params.int_value("max_records", 0, 0)
+    if record_cost_s > 0:
+        fits = max(1, int(wait / record_cost_s))
+        max_records = min(max_records, fits) if max_records else fits
     end = start + max_records if max_records else len(records)
     chunk = records[start:end]
     body: dict[str, Any] = {"records": chunk, "num_records": len(chunk)}

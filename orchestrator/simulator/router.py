@@ -7,19 +7,21 @@ from dataclasses import dataclass, field
 
 from orchestrator.simulator import routes_cluster as cl
 from orchestrator.simulator import routes_jobs as jobs
+from orchestrator.simulator import routes_keymanagers as km
 from orchestrator.simulator import routes_keystores as ks
 from orchestrator.simulator import routes_kms as kms
 from orchestrator.simulator.http import Handler
+from orchestrator.simulator.personality import AWS_KMS_API, KEY_STORE_CONFIGURATION
 
 
 @dataclass(frozen=True)
 class Route:
-    """One path template (`{name}` segments capture), its handlers by method, and whether
-    it belongs to the AWS KMS API (absent before ONTAP 9.12)."""
+    """One path template (`{name}` segments capture), its handlers by method, and the
+    first ONTAP version that has it (`since`; older clusters answer 404 "API not found")."""
 
     template: str
     methods: Mapping[str, Handler]
-    aws_kms: bool = False
+    since: tuple[int, ...] = ()
     parts: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -45,13 +47,20 @@ ROUTES = (
     Route("/api/cluster/jobs", {"GET": jobs.list_jobs}),
     Route("/api/cluster/jobs/{uuid}", {"GET": jobs.get_job}),
     Route("/api/security/key-stores", {"GET": ks.list_key_stores}),
-    Route("/api/security/key-stores/{uuid}", {"GET": ks.get_key_store}),
-    Route("/api/security/aws-kms", {"GET": kms.list_aws_kms}, aws_kms=True),
-    Route("/api/security/aws-kms/{uuid}", {"GET": kms.get_aws_kms}, aws_kms=True),
+    Route(
+        "/api/security/key-stores/{uuid}",
+        {"GET": ks.get_key_store, "PATCH": ks.patch_key_store},
+        since=KEY_STORE_CONFIGURATION,
+    ),
+    Route("/api/security/key-managers", {"GET": km.list_key_managers}),
+    Route("/api/security/key-managers/{uuid}", {"GET": km.get_key_manager}),
+    Route("/api/security/key-managers/{uuid}/migrate", {"POST": km.migrate}),
+    Route("/api/security/aws-kms", {"GET": kms.list_aws_kms}, since=AWS_KMS_API),
+    Route("/api/security/aws-kms/{uuid}", {"GET": kms.get_aws_kms}, since=AWS_KMS_API),
     Route(
         "/api/security/aws-kms/{uuid}/rekey-external",
         {"POST": kms.rekey_external},
-        aws_kms=True,
+        since=AWS_KMS_API,
     ),
 )
 

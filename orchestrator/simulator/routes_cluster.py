@@ -68,7 +68,7 @@ def _node(ctx: Ctx) -> Any:
         return {
             "uuid": node.uuid,
             "name": node.name,
-            "state": "up",
+            "state": "up" if node.up else "down",
             "model": "SIMBOX",
             "version": version_record(ctx.cluster),
             "_links": {"self": {"href": f"/api/cluster/nodes/{node.uuid}"}},

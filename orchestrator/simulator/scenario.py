@@ -27,6 +27,8 @@ DEFAULT_JOB_EXPIRY_S = 300.0
 DEFAULT_LOCKOUT_AFTER = 5
 DEFAULT_MAX_CONCURRENT_REQUESTS = 64
 DEFAULT_RETRY_AFTER_S = 1
+# Today's guess at a rekey job's description (unconfirmed; `{uuid}` is the configuration's).
+DEFAULT_JOB_DESCRIPTION = "POST /api/security/aws-kms/{uuid}/rekey-external"
 
 
 class _Model(BaseModel):
@@ -79,9 +81,21 @@ class OverloadMix(_Model):
 
 
 class Options(_Model):
-    """Fleet-wide behaviour. Every field has a documented default."""
+    """Fleet-wide behaviour. Every field has a documented default.
 
+    The first block are the switches for what ONTAP's documentation leaves unconfirmed
+    (docs/simulator.md, "ONTAP as documented"); the defaults are today's guesses.
+    """
+
+    job_description: str = DEFAULT_JOB_DESCRIPTION  # template, `{uuid}`; "" = no description
+    rekey_finished_body: Literal["job", "job_uuid", "empty"] = "job"
+    post_return_timeout_default: Literal[0, 1] = 1
+    busy_rekey: Literal["conflict", "queue"] = "conflict"
+    retry_after_on_503: bool = False
     rekey_finished_status: Literal[200, 201] = 201
+    paused_fraction: float = Field(0.0, ge=0, lt=0.9)  # share of a job's run spent `paused`
+    running_job_code: int = 0  # the `code` a queued/running/paused job carries
+    record_cost_s: float = Field(0.0, ge=0)  # cluster time per collection record (paging)
     trailing_empty_page: bool = False
     job_expiry_s: float = Field(DEFAULT_JOB_EXPIRY_S, ge=0)
     lockout_after: int = Field(DEFAULT_LOCKOUT_AFTER, ge=0)
@@ -254,9 +268,13 @@ class DistributionFault(_Selector):
 class ClusterFault(_Selector):
     """Cluster-wide facts: `unreachable`, `cluster_scope` (adds a cluster-scoped
     configuration), `wrong_password` (the cluster's password differs from the fleet's),
-    `version` (e.g. 9.11.1), `overload` (a different concurrent request limit or mix)."""
+    `version` (e.g. 9.11.1), `overload` (a different concurrent request limit or mix),
+    `node_down` (the `node` glob's nodes are down: external rekeys fail on them)."""
 
-    kind: Literal["unreachable", "cluster_scope", "wrong_password", "version", "overload"]
+    kind: Literal[
+        "unreachable", "cluster_scope", "wrong_password", "version", "overload", "node_down"
+    ]
+    node: str = "*"  # node_down: the nodes (glob) that are down
     password: str | None = None
     version: str | None = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$")
     max_concurrent_requests: int | None = Field(None, ge=1)
@@ -272,11 +290,20 @@ class ClusterFault(_Selector):
 class SvmFault(_Selector):
     """SVM facts: `no_aws_kms` (absent from /aws-kms), `amazon_unreachable`,
     `ekmip_unreachable` (nodes selected by the `node` glob), `keystore_state` (shown by
-    /key-stores, e.g. mixed or blocked)."""
+    /key-stores, e.g. mixed or blocked), `keystore_disabled` (the key store is not enabled
+    until a PATCH enables it). Health facts make a rekey fail as ONTAP would; `as` moves
+    that failure between the POST's answer (`sync`) and the job (`job`)."""
 
-    kind: Literal["no_aws_kms", "amazon_unreachable", "ekmip_unreachable", "keystore_state"]
+    kind: Literal[
+        "no_aws_kms",
+        "amazon_unreachable",
+        "ekmip_unreachable",
+        "keystore_state",
+        "keystore_disabled",
+    ]
     node: str = "*"
     state: KeystoreState | None = None
+    as_: Literal["sync", "job"] | None = Field(None, alias="as")
 
     @model_validator(mode="after")
     def _state_given(self) -> SvmFault:
