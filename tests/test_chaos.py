@@ -231,7 +231,23 @@ def test_chaos_invariants_hold(seed: int, tmp_path: Path, monkeypatch: pytest.Mo
     result = run_chaos(seed, clusters=20, svms=20, workdir=tmp_path)
     assert result.targets >= 20 * 18  # two clusters may show one row each
     assert result.outcomes.get("rekeyed", 0) > 300
-    assert result.seconds < 30, result
+    # generous: the machine is shared; since issue 12 an uncertain POST keeps its slot
+    # while it settles (its job may be running), which costs some wall time
+    assert result.seconds < 120, result
+
+
+@pytest.mark.chaos
+@pytest.mark.parametrize("index", range(3))
+def test_chaos_matrix_slice_holds_every_invariant(index: int, tmp_path: Path) -> None:
+    """A slice of `benchmarks/chaos.py --matrix` (every switch value once): the chaos mix,
+    one SIGKILL + resume, at each cell's ONTAP version and switches."""
+    from tests.chaos_matrix import ci_slice, run_cell
+
+    cell = ci_slice()[index]
+    result = run_cell(cell, clusters=5, svms=6, kills=1, seed=index + 1, workdir=tmp_path)
+    assert result.doubles == 0
+    assert result.targets >= 3 * 6  # the unreachable and the locked-out cluster: 1 row each
+    assert result.outcomes.get("rekeyed", 0) >= result.targets // 2, result
 
 
 if __name__ == "__main__":  # a quick manual run

@@ -67,20 +67,20 @@ class Calibration:
 
     def checked_against(self, job: JobFacts, config_uuid: str, svm: str) -> Calibration:
         """This calibration after seeing a job known to be a rekey of `config_uuid`."""
-        if job.description is None or job.uuid == self.job_uuid:
+        if job.uuid == self.job_uuid:
             return self
-        if job.description != self.description_for(config_uuid, svm):
+        if (job.description or "") != self.description_for(config_uuid, svm):
             return replace(self, unstable=True)
         if config_uuid != self.config_uuid and not self.confirmed:
             return replace(self, confirmed=True)
         return self
 
 
-def calibrate(cluster: str, job: JobFacts, config_uuid: str, svm: str) -> Calibration | None:
+def calibrate(cluster: str, job: JobFacts, config_uuid: str, svm: str) -> Calibration:
     """A first calibration from a job known to be the rekey of `config_uuid` on `svm`."""
-    if job.description is None:
-        return None
-    template = job.description.replace(config_uuid, UUID_FIELD)
+    # A job without a description calibrates too: the cluster's rekey jobs then carry
+    # none, and only their SVM can tell them apart (`names_svm`).
+    template = (job.description or "").replace(config_uuid, UUID_FIELD)
     if svm != CLUSTER_SCOPE and len(svm) >= MIN_SVM_NAME_LEN:
         template = template.replace(svm, SVM_FIELD)
     return Calibration(

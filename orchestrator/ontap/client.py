@@ -162,14 +162,15 @@ class OntapClient:
         op = "list_key_stores"
         only = {} if svm in (None, "-") else {"svm.name": svm}
         while True:
-            params = {**_fields(KEY_STORE_FIELD_SETS[self._key_store_fields]), **only}
+            used = self._key_store_fields  # concurrent calls may move it meanwhile
+            params = {**_fields(KEY_STORE_FIELD_SETS[used]), **only}
             try:
                 records = await self._collect(op, "/api/security/key-stores", params)
             except OntapError as err:
-                last = self._key_store_fields == len(KEY_STORE_FIELD_SETS) - 1
+                last = used == len(KEY_STORE_FIELD_SETS) - 1
                 if last or err.status != 400 or err.code not in INVALID_FIELD_CODES:
                     raise
-                self._key_store_fields += 1
+                self._key_store_fields = max(self._key_store_fields, used + 1)
                 continue
             return self._parse_all(op, records, KeyStore.from_json)
 
