@@ -136,6 +136,7 @@ class Finding(StrEnum):
 
     FOUND = "found"  # a job of this attempt
     AMBIGUOUS = "ambiguous"  # a job that might be ours: cannot rule in or out
+    AMBIGUOUS_RUNNING = "ambiguous_running"  # ... and it has not ended: it may be ours, running
     NOTHING = "nothing"  # no job that could be ours
 
 
@@ -163,7 +164,10 @@ def search(
     ours = [job for job, verdict in verdicts if verdict is Match.OURS]
     if ours:
         return Search(Finding.FOUND, max(ours, key=lambda job: job.start or float("inf")))
-    if any(verdict is Match.UNKNOWN for _, verdict in verdicts):
+    unknown = [job for job, verdict in verdicts if verdict is Match.UNKNOWN]
+    if any(job.end is None for job in unknown):
+        return Search(Finding.AMBIGUOUS_RUNNING)
+    if unknown:
         return Search(Finding.AMBIGUOUS)
     return Search(Finding.NOTHING)
 

@@ -67,6 +67,7 @@ log = structlog.get_logger()
 
 SETTLE_RETRY_S = 2.0  # between attempts to settle an uncertain submission
 MAX_SETTLE_TRIES = 8  # failed settle reads in a row, then `unverified`: never guess, never re-send
+MAX_SETTLE_WAITS = 300  # settles that found it too early to tell (~10 minutes), then `unverified`
 
 _TRANSITION_EVENTS = {
     TargetState.INTENT: events.ATTEMPT_STARTED,
@@ -143,6 +144,8 @@ class _Loop:
     polls: int = 0
     read_errors: int = 0
     pending_reads: int = 0
+    settle_waits: int = 0
+    settle_errors: int = 0
     follow_since: float | None = None
     last: Observation = field(default_factory=lambda: Observation(Event.BEGIN))
 
@@ -357,10 +360,20 @@ async def _settle(loop: _Loop) -> Observation:
             ended_seen_at=cluster.ended_seen_at,
         )
     except OntapError as err:
-        return Observation(read_error_event(_note_error(loop, err)))
+        event = read_error_event(_note_error(loop, err))
+        if event is Event.READ_RETRYABLE:
+            loop.settle_errors += 1
+            if loop.settle_errors >= MAX_SETTLE_TRIES:
+                return Observation(Event.LIMIT, Reason.CANNOT_SETTLE)
+        return Observation(event)
     cluster.breaker.record_success()  # the cluster answered: it is reachable
+    loop.settle_errors = 0
     await _save_calibration(loop, found.calibration)
     log.info(events.ATTEMPT_SETTLED, how=found.how, result=found.event.value)
+    if found.event is Event.TOO_EARLY:
+        loop.settle_waits += 1
+        if loop.settle_waits > MAX_SETTLE_WAITS:
+            return Observation(Event.LIMIT, Reason.CANNOT_SETTLE)
     if found.event is Event.FOUND_JOB:
         loop.evidence = loop.evidence.accept("settle_job", found.job_uuid)
     elif found.event is Event.FOUND_REKEY:

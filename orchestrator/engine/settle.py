@@ -82,6 +82,10 @@ async def settle(
         return Settlement(Event.FOUND_KEY, "key_id", calibration)
     if elapsed < settle_window_s:
         return Settlement(Event.TOO_EARLY, "window", calibration)  # it may still be queued
+    if found.finding is Finding.AMBIGUOUS_RUNNING:
+        # a job that may be ours is running: wait for it to end (the target keeps its
+        # slot meanwhile, so the cluster's limit still bounds what may be our jobs)
+        return Settlement(Event.TOO_EARLY, "ambiguous_job_running", calibration)
     if found.finding is Finding.AMBIGUOUS:
         return Settlement(Event.CANNOT_RULE_OUT, "ambiguous_job", calibration)
     if not absence_proven(calibration, elapsed):
