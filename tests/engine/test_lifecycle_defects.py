@@ -4,6 +4,7 @@ the lifecycle state machine (commit 042859f)."""
 from __future__ import annotations
 
 import sqlite3
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -248,4 +249,74 @@ async def test_6_a_401_on_a_job_poll_closes_the_cluster_at_once(tmp_path: Path) 
     outcomes = {str(r.key): (r.outcome, r.reason) for r in result.rows}
     assert outcomes.pop("c001/svm01") == ("unverified", "auth_failed_while_settling")
     assert set(outcomes.values()) == {("skipped", "auth_failed")}
+    assert sum(sim.rekeys().values()) == 1
+
+
+def test_4b_an_unfinished_run_elsewhere_does_not_block_another_selection(
+    tmp_path: Path,
+) -> None:
+    """Only in-flight targets *among the selection* block a new run."""
+    sim = sim_fleet(2, 2, scenario=scenario())
+    with Ledger.open(tmp_path / "state.db") as ledger:
+        record = RunRecord(
+            run_id="20260101-000000-beef",
+            mode=RunMode.RUN,
+            inventory_path="inventory.yaml",
+            inventory_sha256="0" * 64,
+            options=RunOptions().to_json(),
+            operator="test@host",
+            started_at=time.time(),
+        )
+        ledger.create_run(record)
+        ledger.add_targets(
+            [TargetRow(record.run_id, TargetKey("c002", "svm01"), state=TargetState.UNCERTAIN)]
+        )
+        wiring = Wiring(ledger, transport_factory=sim.transport(), handle_signals=False)
+        only_c001 = Selection(clusters=("c001",))
+        request = RunRequest(sim.inventory, only_c001, FAST)
+        done = await_run(request, wiring)
+    assert {row.outcome for row in done.rows} == {"rekeyed"}
+    assert {str(row.key) for row in done.rows} == {"c001/svm01", "c001/svm02"}
+
+
+def await_run(request: RunRequest, wiring: Wiring) -> RunResult:
+    result = anyio.run(execute_run, request, wiring)
+    assert result is not None
+    return result
+
+
+class _TlsBroken:
+    """Every request after the first rekey POST fails its TLS handshake (a certificate
+    replaced mid-run); counts the handshakes that failed."""
+
+    def __init__(self) -> None:
+        self.posted = False
+        self.failures = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response | None:
+        if self.posted:
+            self.failures += 1
+            raise ssl.SSLCertVerificationError("certificate verify failed: self-signed")
+        if request.method == "POST":
+            self.posted = True
+        return None
+
+
+async def test_6b_tls_failures_on_polls_and_posts_open_the_circuit(tmp_path: Path) -> None:
+    sim = sim_fleet(1, 5, scenario=scenario(job_duration={"min_s": 0.2, "max_s": 0.2}))
+    hook = _TlsBroken()
+    with Ledger.open(tmp_path / "state.db") as ledger:
+        result = await _run(
+            ledger,
+            sim,
+            rewriting(sim, hook=hook),
+            per_cluster=1,
+            return_timeout=0,
+            max_fail_percent=100.0,
+            breaker_threshold=2,
+            breaker_cooldown_s=0.05,
+        )
+    outcomes = [(r.outcome, r.reason) for r in result.rows]
+    assert ("skipped", "circuit_open") in outcomes
+    assert hook.failures <= 3  # the poll, one POST, the half-open probe: then the cluster rests
     assert sum(sim.rekeys().values()) == 1
