@@ -66,6 +66,7 @@ from orchestrator.ontap.models import Job
 log = structlog.get_logger()
 
 SETTLE_RETRY_S = 2.0  # between attempts to settle an uncertain submission
+SETTLE_POLL_MAX_S = 15.0  # the longest pause while it is too early to tell
 MAX_SETTLE_TRIES = 8  # failed settle reads in a row, then `unverified`: never guess, never re-send
 MAX_SETTLE_WAITS = 300  # settles that found it too early to tell (~10 minutes), then `unverified`
 
@@ -543,11 +544,15 @@ def _poll_pause(loop: _Loop, decision: Decision) -> float:
 
 
 def _settle_pause(loop: _Loop) -> float:
-    """The first settle waits out the settle window (the POST may still be queued); after
-    that, a short pause between reads."""
-    if loop.last.event is Event.TOO_EARLY or loop.last.event is Event.POST_UNCERTAIN:
-        remaining = (loop.rec.row.intent_at or 0.0) + loop.run.options.settle_window_s
-        return max(min(SETTLE_RETRY_S, loop.run.options.settle_window_s), remaining - time.time())
+    """Look again soon (a dropped answer's job is usually there at once); while it is too
+    early to tell, every few seconds until the settle window ends."""
+    window = loop.run.options.settle_window_s
+    if loop.last.event is Event.POST_UNCERTAIN:
+        return min(SETTLE_RETRY_S, window)
+    if loop.last.event is Event.TOO_EARLY:
+        remaining = (loop.rec.row.intent_at or 0.0) + window - time.time()
+        if remaining > 0:
+            return min(max(remaining, 0.05), SETTLE_POLL_MAX_S)
     return SETTLE_RETRY_S
 
 
