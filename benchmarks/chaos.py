@@ -45,13 +45,13 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=2, help="--matrix: SIGKILLs per cell")
     parser.add_argument("--cells", default=None, help="--matrix: only cells A:B (slice)")
     args = parser.parse_args()
-    if args.matrix:
-        return matrix(args)
     os.environ.setdefault(PASSWORD_ENV, "netapp-sim")
     configure_logging(log_format="json", stream=open(os.devnull, "w"), stream_level="error")  # noqa: SIM115
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.matrix:
+        return matrix(args)
     failures = 0
     started = time.perf_counter()
     for seed in range(args.first_seed, args.first_seed + args.seeds):
