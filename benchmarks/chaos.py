@@ -6,6 +6,12 @@ against the simulator's ground truth (`tests/test_chaos.py::check_invariants`).
 
     .venv/bin/python benchmarks/chaos.py --clusters 250 --svms 40 --seeds 10
     .venv/bin/python benchmarks/chaos.py --clusters 20 --svms 20 --seeds 3 --first-seed 1
+
+`--matrix` runs the chaos mix with SIGKILL + resume at seeded moments in every cell of
+ONTAP version x job description x job expiry x busy answer x 201 body
+(`tests/chaos_matrix.py`), one JSON line per cell:
+
+    .venv/bin/python benchmarks/chaos.py --matrix --clusters 50 --svms 40 --kills 2
 """
 
 from __future__ import annotations
@@ -35,12 +41,17 @@ def main() -> int:
     parser.add_argument(
         "--timeout-scale", type=float, default=10.0, help="x the 0.4 s read timeout and 0.6 s slow"
     )
+    parser.add_argument("--matrix", action="store_true", help="every cell of the switch matrix")
+    parser.add_argument("--kills", type=int, default=2, help="--matrix: SIGKILLs per cell")
+    parser.add_argument("--cells", default=None, help="--matrix: only cells A:B (slice)")
     args = parser.parse_args()
     os.environ.setdefault(PASSWORD_ENV, "netapp-sim")
     configure_logging(log_format="json", stream=open(os.devnull, "w"), stream_level="error")  # noqa: SIM115
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.matrix:
+        return matrix(args)
     failures = 0
     started = time.perf_counter()
     for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -62,6 +73,44 @@ def main() -> int:
     total = time.perf_counter() - started
     print(f"{args.seeds - failures}/{args.seeds} seeds held every invariant ({total:.0f} s)")
     return 1 if failures else 0
+
+
+def matrix(args: argparse.Namespace) -> int:
+    """Every cell; one JSON line each; a summary; exit 1 if any cell broke an invariant."""
+    from tests.chaos_matrix import all_cells, result_line, run_cell
+
+    os.environ.setdefault(PASSWORD_ENV, "netapp-sim")
+    configure_logging(log_format="json", stream=open(os.devnull, "w"), stream_level="error")  # noqa: SIM115
+    cells = all_cells()
+    if args.cells:
+        start, _, stop = args.cells.partition(":")
+        cells = cells[int(start or 0) : int(stop) if stop else None]
+    broken, unverified, targets = 0, 0, 0
+    started = time.perf_counter()
+    for number, cell in enumerate(cells):
+        with tempfile.TemporaryDirectory(prefix="ontap-matrix-") as tmp:
+            try:
+                result = run_cell(
+                    cell,
+                    clusters=args.clusters,
+                    svms=args.svms,
+                    kills=args.kills,
+                    seed=args.first_seed + number,
+                    workdir=Path(tmp),
+                )
+            except AssertionError as exc:
+                broken += 1
+                print(f"BROKEN {cell.label()}: {str(exc)[:2000]}", flush=True)
+                continue
+        targets += result.targets
+        unverified += sum(result.unverified.values())
+        print(result_line(result), flush=True)
+    total = time.perf_counter() - started
+    print(
+        f"{len(cells) - broken}/{len(cells)} cells held every invariant; {targets} targets, "
+        f"{unverified} unverified ({total:.0f} s)"
+    )
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":

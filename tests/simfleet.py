@@ -51,10 +51,11 @@ def sim_fleet(
     retry: dict[str, RetryOverride] | None = None,
     seed: int = 7,
     svm_names: list[str] | None = None,
+    versions: tuple[str, ...] = (),
 ) -> SimFleet:
     """A fleet of `clusters` x `svms` (or these `svm_names`) served in-process, and an
     inventory for it."""
-    spec = FleetSpec.generate(clusters, svms, password=password)
+    spec = FleetSpec.generate(clusters, svms, password=password, **_versions(versions))
     if svm_names is not None:
         spec = FleetSpec(clusters=[c.model_copy(update={"svms": svm_names}) for c in spec.clusters])
     fleet = Fleet(spec, scenario, seed)
@@ -67,6 +68,10 @@ def sim_fleet(
         path=Path("inventory.yaml"), sha256="0" * 64, version=1, clusters=specs, retry=retry or {}
     )
     return SimFleet(fleet, SimulatorApp(fleet), inventory)
+
+
+def _versions(versions: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    return {"versions": versions} if versions else {}
 
 
 def _cluster_spec(

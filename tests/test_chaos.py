@@ -91,6 +91,7 @@ class ChaosResult:
     outcomes: dict[str, int]
     accepted: int
     double: int
+    unverified: dict[str, int]  # reason -> count
 
 
 def run_chaos(
@@ -122,8 +123,15 @@ def run_chaos(
     seconds = time.perf_counter() - started
     uncertain = {f"{t.key.cluster}/{t.key.svm}" for t in transitions if t.state == "uncertain"}
     accepted, double = check_invariants(rows, report, truth, svms, uncertain)
+    unverified = Counter(str(r.reason) for r in rows if r.outcome == Outcome.UNVERIFIED)
     return ChaosResult(
-        seed, len(rows), seconds, dict(Counter(str(r.outcome) for r in rows)), accepted, double
+        seed,
+        len(rows),
+        seconds,
+        dict(Counter(str(r.outcome) for r in rows)),
+        accepted,
+        double,
+        dict(unverified),
     )
 
 
@@ -194,7 +202,17 @@ def check_invariants(
     totals = report["totals"]
     successes = sum(1 for r in accepted.values() if r["outcome"] == "success")
     assert totals["targets"] == len(rows)
-    assert totals["rekeyed"] + totals["unverified"] == successes, (totals, successes)
+    # `unverified` is the honest price of missing evidence: a rekey that happened but was
+    # not confirmed, or a POST without an answer that the job search could not settle
+    # (never re-sent). Only the first may hide a rekey.
+    unconfirmed = [n for n in accepted if by_name[n].outcome == Outcome.UNVERIFIED]
+    unsettled = [
+        n for n, r in by_name.items() if r.outcome == Outcome.UNVERIFIED and n not in accepted
+    ]
+    for name in unsettled:
+        assert by_name[name].reason == "cannot_settle", (name, by_name[name].reason)
+    assert totals["unverified"] == len(unconfirmed) + len(unsettled), totals
+    assert totals["rekeyed"] + len(unconfirmed) == successes, (totals, successes)
     assert totals["rekeyed"] == sum(1 for n in accepted if by_name[n].outcome == Outcome.REKEYED)
     counted = Counter(str(r.outcome) for r in rows)
     for outcome in outcomes:
@@ -213,7 +231,23 @@ def test_chaos_invariants_hold(seed: int, tmp_path: Path, monkeypatch: pytest.Mo
     result = run_chaos(seed, clusters=20, svms=20, workdir=tmp_path)
     assert result.targets >= 20 * 18  # two clusters may show one row each
     assert result.outcomes.get("rekeyed", 0) > 300
-    assert result.seconds < 30, result
+    # generous: the machine is shared; since issue 12 an uncertain POST keeps its slot
+    # while it settles (its job may be running), which costs some wall time
+    assert result.seconds < 120, result
+
+
+@pytest.mark.chaos
+@pytest.mark.parametrize("index", range(3))
+def test_chaos_matrix_slice_holds_every_invariant(index: int, tmp_path: Path) -> None:
+    """A slice of `benchmarks/chaos.py --matrix` (every switch value once): the chaos mix,
+    one SIGKILL + resume, at each cell's ONTAP version and switches."""
+    from tests.chaos_matrix import ci_slice, run_cell
+
+    cell = ci_slice()[index]
+    result = run_cell(cell, clusters=5, svms=6, kills=1, seed=index + 1, workdir=tmp_path)
+    assert result.doubles == 0
+    assert result.targets >= 3 * 6  # the unreachable and the locked-out cluster: 1 row each
+    assert result.outcomes.get("rekeyed", 0) >= result.targets // 2, result
 
 
 if __name__ == "__main__":  # a quick manual run

@@ -11,6 +11,7 @@ import anyio
 from orchestrator.core.backoff import RetryBudget
 from orchestrator.core.inventory import ClusterSpec, RetryOverride
 from orchestrator.core.options import RunOptions
+from orchestrator.core.settling import Calibration
 from orchestrator.core.targets import AbortReason, Outcome
 from orchestrator.engine.breaker import CircuitBreaker
 from orchestrator.engine.recorder import LedgerWriter
@@ -26,6 +27,12 @@ class ClusterContext:
     limiter: anyio.CapacityLimiter
     breaker: CircuitBreaker
     budget: RetryBudget
+    calibration: Calibration | None = None  # what its rekey jobs look like (core.settling)
+    ended_seen_at: dict[str, float] = field(default_factory=dict)  # job uuid -> first seen ended
+
+    def saw_ended(self, job_uuid: str, at: float) -> None:
+        """Remember when this run first saw a job of the cluster ended (a lifetime witness)."""
+        self.ended_seen_at.setdefault(job_uuid, at)
 
 
 @dataclass

@@ -1,13 +1,13 @@
-"""Following a rekey job to its end."""
+"""Reading a rekey job once, as a lifecycle observation, and what it teaches about the
+cluster's job descriptions (the calibration)."""
 
 from __future__ import annotations
 
-import anyio
 import structlog
 
 from orchestrator.core.errors import OntapError
+from orchestrator.core.settling import Calibration, JobFacts, calibrate
 from orchestrator.observe import events
-from orchestrator.ontap.client import OntapClient
 from orchestrator.ontap.models import Job
 
 log = structlog.get_logger()
@@ -15,32 +15,39 @@ log = structlog.get_logger()
 POLL_FIRST_S = 1.0
 POLL_MAX_S = 10.0
 POLL_FACTOR = 1.5
-MAX_CONSECUTIVE_GET_ERRORS = 3  # as NetApp's Ansible collection: then settle from state
-MAX_FOLLOW_S = 3600.0  # a job still running after an hour is settled from state later
+MAX_CONSECUTIVE_GET_ERRORS = 3  # as NetApp's Ansible collection: then the job counts as lost
+MAX_FOLLOW_S = 3600.0  # a job still running after an hour: the outcome is not known
 
 
-async def follow_job(client: OntapClient, job_uuid: str) -> Job | None:
-    """Poll the job until it ends; None when it is gone (404) or cannot be read.
+def poll_delay(polls: int) -> float:
+    """The pause before poll number `polls` (1-based) of one job."""
+    return float(min(POLL_MAX_S, POLL_FIRST_S * POLL_FACTOR ** max(0, polls - 1)))
 
-    None means "settle from the cluster's state": the job record expires about 300 s
-    after it ends, and a few failed GETs in a row say the cluster is not answering.
-    """
-    delay, errors = POLL_FIRST_S, 0
-    with anyio.move_on_after(MAX_FOLLOW_S):
-        while True:
-            try:
-                job = await client.get_job(job_uuid)
-                errors = 0
-            except OntapError as err:
-                if err.status == 404:
-                    return None
-                errors += 1
-                if errors >= MAX_CONSECUTIVE_GET_ERRORS:
-                    return None
-            else:
-                log.debug(events.JOB_POLLED, job_uuid=job_uuid, state=job.state)
-                if job.is_terminal:
-                    return job
-            await anyio.sleep(delay)
-            delay = min(POLL_MAX_S, delay * POLL_FACTOR)
-    return None
+
+def is_gone(err: OntapError) -> bool:
+    """A 404 on the job: its record expired (ONTAP deletes it a while after it ends)."""
+    return err.status == 404
+
+
+def job_facts(job: Job) -> JobFacts:
+    """The parts of a job the settle search and the calibration need."""
+    return JobFacts(
+        uuid=job.uuid,
+        description=job.description,
+        svm=job.svm_name,
+        start=job.start_time.timestamp() if job.start_time else None,
+        end=job.end_time.timestamp() if job.end_time else None,
+    )
+
+
+def learn_from_known_job(
+    cluster: str, calibration: Calibration | None, job: Job, config_uuid: str, svm: str
+) -> Calibration | None:
+    """The cluster's calibration after seeing `job`, known for certain to be the rekey of
+    `config_uuid` (an answer to our POST named it)."""
+    facts = job_facts(job)
+    if calibration is None:
+        learnt = calibrate(cluster, facts, config_uuid, svm)
+        log.info(events.JOB_POLLED, calibrated=learnt.description, job_uuid=job.uuid)
+        return learnt
+    return calibration.checked_against(facts, config_uuid, svm)

@@ -1,32 +1,64 @@
-"""The per-target procedure: POST, follow the job, verify, retry, settle.
+"""The per-target procedure: one loop over the lifecycle table (`core/lifecycle.py`).
 
-Each step returns a `Finish` (a terminal outcome) or a `Retry` (wait, then loop). The loop
-in `drive_target` owns the waiting, the budgets, the deadline and the stop checks; the
-steps hold the cluster's and the run's concurrency slots, the waits do not.
+    take the slots -> act -> observe -> commit -> decide -> release -> wait
 
-A POST whose fate is unknown is never sent again before it is settled (`settle.py`): the
-row stays INTENT or UNCERTAIN in the ledger until a job, the key store or the key id proves
-what happened, so a crash at any point is settled the same way by `resume`.
+The lifecycle decides everything that matters for safety; this module does the I/O and
+turns what it sees into observations. The slots (the cluster's and the run's concurrency)
+are taken before a POST and kept until the lifecycle says nothing of ours runs any more
+(`Decision.hold`): a target waiting to settle an uncertain POST keeps its slot, because its
+job may be running. A waiting retry (`Wait.BACKOFF`) holds none.
+
+Every change of state or evidence is committed to the ledger before the next request:
+the intent before the POST, the job uuid and the evidence as soon as they are known, so a
+crash at any point is settled the same way by `resume`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import anyio
 import structlog
 
 from orchestrator.core.backoff import full_jitter, retry_after_delay, try_spend_all
 from orchestrator.core.errors import ErrorClass, ErrorKind, OntapError
+from orchestrator.core.lifecycle import (
+    IN_FLIGHT,
+    Action,
+    Decision,
+    Event,
+    Evidence,
+    Observation,
+    Reason,
+    Wait,
+    decide,
+    job_failure_event,
+    post_error_event,
+    read_error_event,
+)
 from orchestrator.core.policy import RetryRule, classify
-from orchestrator.core.targets import AbortReason, Outcome, SkipReason, TargetState
-from orchestrator.engine.breaker import BreakerState
+from orchestrator.core.settling import Calibration
+from orchestrator.core.targets import AbortReason, Outcome, TargetState
+from orchestrator.engine.breaker import Admission, BreakerState
 from orchestrator.engine.context import ClusterContext, RunContext
-from orchestrator.engine.jobs import follow_job
+from orchestrator.engine.jobs import (
+    MAX_CONSECUTIVE_GET_ERRORS,
+    MAX_FOLLOW_S,
+    is_gone,
+    learn_from_known_job,
+    poll_delay,
+)
 from orchestrator.engine.recorder import TargetRecorder
-from orchestrator.engine.settle import Settlement, remember_job, settle
-from orchestrator.engine.verify import verify
+from orchestrator.engine.settle import remember_job, settle
+from orchestrator.engine.verify import (
+    MAX_PENDING_READS,
+    READ_BACK_PAUSE_S,
+    READ_BACK_TRIES,
+    read_back,
+)
+from orchestrator.ledger.records import TargetRow
 from orchestrator.observe import events
 from orchestrator.ontap.client import job_error
 from orchestrator.ontap.models import Job
@@ -34,346 +66,554 @@ from orchestrator.ontap.models import Job
 log = structlog.get_logger()
 
 SETTLE_RETRY_S = 2.0  # between attempts to settle an uncertain submission
-MAX_SETTLE_TRIES = 8  # then `unverified`: never guess, never re-send
+SETTLE_POLL_MAX_S = 15.0  # the longest pause while it is too early to tell
+MAX_SETTLE_TRIES = 8  # failed settle reads in a row, then `unverified`: never guess, never re-send
+MAX_SETTLE_WAITS = 300  # settles that found it too early to tell (~10 minutes), then `unverified`
 
-
-@dataclass(frozen=True)
-class Finish:
-    outcome: Outcome
-    reason: str | None = None
-    error: OntapError | None = None
-    rule: RetryRule | None = None
-    key_id_after: str | None = None
-
-
-@dataclass(frozen=True)
-class Retry:
-    error: OntapError
-    rule: RetryRule
-    settling: bool = False  # the row is UNCERTAIN: the next step settles, it does not POST
-    counted: bool = True  # False: waiting out the settle window is not a failed settle
-
-
-Step = Finish | Retry
-IN_FLIGHT = (
-    TargetState.INTENT,
-    TargetState.UNCERTAIN,
-    TargetState.SUBMITTED,
-    TargetState.VERIFYING,
+_TRANSITION_EVENTS = {
+    TargetState.INTENT: events.ATTEMPT_STARTED,
+    TargetState.SUBMITTED: events.ATTEMPT_SUBMITTED,
+    TargetState.UNCERTAIN: events.ATTEMPT_UNCERTAIN,
+    TargetState.WAITING: events.ATTEMPT_RETRY_SCHEDULED,
+    TargetState.VERIFYING: events.TARGET_VERIFYING,
+    TargetState.DONE: events.TARGET_FINISHED,
+}
+_SETTLE_EVENTS = frozenset(
+    {Event.FOUND_JOB, Event.FOUND_REKEY, Event.FOUND_KEY, Event.NOT_SUBMITTED}
 )
 
 
-async def drive_target(run: RunContext, cluster: ClusterContext, rec: TargetRecorder) -> None:
-    """Drive one target to a terminal outcome and commit it; never raises but on cancel."""
-    settle_tries = 0
-    while True:
-        if (early := _early_finish(run, cluster, rec)) is not None:
-            await _finish(run, rec, early)
-            return
-        step = await _one_step(run, cluster, rec)
-        if isinstance(step, Finish):
-            await _finish(run, rec, step, decided=True)
-            return
-        settle_tries = settle_tries + 1 if step.settling and step.counted else 0
-        if (stop := _retry_limit(run, cluster, rec, step, settle_tries)) is not None:
-            await _finish(run, rec, stop)
-            return
-        await _wait_for_retry(run, rec, step)
+class TargetSlots:
+    """A target's cluster slot, run slot and breaker admission, held across many steps
+    (borrowed on behalf of this object, so any task may release them)."""
+
+    def __init__(self, run: RunContext, cluster: ClusterContext) -> None:
+        self._run, self._cluster = run, cluster
+        self._admission: Admission | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._admission is not None
+
+    async def take(self) -> bool:
+        """Wait for both slots; False when the cluster is closed for good."""
+        breaker = self._cluster.breaker
+        while True:
+            admission = await breaker.admit()
+            if admission is None:
+                return False
+            try:
+                await self._cluster.limiter.acquire_on_behalf_of(self)
+                try:
+                    await self._run.limiter.acquire_on_behalf_of(self)
+                except BaseException:
+                    self._cluster.limiter.release_on_behalf_of(self)
+                    raise
+            except BaseException:
+                breaker.release(admission)
+                raise
+            if breaker.valid(admission):
+                self._admission = admission
+                return True
+            self._give_back(admission)  # the circuit opened while this target queued
+
+    def release(self) -> None:
+        if self._admission is not None:
+            admission, self._admission = self._admission, None
+            self._give_back(admission)
+
+    def _give_back(self, admission: Admission) -> None:
+        self._run.limiter.release_on_behalf_of(self)
+        self._cluster.limiter.release_on_behalf_of(self)
+        self._cluster.breaker.release(admission)
 
 
-def _early_finish(run: RunContext, cluster: ClusterContext, rec: TargetRecorder) -> Finish | None:
-    """A terminal outcome decided before any request: stop, deadline, closed cluster."""
-    if rec.row.state in IN_FLIGHT:
-        return None  # something may be running on the cluster: settle it, whatever happens
+@dataclass
+class _Loop:
+    """The moving parts of one target's loop."""
+
+    run: RunContext
+    cluster: ClusterContext
+    rec: TargetRecorder
+    slots: TargetSlots
+    on_slots: Callable[[], None] | None = None
+    evidence: Evidence = field(default_factory=Evidence)
+    error: OntapError | None = None  # the last error: the outcome's error and the backoff
+    rule: RetryRule | None = None
+    job: Job | None = None  # a job record the POST answer carried (no GET needed)
+    key_id_after: str | None = None
+    polls: int = 0
+    read_errors: int = 0
+    pending_reads: int = 0
+    settle_waits: int = 0
+    settle_errors: int = 0
+    follow_since: float | None = None
+    last: Observation = field(default_factory=lambda: Observation(Event.BEGIN))
+
+    @property
+    def row_state(self) -> TargetState:
+        return self.rec.row.state
+
+
+async def drive_target(
+    run: RunContext,
+    cluster: ClusterContext,
+    rec: TargetRecorder,
+    *,
+    on_slots: Callable[[], None] | None = None,
+) -> None:
+    """Drive one target to a terminal outcome and commit it; never raises but on cancel
+    (or a ledger failure, which ends the run `interrupted`).
+
+    `on_slots` is called once, when the target holds its slots (or knows it never will):
+    `resume` starts new targets only after every in-flight one has its slots back."""
+    loop = _Loop(run, cluster, rec, TargetSlots(run, cluster), on_slots)
+    loop.evidence = _evidence_of(rec.row)
+    try:
+        await _drive(loop)
+    finally:
+        loop.slots.release()
+        _slots_settled(loop)
+
+
+def _evidence_of(row: TargetRow) -> Evidence:
+    """The row's evidence; a recorded job uuid of an attempt in flight is evidence too
+    (rows written before the ledger kept evidence, schema v1)."""
+    evidence = Evidence.from_json(row.evidence)
+    in_flight = row.state in (TargetState.SUBMITTED, TargetState.VERIFYING)
+    if row.job_uuid and in_flight and not evidence.accepted:
+        evidence = evidence.accept("job", row.job_uuid)
+    return evidence
+
+
+async def _drive(loop: _Loop) -> None:
+    decision = _decide(loop, Observation(Event.BEGIN))
+    if decision.action is not Action.POST:
+        decision = await _commit(loop, decision)  # e.g. a crash's INTENT is now UNCERTAIN
+    while decision.action is not Action.FINISH:
+        decision = await _step(loop, decision)
+    await _finish(loop, decision)
+
+
+async def _step(loop: _Loop, decision: Decision) -> Decision:
+    """One turn: gate, slots, act, observe, commit, decide, limits, wait."""
+    if (gated := _gate(loop)) is not None:
+        return gated
+    if not loop.slots.held:
+        taken = await loop.slots.take()
+        _slots_settled(loop)
+        if not taken:
+            return _decide(loop, _closed_observation(loop.cluster))
+        if (gated := _gate(loop)) is not None:
+            return gated  # the run stopped while this target queued for its slots
+    observation = await _act(loop, decision.action)
+    loop.last = observation
+    decision = await _commit(loop, _limited(loop, _decide(loop, observation)))
+    if decision.action is Action.FINISH:
+        return decision
+    await _wait(loop, decision)
+    return decision
+
+
+def _slots_settled(loop: _Loop) -> None:
+    if loop.on_slots is not None:
+        callback, loop.on_slots = loop.on_slots, None
+        callback()
+
+
+def _decide(loop: _Loop, observation: Observation) -> Decision:
+    return decide(loop.row_state, loop.evidence, observation)
+
+
+# -- the gate before a new attempt -----------------------------------------------------------
+
+
+def _gate(loop: _Loop) -> Decision | None:
+    """A terminal decision before a POST: stop, deadline, closed cluster (None: go on).
+
+    In flight, nothing stops the target: something of ours may run on the cluster."""
+    if loop.row_state in IN_FLIGHT:
+        return None
+    run = loop.run
     if run.past_deadline():
         run.stop(AbortReason.DEADLINE)  # no new attempt after it: the run ends `aborted`
+    if run.stop_reason is AbortReason.DEADLINE:
+        return _decide(loop, Observation(Event.DEADLINE))
     if run.stop_reason is not None:
-        return _stopped(run.stop_reason, rec)
-    if cluster.breaker.state is BreakerState.AUTH_FAILED:
-        return Finish(Outcome.SKIPPED, SkipReason.AUTH_FAILED)
-    if cluster.breaker.state is BreakerState.DEAD:
-        return _circuit_open(rec)
+        return _decide(loop, Observation(Event.STOP, Reason(run.stop_reason.value)))
+    if loop.cluster.breaker.blocked:
+        return _decide(loop, _closed_observation(loop.cluster))
     return None
 
 
-def _circuit_open(rec: TargetRecorder) -> Finish:
-    """`skipped` means never attempted; a target whose retries the open circuit cut short
-    is `exhausted`."""
-    if rec.row.attempts > 0:
-        return Finish(Outcome.EXHAUSTED, SkipReason.CIRCUIT_OPEN)
-    return Finish(Outcome.SKIPPED, SkipReason.CIRCUIT_OPEN)
-
-
-def _stopped(reason: AbortReason, rec: TargetRecorder) -> Finish:
-    """Not started: `aborted`. Waiting for a retry at the deadline: `exhausted`."""
-    if reason is AbortReason.DEADLINE and rec.row.attempts > 0:
-        return Finish(Outcome.EXHAUSTED, "deadline")
-    return Finish(Outcome.ABORTED, reason.value)
-
-
-async def _one_step(run: RunContext, cluster: ClusterContext, rec: TargetRecorder) -> Step:
-    while True:
-        admission = await cluster.breaker.admit()
-        if admission is None:
-            return _closed_cluster(cluster, rec)
-        try:
-            async with cluster.limiter, run.limiter:
-                if not cluster.breaker.valid(admission):
-                    continue  # the circuit opened while this target queued for a slot
-                step = await _step_in_slot(run, cluster, rec)
-                if isinstance(step, Finish):
-                    run.outcome_decided(step.outcome)
-                return step
-        finally:
-            cluster.breaker.release(admission)
-
-
-async def _step_in_slot(run: RunContext, cluster: ClusterContext, rec: TargetRecorder) -> Step:
-    if (late := _early_finish(run, cluster, rec)) is not None:
-        return late  # the run stopped while this target queued for a slot
-    if rec.row.state in (TargetState.INTENT, TargetState.UNCERTAIN):
-        return await _settle_step(run, cluster, rec)
-    if rec.row.state in (TargetState.SUBMITTED, TargetState.VERIFYING):
-        return await _follow_step(run, cluster, rec, job=None)
-    return await _attempt_step(run, cluster, rec)
-
-
-def _closed_cluster(cluster: ClusterContext, rec: TargetRecorder) -> Finish:
-    if rec.row.state in IN_FLIGHT:
-        return Finish(Outcome.UNVERIFIED, "cluster_unreachable_while_settling")
+def _closed_observation(cluster: ClusterContext) -> Observation:
     if cluster.breaker.state is BreakerState.AUTH_FAILED:
-        return Finish(Outcome.SKIPPED, SkipReason.AUTH_FAILED)
-    return _circuit_open(rec)
+        return Observation(Event.CLUSTER_CLOSED, Reason.AUTH_FAILED)
+    return Observation(Event.CLUSTER_CLOSED, Reason.CIRCUIT_OPEN)
 
 
-async def _attempt_step(run: RunContext, cluster: ClusterContext, rec: TargetRecorder) -> Step:
-    """One POST. The intent is committed before it is sent."""
-    row = rec.row
+# -- acting ----------------------------------------------------------------------------------
+
+
+async def _act(loop: _Loop, action: Action) -> Observation:
+    match action:
+        case Action.POST:
+            return await _post(loop)
+        case Action.FOLLOW:
+            return await _follow(loop)
+        case Action.SETTLE:
+            return await _settle(loop)
+        case Action.VERIFY:
+            return await _verify(loop)
+    raise AssertionError(f"no act for {action}")  # pragma: no cover
+
+
+async def _post(loop: _Loop) -> Observation:
+    """One POST; the intent (and a clean slate of evidence) is committed before it is sent."""
+    row, run = loop.rec.row, loop.run
     if row.attempts > 0 and run.on_retry is not None:
         run.on_retry()  # a retry is an attempt after the first: what the reports count
-    await rec.move(
+    await loop.rec.move(
         TargetState.INTENT,
         events.ATTEMPT_STARTED,
         attempts=row.attempts + 1,
         intent_at=time.time(),
         job_uuid=None,
+        evidence={},
         facts=remember_job(row.facts, row.job_uuid),  # settling must not mistake it for ours
         started_at=row.started_at or time.time(),
         detail={"key_id": row.key_id_intended},
     )
-    log.info(events.ATTEMPT_STARTED, attempt=rec.row.attempts, key_id=row.key_id_intended)
+    loop.evidence, loop.job, loop.polls, loop.read_errors = Evidence(), None, 0, 0
+    log.info(events.ATTEMPT_STARTED, attempt=loop.rec.row.attempts, key_id=row.key_id_intended)
     try:
-        submission = await cluster.client.rekey_external(
+        answer = await loop.cluster.client.rekey_external(
             row.config_uuid or "",
             row.key_id_intended or "",
             return_timeout=run.options.return_timeout,
         )
     except OntapError as err:
-        _note_transport(cluster, err)
-        return await _on_error(run, cluster, rec, err)
-    cluster.breaker.record_success()
-    await rec.move(
-        TargetState.SUBMITTED,
-        events.ATTEMPT_SUBMITTED,
-        job_uuid=submission.job_uuid,
-        detail={"job_uuid": submission.job_uuid, "status": submission.status},
-    )
-    log.info(events.ATTEMPT_SUBMITTED, job_uuid=submission.job_uuid, status=submission.status)
-    return await _follow_step(run, cluster, rec, job=submission.job)
+        return Observation(post_error_event(_note_error(loop, err)))
+    loop.cluster.breaker.record_success()
+    log.info(events.ATTEMPT_SUBMITTED, job_uuid=answer.job_uuid, status=answer.status)
+    if answer.job_uuid is None:  # 200/201 without a job: it finished within return_timeout
+        loop.evidence = Evidence(accepted=True, succeeded=True, how="post")
+        return Observation(Event.POST_DONE_NO_JOB)
+    loop.evidence = Evidence().accept("post", answer.job_uuid)
+    loop.job = answer.job
+    if answer.job is not None:
+        await _learn(loop, answer.job)
+        if answer.job.is_terminal:
+            _saw_end(loop, answer.job)
+        if answer.job.succeeded:
+            return Observation(Event.POST_DONE)
+    return Observation(Event.POST_JOB)
 
 
-async def _follow_step(
-    run: RunContext, cluster: ClusterContext, rec: TargetRecorder, job: Job | None
-) -> Step:
-    """Follow the recorded job to its end, then verify; a lost job is settled from state."""
-    if rec.row.job_uuid is not None and (job is None or not job.is_terminal):
-        outcome = await follow_job(cluster.client, rec.row.job_uuid)
-        if outcome is None:  # expired (404) or unreadable: settle from cluster state
-            await rec.move(
-                TargetState.UNCERTAIN, events.ATTEMPT_UNCERTAIN, detail={"cause": "job_lost"}
-            )
-            return await _settle_step(run, cluster, rec)
-        job = outcome
-    if job is not None and not job.succeeded:
-        return await _on_error(run, cluster, rec, job_error(cluster.spec.name, job))
-    return await _verify_step(cluster, rec)
+async def _follow(loop: _Loop) -> Observation:
+    """Read the recorded job once (or use the record the POST answer carried)."""
+    job_uuid = loop.evidence.job_uuid or loop.rec.row.job_uuid
+    if job_uuid is None:
+        return Observation(Event.JOB_LOST)
+    loop.follow_since = loop.follow_since or time.monotonic()
+    job, loop.job = loop.job, None
+    if job is None or not job.is_terminal:
+        loop.polls += 1
+        try:
+            job = await loop.cluster.client.get_job(job_uuid)
+        except OntapError as err:
+            return _follow_error(loop, err)
+        loop.cluster.breaker.record_success()
+        loop.read_errors = 0
+        await _learn(loop, job)
+        log.debug(events.JOB_POLLED, job_uuid=job_uuid, state=job.state)
+    if not job.is_terminal:
+        if time.monotonic() - loop.follow_since > MAX_FOLLOW_S:
+            return Observation(Event.LIMIT, Reason.OUTCOME_UNKNOWN)
+        return Observation(Event.JOB_RUNNING)
+    _saw_end(loop, job)
+    if job.succeeded:
+        return Observation(Event.JOB_SUCCEEDED)
+    failure = job_error(loop.cluster.spec.name, job)
+    loop.error, loop.rule = failure, classify(failure, loop.run.overrides)
+    return Observation(job_failure_event(loop.rule.error_class))
 
 
-async def _verify_step(cluster: ClusterContext, rec: TargetRecorder) -> Finish:
-    await rec.move(TargetState.VERIFYING, events.TARGET_VERIFYING)
-    log.debug(events.TARGET_VERIFYING)
-    result = await verify(cluster.client, rec.row)
-    if result.outcome is Outcome.REKEYED:
-        log.info(events.TARGET_VERIFIED, key_id=result.key_id_after)
-    return Finish(result.outcome, result.reason, result.error, key_id_after=result.key_id_after)
+def _follow_error(loop: _Loop, err: OntapError) -> Observation:
+    if is_gone(err):
+        loop.cluster.breaker.record_success()  # ONTAP answered: the record expired
+        return Observation(Event.JOB_LOST)
+    event = read_error_event(_note_error(loop, err))
+    if event is Event.READ_RETRYABLE:
+        loop.read_errors += 1
+        if loop.read_errors >= MAX_CONSECUTIVE_GET_ERRORS:
+            return Observation(Event.JOB_LOST)  # then decided by the read-back
+    return Observation(event)
 
 
-async def _settle_step(run: RunContext, cluster: ClusterContext, rec: TargetRecorder) -> Step:
-    """Find out whether an uncertain POST took effect, before anything is sent again."""
+async def _settle(loop: _Loop) -> Observation:
+    """Search the cluster for the fate of the POST, before anything is sent again."""
+    cluster = loop.cluster
     try:
-        settlement = await settle(cluster.client, rec.row)
+        found = await settle(
+            cluster.client,
+            loop.rec.row,
+            cluster.calibration,
+            settle_window_s=loop.run.options.settle_window_s,
+            ended_seen_at=cluster.ended_seen_at,
+        )
     except OntapError as err:
-        _note_transport(cluster, err)
-        if classify(err, run.overrides).error_class is ErrorClass.AUTH:
-            cluster.breaker.trip_auth()
-            return Finish(Outcome.UNVERIFIED, "auth_failed_while_settling", err)
-        return Retry(err, classify(err, run.overrides), settling=True)
+        event = read_error_event(_note_error(loop, err))
+        if event is Event.READ_RETRYABLE:
+            loop.settle_errors += 1
+            if loop.settle_errors >= MAX_SETTLE_TRIES:
+                return Observation(Event.LIMIT, Reason.CANNOT_SETTLE)
+        return Observation(event)
     cluster.breaker.record_success()  # the cluster answered: it is reachable
-    log.info(events.ATTEMPT_SETTLED, how=settlement.how, result=settlement.kind)
-    return await _after_settlement(run, cluster, rec, settlement)
+    loop.settle_errors = 0
+    await _save_calibration(loop, found.calibration)
+    log.info(events.ATTEMPT_SETTLED, how=found.how, result=found.event.value)
+    if found.event is Event.TOO_EARLY:
+        loop.settle_waits += 1
+        if loop.settle_waits > MAX_SETTLE_WAITS:
+            return Observation(Event.LIMIT, Reason.CANNOT_SETTLE)
+    if found.event is Event.FOUND_JOB:
+        loop.evidence = loop.evidence.accept("settle_job", found.job_uuid)
+    elif found.event is Event.FOUND_REKEY:
+        loop.evidence = loop.evidence.accept("key_store")
+    elif found.event is Event.FOUND_KEY:
+        loop.evidence = _key_changed(loop.evidence.accept("key_id"))
+    return Observation(found.event)
 
 
-async def _after_settlement(
-    run: RunContext, cluster: ClusterContext, rec: TargetRecorder, settlement: Settlement
-) -> Step:
-    detail = {"how": settlement.how, "result": settlement.kind}
-    if settlement.kind == "submitted" and settlement.job is not None:
-        await rec.move(
-            TargetState.SUBMITTED,
-            events.ATTEMPT_SETTLED,
-            job_uuid=settlement.job.uuid,
-            detail=detail,
-        )
-        return await _follow_step(run, cluster, rec, job=settlement.job)
-    if settlement.kind == "took_effect":
-        await rec.move(TargetState.SUBMITTED, events.ATTEMPT_SETTLED, detail=detail)
-        return await _verify_step(cluster, rec)
-    if settlement.kind == "in_progress":
-        message = "a rekey is in progress on the key store"
-        return _retry(run, cluster, ErrorKind.SENT, message, settling=True)
-    if settlement.kind == "not_submitted":
-        if _inside_settle_window(run, rec):  # it may still be queued: look again later
-            message = "no trace of the POST yet; waiting out the settle window"
-            return _retry(run, cluster, ErrorKind.SENT, message, settling=True, counted=False)
-        await rec.move(TargetState.WAITING, events.ATTEMPT_SETTLED, detail=detail)
-        return _retry(run, cluster, ErrorKind.CONNECT, "the POST never reached ONTAP")
-    return Finish(Outcome.UNVERIFIED, "cannot_settle")
+async def _verify(loop: _Loop) -> Observation:
+    """One read-back of the configuration and its key store."""
+    log.debug(events.TARGET_VERIFYING)
+    try:
+        result, changed = await read_back(loop.cluster.client, loop.rec.row)
+    except OntapError as err:
+        event = read_error_event(_note_error(loop, err))
+        if event is Event.READ_RETRYABLE:
+            loop.read_errors += 1
+            if loop.read_errors >= READ_BACK_TRIES:
+                return Observation(Event.LIMIT, Reason.READ_BACK_FAILED)
+        return Observation(event)
+    loop.cluster.breaker.record_success()
+    loop.read_errors = 0
+    loop.key_id_after = result.key_id_after
+    if changed and not loop.evidence.key_changed:
+        loop.evidence = _key_changed(loop.evidence)
+    if result.event is Event.VERIFIED:
+        log.info(events.TARGET_VERIFIED, key_id=result.key_id_after)
+    if result.event is Event.VERIFY_PENDING:
+        loop.pending_reads += 1
+        if loop.pending_reads >= MAX_PENDING_READS:
+            return Observation(Event.LIMIT, Reason.READ_BACK_FAILED)
+    return Observation(result.event, result.reason)
 
 
-def _inside_settle_window(run: RunContext, rec: TargetRecorder) -> bool:
-    intent_at = rec.row.intent_at or 0.0
-    return time.time() - intent_at < run.options.settle_window_s
-
-
-def _retry(
-    run: RunContext,
-    cluster: ClusterContext,
-    kind: ErrorKind,
-    message: str,
-    *,
-    settling: bool = False,
-    counted: bool = True,
-) -> Retry:
-    """A Retry for a condition the engine found itself, classified like any ONTAP error."""
-    operation = "settle" if settling else "rekey-external"
-    err = OntapError(cluster=cluster.spec.name, operation=operation, kind=kind, message=message)
-    return Retry(err, classify(err, run.overrides), settling=settling, counted=counted)
-
-
-async def _on_error(
-    run: RunContext, cluster: ClusterContext, rec: TargetRecorder, err: OntapError
-) -> Step:
-    rule = classify(err, run.overrides)
-    match rule.error_class:
-        case ErrorClass.AUTH:
-            cluster.breaker.trip_auth()
-            log.warning(events.CLUSTER_AUTH_FAILED, error_code=err.code)
-            return Finish(Outcome.SKIPPED, SkipReason.AUTH_FAILED, err, rule)
-        case ErrorClass.SKIP:
-            return Finish(Outcome.SKIPPED, SkipReason.NOT_CONFIGURED, err, rule)
-        case ErrorClass.FATAL:
-            return Finish(Outcome.FAILED, None, err, rule)
-        case ErrorClass.UNCERTAIN:
-            await rec.move(
-                TargetState.UNCERTAIN,
-                events.ATTEMPT_UNCERTAIN,
-                detail={"cause": err.message, "error_code": err.code},
-            )
-            log.warning(events.ATTEMPT_UNCERTAIN, cause=err.message)
-            # Settle after a pause, not at once: a POST the client gave up on (read
-            # timeout) may still be queued on the cluster and take effect a moment later;
-            # settling at once would see no job yet and re-send it (a double rekey).
-            return Retry(err, rule, settling=True)
-    await rec.move(
-        TargetState.WAITING,
-        events.ATTEMPT_RETRY_SCHEDULED,
-        detail={
-            "error_code": err.code,
-            "error_class": rule.error_class.value,
-            "status": err.status,
-        },
-    )
-    return Retry(err, rule)
-
-
-def _note_transport(cluster: ClusterContext, err: OntapError) -> None:
-    if err.kind in (ErrorKind.CONNECT, ErrorKind.SENT):
-        cluster.breaker.record_transport_failure()
+def _note_error(loop: _Loop, err: OntapError) -> ErrorClass:
+    """Classify an error of any request and tell the breaker, the same for every request:
+    a 401 closes the cluster, a transport or TLS failure counts towards opening it."""
+    rule = classify(err, loop.run.overrides)
+    loop.error, loop.rule = err, rule
+    breaker = loop.cluster.breaker
+    if rule.error_class is ErrorClass.AUTH:
+        if not breaker.blocked:
+            log.warning(events.CLUSTER_AUTH_FAILED, error_code=err.code, operation=err.operation)
+        breaker.trip_auth()
+    elif err.kind in (ErrorKind.CONNECT, ErrorKind.SENT, ErrorKind.TLS):
+        breaker.record_transport_failure()
     else:
-        cluster.breaker.record_success()
+        breaker.record_success()  # ONTAP answered, with an error
+    return rule.error_class
 
 
-def _retry_limit(
-    run: RunContext, cluster: ClusterContext, rec: TargetRecorder, step: Retry, settle_tries: int
-) -> Finish | None:
-    """The end of retrying: attempts, budgets (a Finish), else None to go on."""
-    if step.settling:
-        if settle_tries >= MAX_SETTLE_TRIES:
-            return Finish(Outcome.UNVERIFIED, "cannot_settle", step.error, step.rule)
-        return None
-    limit = step.rule.max_attempts or run.options.max_attempts
-    if rec.row.attempts >= limit:
-        bounded = step.rule.error_class is ErrorClass.BOUNDED
-        return Finish(
-            Outcome.FAILED if bounded else Outcome.EXHAUSTED, "attempts", step.error, step.rule
+async def _learn(loop: _Loop, job: Job) -> None:
+    """Calibrate the cluster's job descriptions from a job our POST's answer named."""
+    row = loop.rec.row
+    before = loop.cluster.calibration
+    after = learn_from_known_job(
+        loop.cluster.spec.name, before, job, row.config_uuid or "", row.key.svm
+    )
+    await _save_calibration(loop, after)
+
+
+async def _save_calibration(loop: _Loop, calibration: Calibration | None) -> None:
+    if calibration is None or calibration == loop.cluster.calibration:
+        return
+    previous = loop.cluster.calibration
+    loop.cluster.calibration = calibration
+    # A lifetime measurement alone is written only when it grew by a second or more:
+    # every settle measures, and the ledger need not hear of every tenth of a second.
+    if previous is not None and _only_lifetime_grew_a_little(previous, calibration):
+        return
+    await loop.run.ledger.save_calibration(calibration, loop.run.run_id)
+
+
+def _only_lifetime_grew_a_little(old: Calibration, new: Calibration) -> bool:
+    same = replace(new, record_lifetime_s=old.record_lifetime_s) == old
+    return same and new.record_lifetime_s - old.record_lifetime_s < 1.0
+
+
+def _saw_end(loop: _Loop, job: Job) -> None:
+    """The job ended: evidence of its outcome, and a witness of the record lifetime."""
+    now = time.time()
+    loop.cluster.saw_ended(job.uuid, now)
+    seen = loop.evidence.ended_seen_at or now
+    if job.succeeded:
+        loop.evidence = replace(loop.evidence, succeeded=True, ended_seen_at=seen)
+    else:
+        loop.evidence = replace(loop.evidence, failed=True, ended_seen_at=seen)
+
+
+def _key_changed(evidence: Evidence) -> Evidence:
+    return replace(evidence, key_changed=True)
+
+
+# -- committing, limits, waiting ---------------------------------------------------------------
+
+
+async def _commit(loop: _Loop, decision: Decision) -> Decision:
+    """Commit the new state and evidence before anything depends on them."""
+    row = loop.rec.row
+    evidence = loop.evidence.to_json()
+    if decision.action is Action.FINISH:
+        return decision  # committed by _finish, with the outcome
+    if decision.state is row.state and evidence == row.evidence:
+        return decision
+    event = _TRANSITION_EVENTS[decision.state]
+    if loop.last.event in _SETTLE_EVENTS:
+        event = events.ATTEMPT_SETTLED
+    await loop.rec.move(
+        decision.state,
+        event,
+        job_uuid=loop.evidence.job_uuid or row.job_uuid,
+        evidence=evidence,
+        detail=_detail(loop),
+    )
+    if decision.state is TargetState.UNCERTAIN and row.state is not TargetState.UNCERTAIN:
+        log.warning(events.ATTEMPT_UNCERTAIN, cause=loop.error.message if loop.error else None)
+    return decision
+
+
+def _detail(loop: _Loop) -> dict[str, object]:
+    err = loop.error if loop.last.event.name.startswith(("POST_", "JOB_FAILED", "READ")) else None
+    return {
+        "observed": loop.last.event.value,
+        "job_uuid": loop.evidence.job_uuid,
+        "evidence": loop.evidence.how,
+        "error_code": err.code if err else None,
+        "error_class": loop.rule.error_class.value if err and loop.rule else None,
+        "status": err.status if err else None,
+        "cause": err.message if err else None,
+    }
+
+
+def _limited(loop: _Loop, decision: Decision) -> Decision:
+    """The end of retrying: attempts and retry budgets, before a backoff is waited out."""
+    if decision.wait is not Wait.BACKOFF:
+        return decision
+    rule = loop.rule
+    limit = (rule.max_attempts if rule else None) or loop.run.options.max_attempts
+    bounded = rule is not None and rule.error_class is ErrorClass.BOUNDED
+    if loop.rec.row.attempts >= limit:
+        return decide(
+            decision.state, loop.evidence, Observation(Event.LIMIT, Reason.ATTEMPTS, bounded)
         )
-    if not try_spend_all([cluster.budget, run.budget]):
-        return Finish(Outcome.EXHAUSTED, "retry_budget", step.error, step.rule)
-    return None
+    if not try_spend_all([loop.cluster.budget, loop.run.budget]):
+        return decide(
+            decision.state, loop.evidence, Observation(Event.LIMIT, Reason.RETRY_BUDGET, bounded)
+        )
+    return decision
 
 
-async def _wait_for_retry(run: RunContext, rec: TargetRecorder, step: Retry) -> None:
-    delay = _delay(run, rec, step)
+async def _wait(loop: _Loop, decision: Decision) -> None:
+    """Wait before the next action; a backoff gives the slots back first."""
+    match decision.wait:
+        case Wait.NONE:
+            return
+        case Wait.BACKOFF:
+            loop.slots.release()
+            await _backoff(loop)
+        case Wait.POLL:
+            await anyio.sleep(_poll_pause(loop, decision))
+        case Wait.SETTLE:
+            await anyio.sleep(_settle_pause(loop))
+
+
+def _poll_pause(loop: _Loop, decision: Decision) -> float:
+    if decision.action is Action.FOLLOW:
+        return poll_delay(loop.polls)
+    return READ_BACK_PAUSE_S
+
+
+def _settle_pause(loop: _Loop) -> float:
+    """Look again soon (a dropped answer's job is usually there at once); while it is too
+    early to tell, every few seconds until the settle window ends."""
+    window = loop.run.options.settle_window_s
+    if loop.last.event is Event.POST_UNCERTAIN:
+        return min(SETTLE_RETRY_S, window)
+    if loop.last.event is Event.TOO_EARLY:
+        remaining = (loop.rec.row.intent_at or 0.0) + window - time.time()
+        if remaining > 0:
+            return min(max(remaining, 0.05), SETTLE_POLL_MAX_S)
+    return SETTLE_RETRY_S
+
+
+async def _backoff(loop: _Loop) -> None:
+    run = loop.run
+    delay = _backoff_delay(loop)
     if run.deadline is not None and anyio.current_time() + delay >= run.deadline:
         delay = max(0.0, run.deadline - anyio.current_time())
     log.info(
         events.ATTEMPT_RETRY_SCHEDULED,
-        error_code=step.error.code,
-        error_class=step.rule.error_class.value,
+        error_code=loop.error.code if loop.error else None,
+        error_class=loop.rule.error_class.value if loop.rule else None,
         delay_s=round(delay, 3),
-        cause=step.error.message,
+        cause=loop.error.message if loop.error else loop.last.event.value,
     )
-    await run.sleep(delay)
+    await run.sleep(delay)  # wakes early when the run stops: then the gate decides
 
 
-def _delay(run: RunContext, rec: TargetRecorder, step: Retry) -> float:
-    if step.settling:
-        return SETTLE_RETRY_S
-    base = step.rule.base_delay_s * run.options.backoff_scale
-    jitter = full_jitter(max(1, rec.row.attempts), base, step.rule.max_delay_s, run.rand.random)
-    hinted = retry_after_delay(step.error.retry_after, run.options.retry_after_cap_s)
+def _backoff_delay(loop: _Loop) -> float:
+    run, rule = loop.run, loop.rule
+    if rule is None or loop.last.event is Event.NOT_SUBMITTED:
+        base, cap = 1.0 * run.options.backoff_scale, 30.0
+    else:
+        base, cap = rule.base_delay_s * run.options.backoff_scale, rule.max_delay_s
+    jitter = full_jitter(max(1, loop.rec.row.attempts), base, cap, run.rand.random)
+    hinted = retry_after_delay(
+        loop.error.retry_after if loop.error else None, run.options.retry_after_cap_s
+    )
     return max(jitter, hinted or 0.0)
 
 
-async def _finish(
-    run: RunContext, rec: TargetRecorder, finish: Finish, *, decided: bool = False
-) -> None:
-    if not decided:
-        run.outcome_decided(finish.outcome)
-    err, rule = finish.error, finish.rule
-    await rec.move(
+# -- the end -----------------------------------------------------------------------------------
+
+
+async def _finish(loop: _Loop, decision: Decision) -> None:
+    """Commit the outcome (before the slots are released: a stop it causes takes effect
+    before the next target can start)."""
+    outcome = decision.outcome or Outcome.UNVERIFIED
+    loop.run.outcome_decided(outcome)
+    err, rule = _error_for(loop, outcome)
+    await loop.rec.move(
         TargetState.DONE,
         events.TARGET_FINISHED,
-        outcome=finish.outcome.value,
-        reason=_text(finish.reason),
-        key_id_after=finish.key_id_after,
+        outcome=outcome.value,
+        reason=decision.reason.value if decision.reason else None,
+        key_id_after=loop.key_id_after,
         finished_at=time.time(),
+        job_uuid=loop.evidence.job_uuid or loop.rec.row.job_uuid,
+        evidence=loop.evidence.to_json(),
         error_code=err.code if err else None,
         error_message=err.summary() if err else None,
         error_class=rule.error_class.value if rule else None,
         error_hint=rule.hint if rule else None,
+        detail={"observed": loop.last.event.value},
     )
-    row = rec.row
+    row = loop.rec.row
     duration = (row.finished_at or 0) - (row.started_at or row.finished_at or 0)
     log.info(
         events.TARGET_FINISHED,
@@ -390,5 +630,11 @@ async def _finish(
     )
 
 
-def _text(reason: str | None) -> str | None:
-    return None if reason is None else str(reason)
+def _error_for(loop: _Loop, outcome: Outcome) -> tuple[OntapError | None, RetryRule | None]:
+    """The error a finished target reports: the last one, unless the target ended well or
+    was never tried (a stop, a closed cluster)."""
+    if outcome is Outcome.REKEYED or outcome is Outcome.ABORTED:
+        return None, None
+    if loop.last.event in (Event.BEGIN, Event.STOP, Event.DEADLINE):
+        return None, None
+    return loop.error, loop.rule

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from orchestrator.core.settling import Calibration
 from orchestrator.core.targets import TargetState
 from orchestrator.ledger.records import TargetRow, Transition
 
@@ -22,6 +23,10 @@ class LedgerWriter(Protocol):
     """What the engine needs of the ledger: a committed write (see AsyncLedger)."""
 
     async def write(self, row: TargetRow, transition: Transition | None = None) -> None: ...
+
+    async def save_calibration(
+        self, calibration: Calibration, run_id: str | None = None
+    ) -> None: ...
 
 
 class TargetRecorder:

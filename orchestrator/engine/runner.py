@@ -25,9 +25,10 @@ from orchestrator.core.backoff import RetryBudget
 from orchestrator.core.exitcodes import ExitCode, exit_code
 from orchestrator.core.failure_budget import FailureBudget
 from orchestrator.core.inventory import ClusterSpec, Inventory, RetryOverride
+from orchestrator.core.lifecycle import IN_FLIGHT, Evidence
 from orchestrator.core.options import RunOptions
 from orchestrator.core.outcomes import is_success
-from orchestrator.core.selectors import Selection, cluster_may_match
+from orchestrator.core.selectors import Selection, cluster_may_match, target_matches
 from orchestrator.core.targets import AbortReason, Outcome, SkipReason, TargetKey, TargetState
 from orchestrator.engine.context import RunContext
 from orchestrator.engine.discovery import (
@@ -41,6 +42,7 @@ from orchestrator.engine.pool import ClusterPool, TransportFactory
 from orchestrator.engine.procedure import drive_target
 from orchestrator.engine.recorder import TargetRecorder
 from orchestrator.engine.scheduling import cut_waves, order_rows
+from orchestrator.errors import StateError, UserError
 from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
 from orchestrator.ledger.store import Ledger
@@ -97,11 +99,22 @@ class Wiring:
     ledger_writer_factory: Callable[[Ledger], AsyncLedger] = AsyncLedger  # benchmarks: a no-op
 
 
+class RunInterruptedError(UserError):
+    """An unexpected error stopped a run: it is `interrupted` in the ledger, resumable."""
+
+    exit_code = ExitCode.INTERNAL
+
+
 async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
-    """Discover, record and rotate the selected targets; None when not confirmed."""
+    """Discover, record and rotate the selected targets; None when not confirmed.
+
+    Raises StateError (exit 2, nothing contacted) while an unfinished run of the ledger has
+    targets in flight among this selection, and RunInterruptedError (exit 1) when an
+    unexpected error stops the rotation."""
     record = _new_record(request, wiring.ledger)
     wiring.ledger.acquire(record.run_id)
     try:
+        refuse_unfinished(wiring.ledger, request)
         with structlog.contextvars.bound_contextvars(**_run_context(record)):
             async with ClusterPool(
                 _selected_specs(request), request.options, wiring.transport_factory
@@ -132,6 +145,25 @@ async def resume_run(record: RunRecord, request: RunRequest, wiring: Wiring) -> 
                 )
     finally:
         wiring.ledger.release()
+
+
+def refuse_unfinished(ledger: Ledger, request: RunRequest) -> None:
+    """Refuse a new run while an unfinished run has targets in flight among its selection:
+    their rekeys may be running, and only `resume` settles them before any new POST."""
+    specs = {spec.name: spec for spec in request.inventory.clusters}
+    for run_id, keys in ledger.unfinished_in_flight().items():
+        mine = [
+            key
+            for key in keys
+            if key.cluster in specs
+            and target_matches(request.selection, specs[key.cluster], key.svm)
+        ]
+        if mine:
+            raise StateError(
+                f"run {run_id} is unfinished with {len(mine)} target(s) in flight among this "
+                f"selection (e.g. {mine[0]}): continue it first with "
+                f"`ontap-rekey resume {run_id} --state {ledger.path}`"
+            )
 
 
 def _reopen(row: TargetRow) -> TargetRow:
@@ -206,7 +238,10 @@ async def rotate(
         waves=[len(w) for w in plan],
     )
     observer.start(len(pending), len(pool.clusters), [len(w) for w in plan])
+    _load_calibrations(pool, wiring.ledger)
+    _load_witnesses(pool, rows)
     interrupted = False
+    crash: Exception | None = None
     async with wiring.ledger_writer_factory(wiring.ledger) as ledger:
         run = _run_context_for(record, options, ledger, overrides)
         budget = FailureBudget(options.max_fail_percent, options.min_fail_sample, options.fail_fast)
@@ -218,11 +253,43 @@ async def rotate(
         except anyio.get_cancelled_exc_class():
             interrupted = True
             raise
+        except Exception as exc:
+            interrupted, crash = True, exc
         finally:
             observer.stop()
             interrupted = interrupted or run.stop_reason is AbortReason.INTERRUPT
             result = _close_run(record, run, final, wiring.ledger, interrupted)
+    if crash is not None:
+        raise _crashed(record, wiring.ledger, crash) from crash
     return result
+
+
+def _crashed(record: RunRecord, ledger: Ledger, exc: Exception) -> RunInterruptedError:
+    """Log the traceback; one line for the operator with the run id and `resume`."""
+    log.error(events.RUN_INTERRUPTED, cause="internal_error", exc_info=exc)
+    while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]  # the task group's wrapper says nothing: name the cause
+    return RunInterruptedError(
+        f"run {record.run_id} interrupted by an internal error "
+        f"({type(exc).__name__}: {exc}); the ledger is consistent: continue it with "
+        f"`ontap-rekey resume {record.run_id} --state {ledger.path}`"
+    )
+
+
+def _load_witnesses(pool: ClusterPool, rows: list[TargetRow]) -> None:
+    """The jobs an earlier process of this run saw ended, with when: after a crash they
+    witness how long the cluster keeps job records (core.settling.witnessed_lifetime)."""
+    for row in rows:
+        evidence = Evidence.from_json(row.evidence)
+        if evidence.job_uuid and evidence.ended_seen_at and row.key.cluster in pool.clusters:
+            pool[row.key.cluster].saw_ended(evidence.job_uuid, evidence.ended_seen_at)
+
+
+def _load_calibrations(pool: ClusterPool, ledger: Ledger) -> None:
+    """What earlier runs learnt about each cluster's rekey jobs (core.settling)."""
+    known = ledger.calibrations()
+    for name, context in pool.clusters.items():
+        context.calibration = known.get(name, context.calibration)
 
 
 def _run_context_for(
@@ -269,23 +336,35 @@ class _Rotation:
             outer.cancel_scope.cancel()
 
     async def wave(self, index: int, wave: list[TargetRow]) -> None:
+        """Start the wave's targets; rows a previous process left in flight first, and
+        the others only once every in-flight one holds its slots again (their jobs may be
+        running: they count against the limits before any new POST)."""
         log.info(events.WAVE_STARTED, wave=index, size=len(wave))
         self.observer.wave_started(index - 1, len(wave))  # the display counts from 0
+        in_flight = [row for row in wave if row.state in IN_FLIGHT]
         async with anyio.create_task_group() as group:
+            settled = [anyio.Event() for _ in in_flight]
+            for row, event in zip(in_flight, settled, strict=True):
+                group.start_soon(self.target, replace(row, wave=index), event.set)
+            for event in settled:
+                await event.wait()
             for row in wave:
-                group.start_soon(self.target, replace(row, wave=index))
+                if row.state not in IN_FLIGHT:
+                    group.start_soon(self.target, replace(row, wave=index), None)
         log.info(events.WAVE_FINISHED, wave=index)
 
     def canary_failed(self, wave: list[TargetRow]) -> bool:
         return not all(is_success(self.final[row.key].outcome) for row in wave)
 
-    async def target(self, row: TargetRow) -> None:
+    async def target(self, row: TargetRow, on_slots: Callable[[], None] | None) -> None:
         recorder = TargetRecorder(row, self.run.ledger)
         with structlog.contextvars.bound_contextvars(
             cluster=row.key.cluster, svm=row.key.svm, wave=row.wave
         ):
             try:
-                await drive_target(self.run, self.pool[row.key.cluster], recorder)
+                await drive_target(
+                    self.run, self.pool[row.key.cluster], recorder, on_slots=on_slots
+                )
             finally:
                 self.final[row.key] = recorder.row
         self.observer.target_finished(recorder.row.outcome or "aborted", row.key.cluster)

@@ -1,81 +1,108 @@
 """Settling a POST whose fate is unknown, from the cluster's own records.
 
-In order: a rekey job for this configuration started since the attempt began (the job
-record lives about 300 s after it ends); else the key store in `svm_kek_rekey` (a rekey in
-flight); else the configuration's key id changed to the intended one. Only when none of
-these shows the POST and the job record would still exist is it proven that nothing was
-submitted, and only then may the POST be sent again.
+One listing of the cluster's jobs (every page) answers three questions at once: is there a
+job of this attempt (by the calibrated description, or the configuration uuid anywhere in
+a description), might there be one (a job nothing tells apart), and how long do ended job
+records stay listed (witnessed, `core.settling.witnessed_lifetime`). Then the key store
+(`svm_kek_rekey`, 9.16.1 and later only) and the key id. "No trace" proves the POST was not
+submitted only when the search could have found it (`core.settling.absence_proven`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
+from orchestrator.core.lifecycle import Event
+from orchestrator.core.settling import (
+    Calibration,
+    Finding,
+    absence_proven,
+    search,
+    witnessed_lifetime,
+)
 from orchestrator.core.targets import CLUSTER_SCOPE
+from orchestrator.engine.jobs import job_facts
 from orchestrator.ledger.records import TargetRow
-from orchestrator.ontap.client import OntapClient, rekey_job_description
-from orchestrator.ontap.models import Job, KeyStore
+from orchestrator.ontap.client import OntapClient
+from orchestrator.ontap.models import KeyStore
 
 CLOCK_SKEW_S = 300.0  # jobs are searched from this long before the intent: clusters' clocks
 # drift from the jump host's; earlier attempts' jobs are excluded by uuid, not by time
 EARLIER_JOBS = "earlier_jobs"  # TargetRow.facts key: job uuids of this target's earlier attempts
-JOB_RECORD_TTL_S = 300.0  # ONTAP deletes a job record about this long after it ends
-TTL_MARGIN_S = 60.0
-
-SettlementKind = Literal["submitted", "took_effect", "in_progress", "not_submitted", "unknown"]
 
 
 @dataclass(frozen=True)
 class Settlement:
-    kind: SettlementKind
-    how: str  # job | key_store | key_id | none
-    job: Job | None = None
+    """What the settle found: the lifecycle event, the job (FOUND_JOB), the calibration
+    with the record lifetime this listing measured, and how it decided."""
+
+    event: Event
+    how: str
+    calibration: Calibration | None
+    job_uuid: str | None = None
 
 
-async def settle(client: OntapClient, row: TargetRow) -> Settlement:
-    """Decide what became of the POST recorded in `row` (raises OntapError on GET failure)."""
+async def settle(
+    client: OntapClient,
+    row: TargetRow,
+    calibration: Calibration | None,
+    *,
+    settle_window_s: float,
+    ended_seen_at: Mapping[str, float],
+) -> Settlement:
+    """Decide what became of the POST recorded in `row` (raises OntapError on GET failure).
+
+    `ended_seen_at`: the cluster's jobs this run saw ended, with the (local) time it first
+    saw each ended: the witnesses of how long job records stay listed."""
     intent_at = row.intent_at or time.time()
-    job = await _job_since(client, row.config_uuid or "", intent_at, _earlier_jobs(row))
-    if job is not None:
-        return Settlement("submitted", "job", job)
+    listed_at = time.time()
+    jobs = [job_facts(job) for job in await client.find_jobs()]
+    elapsed = time.time() - intent_at  # measured after the listing: the record's age bound
+    if calibration is not None:
+        witnessed = witnessed_lifetime((job.uuid for job in jobs), ended_seen_at, listed_at)
+        calibration = calibration.with_lifetime(witnessed)
+    found = search(
+        jobs,
+        calibration,
+        config_uuid=row.config_uuid or "",
+        svm=row.key.svm,
+        earlier=earlier_jobs(row),
+        since=intent_at - CLOCK_SKEW_S,
+    )
+    if found.finding is Finding.FOUND and found.job is not None:
+        return Settlement(Event.FOUND_JOB, "job", calibration, found.job.uuid)
     store = await key_store_of(client, row.key.svm)
     if store is not None and store.state == "svm_kek_rekey":
-        return Settlement("in_progress", "key_store")
+        return Settlement(Event.FOUND_REKEY, "key_store", calibration)
     config = await client.get_aws_kms(row.config_uuid or "", health=False)
     if config.key_id == row.key_id_intended and row.key_id_before != row.key_id_intended:
-        return Settlement("took_effect", "key_id")
-    if time.time() - intent_at > JOB_RECORD_TTL_S - TTL_MARGIN_S:
-        return Settlement("unknown", "none")  # a job may have come and gone unseen
-    return Settlement("not_submitted", "job")
-
-
-async def _job_since(
-    client: OntapClient, config_uuid: str, intent_at: float, earlier: frozenset[str]
-) -> Job | None:
-    """The newest rekey job of this configuration that is not an earlier attempt's."""
-    since = datetime.fromtimestamp(intent_at - CLOCK_SKEW_S, tz=UTC)
-    jobs = await client.find_jobs(description=rekey_job_description(config_uuid), since=since)
-    candidates = [job for job in jobs if job.uuid not in earlier]
-    return max(candidates, key=_start_key, default=None)
+        return Settlement(Event.FOUND_KEY, "key_id", calibration)
+    if elapsed < settle_window_s:
+        return Settlement(Event.TOO_EARLY, "window", calibration)  # it may still be queued
+    if found.finding is Finding.AMBIGUOUS_RUNNING:
+        # a job that may be ours is running: wait for it to end (the target keeps its
+        # slot meanwhile, so the cluster's limit still bounds what may be our jobs)
+        return Settlement(Event.TOO_EARLY, "ambiguous_job_running", calibration)
+    if found.finding is Finding.AMBIGUOUS:
+        return Settlement(Event.CANNOT_RULE_OUT, "ambiguous_job", calibration)
+    if not absence_proven(calibration, elapsed):
+        how = "uncalibrated" if calibration is None or not calibration.trusted else "expired"
+        return Settlement(Event.CANNOT_RULE_OUT, how, calibration)
+    return Settlement(Event.NOT_SUBMITTED, "search", calibration)
 
 
 def remember_job(facts: dict[str, Any], job_uuid: str | None) -> dict[str, Any]:
     """`facts` with `job_uuid` added to the earlier attempts' jobs (kept in the ledger)."""
-    if job_uuid is None:
+    if job_uuid is None or job_uuid in facts.get(EARLIER_JOBS, []):
         return facts
     return {**facts, EARLIER_JOBS: [*facts.get(EARLIER_JOBS, []), job_uuid]}
 
 
-def _earlier_jobs(row: TargetRow) -> frozenset[str]:
+def earlier_jobs(row: TargetRow) -> frozenset[str]:
     return frozenset(row.facts.get(EARLIER_JOBS, []))
-
-
-def _start_key(job: Job) -> float:
-    return job.start_time.timestamp() if job.start_time else 0.0
 
 
 async def key_store_of(client: OntapClient, svm: str) -> KeyStore | None:

@@ -26,6 +26,7 @@ from types import TracebackType
 import anyio
 import anyio.lowlevel
 
+from orchestrator.core.settling import Calibration
 from orchestrator.errors import StateError
 from orchestrator.ledger.records import TargetRow, Transition
 from orchestrator.ledger.store import Ledger, WriteItem
@@ -74,6 +75,13 @@ class AsyncLedger:
         await anyio.lowlevel.checkpoint_if_cancelled()
         if pending.error is not None:
             raise pending.error
+
+    async def save_calibration(self, calibration: Calibration, run_id: str | None = None) -> None:
+        """Record a cluster's job calibration (in the writer's thread; not group-committed:
+        it is rare, and losing it only costs proofs of absence, never safety)."""
+        await anyio.to_thread.run_sync(
+            self.ledger.save_calibration, calibration, run_id, limiter=self._writer()
+        )
 
     async def aclose(self) -> None:
         """Wait until every queued write is committed."""

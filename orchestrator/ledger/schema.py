@@ -112,6 +112,29 @@ _V1_STATEMENTS = (
 )
 
 _V2_STATEMENTS = (
+    # The evidence of the current attempt (core.lifecycle.Evidence as JSON): once it says
+    # `accepted`, no process may POST this target again in this run, resume included.
+    "ALTER TABLE targets ADD COLUMN evidence TEXT NOT NULL DEFAULT '{}'",
+    # What each cluster's rekey jobs look like (core.settling.Calibration), learnt from a
+    # job whose uuid an answer named, and the measured lower bound of a job record's
+    # lifetime: together they decide when "no job found" proves a POST was not submitted.
+    """
+    CREATE TABLE job_calibrations (
+        cluster           TEXT PRIMARY KEY,
+        description       TEXT NOT NULL,     -- template: {uuid}, {svm} stand for the target's
+        names_svm         INTEGER NOT NULL,  -- the calibrating job carried its SVM's name
+        job_uuid          TEXT NOT NULL,     -- the calibrating job
+        config_uuid       TEXT NOT NULL,
+        confirmed         INTEGER NOT NULL,  -- another configuration's job matched it
+        unstable          INTEGER NOT NULL,  -- a known job did not match: never prove absence
+        record_lifetime_s REAL NOT NULL,     -- lower bound, measured from job listings
+        run_id            TEXT,              -- the run that last changed it
+        updated_at        REAL NOT NULL
+    )
+    """,
+)
+
+_V3_STATEMENTS = (
     # The uuid the cluster reported at discovery (GET /api/cluster), per target row: the
     # ledger's memory of each inventory entry's identity, so a later run notices when a
     # name or address now leads to another cluster (`skipped: identity_mismatch`).
@@ -121,7 +144,8 @@ _V2_STATEMENTS = (
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, targets, transitions, rotations view", _V1_STATEMENTS),
-    Migration(2, "targets.cluster_uuid: the identity each cluster reported", _V2_STATEMENTS),
+    Migration(2, "targets.evidence, job_calibrations", _V2_STATEMENTS),
+    Migration(3, "targets.cluster_uuid: the identity each cluster reported", _V3_STATEMENTS),
 )
 """Every migration, in order; `MIGRATIONS[n - 1].version == n`."""
 
@@ -151,6 +175,7 @@ TARGET_COLUMNS: tuple[str, ...] = (
     "started_at",
     "finished_at",
     "facts",
+    "evidence",
     "cluster_uuid",
 )
 """The `targets` columns in insert order (a test keeps them in step with `TargetRow`)."""

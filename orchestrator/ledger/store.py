@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from orchestrator.core.settling import Calibration
 from orchestrator.core.targets import TargetKey, TargetState
 from orchestrator.errors import StateError
 from orchestrator.ledger.lock import LockHolder, RunLock
@@ -56,6 +57,27 @@ _UPSERT_TARGET_TAIL = " ON CONFLICT (run_id, cluster, svm) DO UPDATE SET " + ", 
 )
 _TRANSITION_VALUES = (
     "INSERT INTO transitions (run_id, cluster, svm, at, state, attempt, event, detail)"
+)
+_CALIBRATION_COLUMNS = (
+    "cluster, description, names_svm, job_uuid, config_uuid, confirmed, unstable, "
+    "record_lifetime_s, run_id, updated_at"
+)
+_UPSERT_CALIBRATION = (
+    f"INSERT INTO job_calibrations ({_CALIBRATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (cluster) DO UPDATE SET "
+    "confirmed = MAX(confirmed, excluded.confirmed), "
+    "unstable = MAX(unstable, excluded.unstable), "
+    "record_lifetime_s = MAX(record_lifetime_s, excluded.record_lifetime_s), "
+    "run_id = excluded.run_id, updated_at = excluded.updated_at"
+)
+_IN_FLIGHT_STATES = tuple(
+    state.value
+    for state in (
+        TargetState.INTENT,
+        TargetState.SUBMITTED,
+        TargetState.UNCERTAIN,
+        TargetState.VERIFYING,
+    )
 )
 # Bound parameters per statement (SQLite's limit is 32,766 since 3.32, 999 before).
 _MAX_PARAMS = 32_000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 990
@@ -247,6 +269,48 @@ class Ledger:
             _execute_rows(conn, _TARGET_VALUES, _UPSERT_TARGET_TAIL, rows)
             _execute_rows(conn, _TRANSITION_VALUES, "", steps)
 
+    # -- job calibrations -------------------------------------------------------------------
+
+    def save_calibration(self, calibration: Calibration, run_id: str | None = None) -> None:
+        """Record a cluster's calibration; what it learnt only grows.
+
+        The first template and calibrating job stay; `confirmed`, `unstable` and the
+        measured record lifetime merge monotonically (a lifetime is a lower bound).
+        """
+        params = (
+            calibration.cluster,
+            calibration.description,
+            int(calibration.names_svm),
+            calibration.job_uuid,
+            calibration.config_uuid,
+            int(calibration.confirmed),
+            int(calibration.unstable),
+            calibration.record_lifetime_s,
+            run_id,
+            time.time(),
+        )
+        with self._transaction() as conn:
+            conn.execute(_UPSERT_CALIBRATION, params)
+
+    def calibrations(self) -> dict[str, Calibration]:
+        """Every recorded calibration, by cluster name."""
+        rows = self._select(f"SELECT {_CALIBRATION_COLUMNS} FROM job_calibrations", ())
+        return {row["cluster"]: _calibration_from(row) for row in rows}
+
+    def unfinished_in_flight(self) -> dict[str, list[TargetKey]]:
+        """Runs not finished (crashed, interrupted, aborted) with targets in flight: by run id,
+        the keys of those targets (something of that run may still run on the cluster)."""
+        rows = self._select(
+            "SELECT t.run_id, t.cluster, t.svm FROM targets AS t JOIN runs AS r "
+            "ON r.id = t.run_id WHERE r.status != ? AND r.mode != ? AND t.state IN (?, ?, ?, ?) "
+            "ORDER BY r.started_at, t.cluster, t.svm",
+            (RunStatus.FINISHED.value, RunMode.PLAN.value, *_IN_FLIGHT_STATES),
+        )
+        found: dict[str, list[TargetKey]] = {}
+        for row in rows:
+            found.setdefault(row["run_id"], []).append(TargetKey(row["cluster"], row["svm"]))
+        return found
+
     def targets(self, run_id: str) -> list[TargetRow]:
         """Every target row of a run, ordered by cluster then SVM."""
         rows = self._select(
@@ -434,6 +498,7 @@ def _target_params(row: TargetRow) -> tuple[Any, ...]:
         "svm": row.key.svm,
         "state": row.state.value,
         "facts": _dumps(row.facts),
+        "evidence": _dumps(row.evidence),
     }
     return tuple(values[column] for column in TARGET_COLUMNS)
 
@@ -443,7 +508,21 @@ def _target_from(row: sqlite3.Row) -> TargetRow:
     key = TargetKey(values.pop("cluster"), values.pop("svm"))
     values["state"] = TargetState(values["state"])
     values["facts"] = json.loads(values["facts"])
+    values["evidence"] = json.loads(values["evidence"])
     return TargetRow(key=key, **values)
+
+
+def _calibration_from(row: sqlite3.Row) -> Calibration:
+    return Calibration(
+        cluster=row["cluster"],
+        description=row["description"],
+        names_svm=bool(row["names_svm"]),
+        job_uuid=row["job_uuid"],
+        config_uuid=row["config_uuid"],
+        confirmed=bool(row["confirmed"]),
+        unstable=bool(row["unstable"]),
+        record_lifetime_s=float(row["record_lifetime_s"]),
+    )
 
 
 def _transition_params(step: Transition) -> tuple[Any, ...]:

@@ -185,14 +185,15 @@ class OntapClient:
         op = "list_key_stores"
         only = {} if svm in (None, "-") else {"svm.name": svm}
         while True:
-            params = {**_fields(KEY_STORE_FIELD_SETS[self._key_store_fields]), **only}
+            used = self._key_store_fields  # concurrent calls may move it meanwhile
+            params = {**_fields(KEY_STORE_FIELD_SETS[used]), **only}
             try:
                 records = await self._collect(op, "/api/security/key-stores", params)
             except OntapError as err:
-                last = self._key_store_fields == len(KEY_STORE_FIELD_SETS) - 1
+                last = used == len(KEY_STORE_FIELD_SETS) - 1
                 if last or err.status != 400 or err.code not in INVALID_FIELD_CODES:
                     raise
-                self._key_store_fields += 1
+                self._key_store_fields = max(self._key_store_fields, used + 1)
                 continue
             return self._parse_all(op, records, KeyStore.from_json)
 
@@ -314,13 +315,18 @@ class OntapClient:
             ) from err
         return self._parse(op, "GET", response, Job.from_json)
 
-    async def find_jobs(self, *, description: str, since: datetime | None = None) -> list[Job]:
-        """Jobs whose description matches, started at or after `since` (if given).
+    async def find_jobs(
+        self, *, description: str | None = None, since: datetime | None = None
+    ) -> list[Job]:
+        """Jobs whose description matches (every job without one), started at or after
+        `since` (if given).
 
         A job not started yet (no `start_time`) is always kept: it can only be recent.
         A naive `since` is taken as UTC.
         """
-        params = {**_fields(JOB_FIELDS), "description": description}
+        params = _fields(JOB_FIELDS)
+        if description is not None:
+            params["description"] = description
         records = await self._collect("find_jobs", "/api/cluster/jobs", params)
         jobs = self._parse_all("find_jobs", records, Job.from_json)
         if since is None:

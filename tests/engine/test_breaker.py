@@ -53,18 +53,28 @@ async def test_auth_trip_is_final() -> None:
     assert await breaker.admit() is None
 
 
-async def test_a_cluster_that_drops_every_post_ends_circuit_open(run_sim: Runner) -> None:
+async def test_a_cluster_that_drops_every_post_is_never_rekeyed_nor_re_sent(
+    run_sim: Runner,
+) -> None:
+    """Every POST to c002 is dropped: without a calibrated job search its absence proves
+    nothing, so each target ends `unverified: cannot_settle` after ONE POST (the old
+    engine re-sent, and its breaker opened on the re-sends); c001 is unaffected."""
     sim = sim_fleet(
         2, 4, scenario=scenario({"kind": "drop_before", "cluster": "c002", "rate": 1.0})
     )
     result = await run_sim(
-        sim, breaker_threshold=2, breaker_cooldown_s=0.05, request_timeout_s=0.2, per_cluster=1
+        sim,
+        breaker_threshold=2,
+        breaker_cooldown_s=0.05,
+        request_timeout_s=0.2,
+        per_cluster=1,
+        max_fail_percent=100.0,
     )
     outcomes = {str(r.key): (r.outcome, r.reason) for r in result.rows}
     assert {v for k, v in outcomes.items() if k.startswith("c001")} == {("rekeyed", None)}
-    bad = [v for k, v in outcomes.items() if k.startswith("c002")]
-    assert ("skipped", "circuit_open") in bad
-    assert all(outcome != "rekeyed" for outcome, _ in bad)
+    bad = {v for k, v in outcomes.items() if k.startswith("c002")}
+    assert bad == {("unverified", "cannot_settle")}
+    assert all(r.attempts == 1 for r in result.rows if r.key.cluster == "c002")
     assert sum(n for k, n in sim.rekeys().items() if k.startswith("c002")) == 0
 
 

@@ -148,9 +148,15 @@ async def test_drop_after_post_took_effect_is_settled_not_resent(run_sim: Runner
     assert set(sim.rekeys().values()) == {1}
 
 
+# Proof that a POST was not submitted needs a calibrated cluster (two configurations'
+# known jobs) and a witnessed job-record lifetime (a job seen ended before the intent):
+# the drops hit the SVMs after the first two, which go first with one slot per cluster.
+WARM = {"svm": "svm0[3-9]"}
+
+
 async def test_drop_before_post_is_resent_once_proven_not_submitted(run_sim: Runner) -> None:
-    sim = sim_fleet(1, 3, scenario=scenario({"kind": "drop_before", "rate": 0.5}))
-    result = await run_sim(sim)
+    sim = sim_fleet(1, 5, scenario=scenario({"kind": "drop_before", "rate": 0.5, **WARM}))
+    result = await run_sim(sim, per_cluster=1)
     assert {r.outcome for r in result.rows} == {"rekeyed"}
     assert set(sim.rekeys().values()) == {1}
 
@@ -160,8 +166,9 @@ async def test_unanswered_post_is_resent_only_after_the_settle_window(
 ) -> None:
     """A POST dropped before it reached ONTAP leaves no trace; it may still be queued, so
     the re-send waits until the settle window (twice the request timeout) has passed."""
-    sim = sim_fleet(1, 6, scenario=scenario({"kind": "drop_before", "rate": 0.5}))
-    result = await run_sim(sim, request_timeout_s=1.5)  # window 3 s, beyond the 2 s pause
+    sim = sim_fleet(1, 6, scenario=scenario({"kind": "drop_before", "rate": 0.5, **WARM}))
+    # window 3 s, beyond the 2 s pause
+    result = await run_sim(sim, request_timeout_s=1.5, per_cluster=1)
     assert {r.outcome for r in result.rows} == {"rekeyed"}
     with Ledger.open(tmp_path / "state.db") as ledger:
         transitions = ledger.transitions(result.run.run_id)

@@ -1,0 +1,269 @@
+"""The chaos matrix (issue 12): the chaos fault mix, SIGKILL + resume at seeded moments,
+for every cell of ONTAP version x job description x job expiry x busy answer x 201 body.
+
+Each cell serves a fleet with `running_simulator` in this process (its ground truth is
+read directly) and drives the rotation in worker *processes* (`python -m
+tests.chaos_matrix worker ...`, the chaos run options of `tests/test_chaos.py`), killed
+with SIGKILL at seeded moments and resumed until the run ends. Then, per cell: no target
+rekeyed twice, `peak_concurrent_rekeys` within `--per-cluster` on every cluster, exactly
+one terminal outcome per target, the report's totals equal to the ground truth, and the
+`unverified` targets counted by reason. A helper module (the CI slice is in
+`tests/test_chaos.py`, the whole matrix in `benchmarks/chaos.py --matrix`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from orchestrator.core.targets import Outcome, TargetState
+from orchestrator.ledger.store import Ledger
+from orchestrator.observe.reports import build_report
+from orchestrator.simulator.fleet import FleetSpec
+from orchestrator.simulator.inventory_writer import PASSWORD_ENV, write_inventory
+from orchestrator.simulator.scenario import DEFAULT_JOB_DESCRIPTION, Scenario
+from orchestrator.simulator.server import running_simulator
+
+ROOT = Path(__file__).resolve().parent.parent
+OTHER_WORDING = "Rekey the SVM key encryption key"
+SWITCHES: dict[str, list[Any]] = {
+    "version": ["9.12.1", "9.14.1", "9.16.1"],
+    "job_description": [DEFAULT_JOB_DESCRIPTION, "", OTHER_WORDING],
+    "job_expiry_s": [300.0, 5.0],
+    "busy_rekey": ["conflict", "queue"],
+    "rekey_finished_body": ["job", "job_uuid", "empty"],
+}
+WORKER_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True)
+class Cell:
+    version: str
+    job_description: str
+    job_expiry_s: float
+    busy_rekey: str
+    rekey_finished_body: str
+
+    def label(self) -> str:
+        wording = {DEFAULT_JOB_DESCRIPTION: "default", "": "empty"}.get(
+            self.job_description, "other"
+        )
+        return (
+            f"{self.version} desc={wording} expiry={self.job_expiry_s:g} "
+            f"busy={self.busy_rekey} body={self.rekey_finished_body}"
+        )
+
+
+def all_cells() -> list[Cell]:
+    return [Cell(*values) for values in itertools.product(*SWITCHES.values())]
+
+
+def ci_slice() -> list[Cell]:
+    """Three cells that take every switch value at least once."""
+    d = SWITCHES["job_description"]
+    return [
+        Cell("9.12.1", d[0], 300.0, "conflict", "job"),
+        Cell("9.14.1", d[1], 5.0, "queue", "job_uuid"),
+        Cell("9.16.1", d[2], 300.0, "queue", "empty"),
+    ]
+
+
+@dataclass
+class CellResult:
+    cell: str
+    targets: int
+    seconds: float
+    kills: int
+    outcomes: dict[str, int]
+    unverified: dict[str, int]
+    doubles: int
+    peak_rekeys: int
+
+
+def cell_scenario(cell: Cell) -> Scenario:
+    from tests.test_chaos import chaos_scenario
+
+    base = chaos_scenario().model_dump(by_alias=True)
+    base["options"] |= {
+        "job_description": cell.job_description,
+        "job_expiry_s": cell.job_expiry_s,
+        "busy_rekey": cell.busy_rekey,
+        "rekey_finished_body": cell.rekey_finished_body,
+    }
+    return Scenario.model_validate(base)
+
+
+def run_cell(
+    cell: Cell, *, clusters: int, svms: int, kills: int, seed: int, workdir: Path
+) -> CellResult:
+    """One cell: serve, run, SIGKILL and resume, check; raises AssertionError."""
+    from tests.test_chaos import PER_CLUSTER
+
+    spec = FleetSpec.generate(clusters, svms, versions=[cell.version])
+    rng = random.Random(f"{seed}:{cell.label()}")
+    started = time.perf_counter()
+    db = workdir / "ledger.db"
+    with running_simulator(spec, cell_scenario(cell), seed=seed) as sim:
+        inventory = write_inventory(workdir / "fleet.yaml", spec, sim.urls, ca_bundle=None)
+        done_kills = _rotate_with_kills(inventory, db, rng, kills, workdir)
+        truth = sim.fleet.stats()
+    with Ledger.open(db) as ledger:
+        (record,) = ledger.list_runs()
+        rows = ledger.targets(record.run_id)
+        report = build_report(record, rows, ledger.transitions(record.run_id))
+    doubles, unverified = check_cell(rows, report, truth, PER_CLUSTER)
+    return CellResult(
+        cell=cell.label(),
+        targets=len(rows),
+        seconds=round(time.perf_counter() - started, 1),
+        kills=done_kills,
+        outcomes=dict(Counter(str(r.outcome) for r in rows)),
+        unverified=unverified,
+        doubles=doubles,
+        peak_rekeys=max(c["peak_concurrent_rekeys"] for c in truth["clusters"].values()),
+    )
+
+
+def _rotate_with_kills(
+    inventory: Path, db: Path, rng: random.Random, kills: int, workdir: Path
+) -> int:
+    """Run, SIGKILL at seeded moments, resume; the last resume runs to its end."""
+    done = 0
+    for n in range(kills + 1):
+        run_id = _run_id(db)
+        args = ["run"] if run_id is None else ["resume", run_id]
+        log = (workdir / f"worker-{n}.out").open("wb")
+        proc = _worker(args, inventory, db, log)
+        if n == kills:
+            _wait(proc, workdir)
+            return done
+        time.sleep(rng.uniform(0.3, 2.5))
+        if proc.poll() is not None:  # it finished before the kill
+            _check_exit(proc, workdir)
+            return done
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=WORKER_TIMEOUT_S)
+        done += 1
+    return done
+
+
+def _worker(args: list[str], inventory: Path, db: Path, log: Any) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, **{PASSWORD_ENV: "netapp-sim"})
+    command = [sys.executable, "-m", "tests.chaos_matrix", "worker", *args]
+    command += ["--inventory", str(inventory), "--db", str(db)]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait(proc: subprocess.Popen[bytes], workdir: Path) -> None:
+    try:
+        proc.wait(timeout=WORKER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"a worker did not finish in {WORKER_TIMEOUT_S} s") from None
+    _check_exit(proc, workdir)
+
+
+def _check_exit(proc: subprocess.Popen[bytes], workdir: Path) -> None:
+    if proc.returncode not in (0, 3, 4):
+        tail = "".join(p.read_text(errors="replace")[-1500:] for p in workdir.glob("worker-*"))
+        raise AssertionError(f"worker exited {proc.returncode}:\n{tail}")
+
+
+def _run_id(db: Path) -> str | None:
+    if not db.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
+        try:
+            row = conn.execute("SELECT id FROM runs").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return None
+    return None if row is None else str(row[0])
+
+
+def check_cell(
+    rows: list[Any], report: dict[str, Any], truth: dict[str, Any], per_cluster: int
+) -> tuple[int, dict[str, int]]:
+    """The cell's invariants; returns (double rekeys, unverified by reason)."""
+    by_name = {f"{r.key.cluster}/{r.key.svm}": r for r in rows}
+    assert len(by_name) == len(rows), "a target has two rows"
+    for name, row in by_name.items():
+        assert row.state is TargetState.DONE, (name, row.state)
+        assert row.outcome in {o.value for o in Outcome}, (name, row.outcome)
+    successes = {
+        n: [r for r in s["rekeys"] if r["outcome"] == "success"] for n, s in truth["svms"].items()
+    }
+    doubles = {n: s for n, s in successes.items() if len(s) > 1}
+    assert not doubles, f"double rekeys: {doubles}"
+    for cluster, entry in truth["clusters"].items():
+        assert entry["peak_concurrent_rekeys"] <= per_cluster, (cluster, entry)
+    rekeyed = {n for n, r in by_name.items() if r.outcome == Outcome.REKEYED}
+    for name in rekeyed:
+        assert successes.get(name), f"{name}: rekeyed in the ledger, not on the cluster"
+        assert truth["svms"][name]["key_id"] == by_name[name].key_id_after, name
+    done = {n for n, s in successes.items() if s}
+    for name in done:
+        row = by_name.get(name)
+        assert row is not None, f"{name}: rekeyed on the cluster, not in the ledger"
+        assert row.outcome in (Outcome.REKEYED, Outcome.UNVERIFIED), (name, row.outcome)
+    totals = report["totals"]
+    assert totals["targets"] == len(rows)
+    counted = Counter(str(r.outcome) for r in rows)
+    for outcome in Outcome:
+        assert totals[outcome.value] == counted.get(outcome.value, 0), (outcome, totals)
+    unconfirmed = [n for n in done if by_name[n].outcome == Outcome.UNVERIFIED]
+    assert totals["rekeyed"] + len(unconfirmed) == len(done), (totals, len(done))
+    unverified = Counter(str(r.reason) for r in rows if r.outcome == Outcome.UNVERIFIED)
+    return len(doubles), dict(unverified)
+
+
+# -- the worker process ---------------------------------------------------------------------
+
+
+def _worker_main(argv: list[str]) -> int:
+    """`worker run|resume RUN_ID --inventory P --db D`: one rotation with the chaos options."""
+    from orchestrator.config.loader import load_inventory
+    from orchestrator.core.selectors import Selection
+    from orchestrator.engine.runner import RunRequest, Wiring, execute_run, resume_run
+    from orchestrator.observe.logging import configure_logging
+    from tests.test_chaos import CHAOS_OPTIONS, REQUEST_TIMEOUT_S
+
+    command = argv[0]
+    inventory = Path(argv[argv.index("--inventory") + 1])
+    db = Path(argv[argv.index("--db") + 1])
+    configure_logging(log_format="json", stream=open(os.devnull, "w"), stream_level="error")  # noqa: SIM115
+    loaded = load_inventory(inventory)
+    # the simulator and the other cells share two cores: generous read timeouts
+    options = replace(CHAOS_OPTIONS, request_timeout_s=REQUEST_TIMEOUT_S * 5, return_timeout=1)
+    request = RunRequest(loaded, Selection(), options)
+    with Ledger.open(db) as ledger:
+        wiring = Wiring(ledger, handle_signals=False)
+        if command == "run":
+            result = anyio.run(execute_run, request, wiring)
+        else:
+            result = anyio.run(resume_run, ledger.get_run(argv[1]), request, wiring)
+    return 0 if result is None else int(result.exit_code)
+
+
+def result_line(result: CellResult) -> str:
+    return json.dumps(asdict(result), sort_keys=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["worker"]:
+        sys.exit(_worker_main(sys.argv[2:]))
