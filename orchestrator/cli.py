@@ -68,7 +68,9 @@ def _has_location(line: str) -> bool:
 def _log_internal_error(exc: BaseException) -> None:
     import structlog
 
-    structlog.get_logger().exception("internal.error", error_type=type(exc).__name__)
+    from orchestrator.observe import events
+
+    structlog.get_logger().exception(events.INTERNAL_ERROR, error_type=type(exc).__name__)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -226,13 +226,3 @@ def test_internal_error_exits_1_with_a_short_message(
     assert main(["run", str(tmp_path / "x.yaml"), "--yes"]) == 1
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: simulated bug" in err
-
-
-def test_demo_twice_in_a_row(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 3  # the demo's faults leave targets not rekeyed on purpose
-    assert main(["demo"]) == 3
-    runs = sorted(Path("ontap-rekey-demo").iterdir())
-    assert len(runs) == 2
-    for folder in runs:
-        assert (folder / "run" / "report.html").is_file()
-        assert (folder / "plan" / "report.json").is_file()

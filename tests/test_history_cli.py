@@ -11,9 +11,11 @@ import pytest
 from ledger_factories import DAY, record_run
 
 from orchestrator.cli import main
-from orchestrator.core.targets import Outcome
+from orchestrator.core.targets import Outcome, TargetKey
+from orchestrator.ledger.history import build_history
+from orchestrator.ledger.metrics import prometheus_text
 from orchestrator.ledger.records import RunMode
-from orchestrator.ledger.store import Ledger
+from orchestrator.ledger.store import Ledger, Rotation
 
 INVENTORY = """\
 version: 1
@@ -200,3 +202,44 @@ def test_an_empty_ledger_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[s
     Ledger.open(path).close()
     code, out, _ = _history(capsys, "--state", str(path), "--older-than", "90d")
     assert (code, out.strip()) == (0, "no matching target in the ledger")
+
+
+def test_json_and_another_format_contradict(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _history(capsys, "--state", str(db), "--json", "--format", "prometheus")
+    assert (code, out) == (2, "")
+    assert "--json and --format prometheus contradict" in err
+
+
+def test_selectors_matching_nothing_in_the_ledger_are_exit_2(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without an inventory the ledger is the reference: a typo is not an empty green list."""
+    code, out, err = _history(capsys, "--state", str(db), "--cluster", "esat", "--older-than", "9d")
+    assert (code, out) == (2, "")
+    assert err == "error: the selection matches no target in the ledger: --cluster esat\n"
+
+
+def test_prometheus_label_values_are_escaped() -> None:
+    history = build_history(
+        {TargetKey('we"st\\1', "svm\n2"): Rotation("r1", 1_700_000_000.5, "k")},
+        now=1_700_000_100.0,
+        older_than_s=None,
+    )
+    text = prometheus_text(history)
+    sample = (
+        'ontap_rekey_last_rotation_timestamp_seconds{cluster="we\\"st\\\\1",svm="svm\\n2"} '
+        "1700000000.5"
+    )
+    assert sample in text.splitlines()
+    assert "ontap_rekey_overdue_targets 0" in text.splitlines()
+
+
+def test_exclusions_narrow_the_list_without_an_inventory(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    skip = tmp_path / "skip.txt"
+    skip.write_text("!east/svm2\n")
+    _, doc = _json(capsys, "--state", str(db), "--targets", f"@{skip}", "--exclude-cluster", "w*")
+    assert set(_statuses(doc)) == {"east/svm1"}
+    _, doc = _json(capsys, "--state", str(db), "--exclude-svm", "svm1")
+    assert set(_statuses(doc)) == {"east/svm2", "west/svm_a"}

@@ -342,7 +342,7 @@ clusters:
     svms: all
 """,
         [
-            "{path}:5:29: clusters[0].auth.password: a literal password is not accepted (use password_env: VARIABLE_NAME or password_file: PATH instead)",
+            "{path}:5:29: clusters[0].auth.password: a literal password is not accepted (use password_env: VARIABLE_NAME, password_file: PATH or password_command: [program, arg, ...] instead)",
         ],
         id="literal_password",
     ),
@@ -359,7 +359,7 @@ clusters:
     svms: all
 """,
         [
-            "{path}:5:5: clusters[0].auth: auth mixes username/password and token_env (use one of: username + password_env | password_file; client_cert + client_key; token_env)",
+            "{path}:5:5: clusters[0].auth: auth mixes username/password and token (use one of: username + password_env | password_file | password_command; client_cert + client_key; token_env | token_command)",
         ],
         id="auth_mixes_methods",
     ),
@@ -373,10 +373,96 @@ clusters:
     svms: all
 """,
         [
-            "{path}:5:5: clusters[0].auth: basic auth needs exactly one of password_env and password_file (keep one of them)",
+            "{path}:5:5: clusters[0].auth: basic auth needs exactly one of password_env, password_file and password_command (keep one of them)",
             "{path}:5:74: clusters[0].auth.password_file: file not found: {dir}/pw.txt (relative paths start at the inventory's folder)",
         ],
         id="basic_auth_two_passwords",
+    ),
+    pytest.param(
+        """\
+version: 1
+clusters:
+  - name: c1
+    host: c1.example.com
+    auth: {username: admin, password_command: "vault kv get secret"}
+    svms: all
+""",
+        [
+            '{path}:5:47: clusters[0].auth.password_command: expected a list [program, arg, ...], got a string (the command runs without a shell: write e.g. [vault, kv, get, "-field=password", secret/ontap])',
+        ],
+        id="password_command_as_a_shell_string",
+    ),
+    pytest.param(
+        """\
+version: 1
+clusters:
+  - name: c1
+    host: c1.example.com
+    auth: {username: admin, password_command: []}
+    svms: all
+""",
+        [
+            "{path}:5:29: clusters[0].auth.password_command: expected a non-empty list [program, arg, ...] (the program first)",
+        ],
+        id="password_command_empty",
+    ),
+    pytest.param(
+        """\
+version: 1
+clusters:
+  - name: c1
+    host: c1.example.com
+    auth:
+      token_command: [/bin/echo, 12345]
+    svms: all
+""",
+        [
+            "{path}:6:34: clusters[0].auth.token_command[1]: expected a string, got 12345 (quote the value)",
+        ],
+        id="token_command_item_not_a_string",
+    ),
+    pytest.param(
+        """\
+version: 1
+clusters:
+  - name: c1
+    host: c1.example.com
+    auth: {token_env: ONTAP_PASSWORD, token_command: [/bin/echo, x]}
+    svms: all
+""",
+        [
+            "{path}:5:5: clusters[0].auth: token auth needs exactly one of token_env and token_command (keep one of them)",
+        ],
+        id="token_env_and_token_command",
+    ),
+    pytest.param(
+        """\
+version: 1
+clusters:
+  - name: c1
+    host: c1.example.com
+    auth: {username: admin, password_env: ONTAP_PASSWORD, command_timeout: 5}
+    svms: all
+""",
+        [
+            "{path}:5:5: clusters[0].auth: command_timeout is set but no password_command or token_command (remove command_timeout)",
+        ],
+        id="command_timeout_without_a_command",
+    ),
+    pytest.param(
+        """\
+version: 1
+clusters:
+  - name: c1
+    host: c1.example.com
+    auth: {username: admin, password_command: [bin/get-pw, x], command_timeout: "30s"}
+    svms: all
+""",
+        [
+            "{path}:5:48: clusters[0].auth.password_command[0]: program 'bin/get-pw' not found or not executable (a bare name is looked up on PATH, a path starts at the inventory's folder)",
+            "{path}:5:81: clusters[0].auth.command_timeout: expected a number, got '30s' (write a number, without quotes)",
+        ],
+        id="password_command_missing_program_and_bad_timeout",
     ),
     pytest.param(
         """\
@@ -576,7 +662,7 @@ clusters:
     svms: all
 """,
         [
-            "{path}:4:10: defaults.waves: invalid waves '1,ten%' (a comma-separated list of counts and percentages, e.g. 1,10%,100%)",
+            "{path}:4:10: defaults.waves: invalid waves '1,ten%': 'ten%' is neither a count (e.g. 5) nor a percentage (e.g. 10%)",
         ],
         id="bad_waves",
     ),

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from ledger_factories import DAY, key, make_run, open_ledger, record_run, rekeyed, step
 
-from orchestrator.core.targets import Outcome, TargetState
+from orchestrator.core.targets import Outcome, TargetKey, TargetState
 from orchestrator.errors import StateError
 from orchestrator.ledger.records import RunMode, RunStatus, TargetRow, Transition
-from orchestrator.ledger.schema import MIGRATIONS, SCHEMA_VERSION, TARGET_COLUMNS
+from orchestrator.ledger.schema import MIGRATIONS, SCHEMA_VERSION, TARGET_COLUMNS, Migration
 from orchestrator.ledger.store import Ledger
 
 
@@ -40,7 +40,7 @@ def _raw(path: Path) -> sqlite3.Connection:
 
 
 def test_a_new_ledger_is_at_the_current_version_and_reopens_unchanged(tmp_path: Path) -> None:
-    """The migrations create everything once; reopening applies nothing again."""
+    """Every migration is applied once; reopening applies nothing again."""
     path = tmp_path / "ledger.db"
     with Ledger.open(path) as ledger:
         ledger.create_run(make_run("r1"))
@@ -51,6 +51,45 @@ def test_a_new_ledger_is_at_the_current_version_and_reopens_unchanged(tmp_path: 
         assert versions == [(m.version,) for m in MIGRATIONS]
         assert versions[-1] == (SCHEMA_VERSION,)
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_v1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
+    """A ledger written before cluster uuids were recorded: its rows read back with none."""
+    path = tmp_path / "ledger.db"
+    with _raw(path) as conn:
+        for migration in MIGRATIONS[:1]:
+            _apply_v1(conn, migration)
+        conn.execute(
+            "INSERT INTO runs VALUES ('r1', 'run', NULL, 'f.yaml', 'ab', '{}', '{}', 'me', 1, 2,"
+            " 'finished')"
+        )
+        conn.execute(
+            "INSERT INTO targets (run_id, cluster, svm, state, outcome, attempts, priority, facts)"
+            " VALUES ('r1', 'east', 'svm1', 'done', 'rekeyed', 1, 0, '{}')"
+        )
+    with Ledger.open(path) as ledger:
+        (row,) = ledger.targets("r1")
+        assert (str(row.key), row.cluster_uuid) == ("east/svm1", None)
+        assert ledger.recorded_cluster_uuids() == {}
+
+
+def _apply_v1(conn: sqlite3.Connection, migration: Migration) -> None:
+    conn.execute(
+        "CREATE TABLE schema_version ("
+        " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    for statement in migration.statements:
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (1, 'v1', 0)")
+
+
+def test_the_latest_recorded_cluster_uuid_wins(ledger: Ledger) -> None:
+    for run_id, started, uuid in (("r2", 20.0, "uuid-new"), ("r1", 10.0, "uuid-old")):
+        ledger.create_run(dataclasses.replace(make_run(run_id), started_at=started))
+        ledger.add_targets([TargetRow(run_id, TargetKey("east", "svm1"), cluster_uuid=uuid)])
+    ledger.create_run(dataclasses.replace(make_run("r3"), started_at=30.0))
+    ledger.add_targets([TargetRow("r3", TargetKey("east", "svm2"))])  # not discovered: no uuid
+    assert ledger.recorded_cluster_uuids() == {"east": "uuid-new"}
 
 
 def test_migrations_are_numbered_in_order() -> None:

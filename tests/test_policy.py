@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from orchestrator.core.errors import ErrorClass, ErrorKind, OntapError
 from orchestrator.core.inventory import RetryOverride
+from orchestrator.core.policy import ENDPOINT_CODES as POLICY_ENDPOINT_CODES
 from orchestrator.core.policy import (
     ERROR_TABLE,
     HINTS,
@@ -18,6 +19,7 @@ from orchestrator.core.policy import (
     errors_markdown,
     hint_for,
 )
+from orchestrator.core.providers import Operation, Provider
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 ENDPOINT_CODES = (
@@ -191,6 +193,7 @@ def test_docs_errors_md_is_generated_from_the_table() -> None:
 codes = st.one_of(
     st.none(),
     st.sampled_from(ENDPOINT_CODES + GENERIC_CODES),
+    st.sampled_from(sorted({c for cs in POLICY_ENDPOINT_CODES.values() for c in cs})),
     st.integers(min_value=1, max_value=10**10).map(str),
 )
 errors = st.builds(
@@ -217,13 +220,17 @@ overrides = st.dictionaries(
 )
 
 
-@given(errors, overrides)
-def test_classify_is_total(error: OntapError, table: dict[str, RetryOverride]) -> None:
-    """Every OntapError gets a rule with a hint; classify never raises."""
-    rule = classify(error, table)
+@given(errors, overrides, st.sampled_from(Provider), st.sampled_from(Operation))
+def test_classify_is_total(
+    error: OntapError, table: dict[str, RetryOverride], provider: Provider, operation: Operation
+) -> None:
+    """Every OntapError, for every provider and operation, gets a rule with a hint whose
+    placeholders are all filled; classify never raises."""
+    rule = classify(error, table, provider=provider, operation=operation)
     assert rule.error_class in ErrorClass
     assert rule.hint
-    if error.status == 401:
+    assert "$" not in rule.hint
+    if error.status == 401 and error.kind is not ErrorKind.TLS:  # TLS is decided first
         assert rule.error_class is ErrorClass.AUTH
     if error.kind is ErrorKind.TLS and error.code not in table:
         assert rule.error_class is ErrorClass.FATAL

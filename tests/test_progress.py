@@ -50,7 +50,7 @@ def test_plain_output_has_one_line_per_wave_and_a_line_per_ten_percent() -> None
     assert not ANSI.search(text)
     lines = text.splitlines()
     assert lines[0] == "progress: 20 targets on 3 clusters, waves [1, 2, 17]"
-    assert "progress: wave 1/3 started: 1 targets" in lines
+    assert "progress: wave 1/3 started: 1 target" in lines
     assert "progress: wave 2/3 started: 2 targets" in lines
     status = [line for line in lines if re.match(r"progress: \d+/20", line)]
     assert len(status) == 10  # 10 %, 20 %, ..., 100 %; stop adds nothing at 100 %
@@ -109,3 +109,13 @@ def test_live_view_counts_and_shows_logs_above(monkeypatch: pytest.MonkeyPatch) 
     assert "failed 1  rekeyed 2  retries 1" in text
     assert "3/3" in text
     assert "wave 2/2" in text
+
+
+def test_plain_lines_say_one_target_on_one_cluster() -> None:
+    """Singular nouns for one: never "1 targets" or "on 1 clusters"."""
+    view, out = plain()
+    view.start(1, 1, [1])
+    view.wave_started(0, 1)
+    text = out.getvalue()
+    assert "progress: 1 target on 1 cluster, waves [1]" in text
+    assert "started: 1 target\n" in text

@@ -17,6 +17,7 @@ from synthetic_run import RUN_ID, SECRET, make_plan, make_rows, make_run
 from orchestrator.core.selectors import parse_targets_file
 from orchestrator.core.targets import Outcome, TargetKey
 from orchestrator.ledger.records import TargetRow, Transition
+from orchestrator.ledger.store import Ledger
 from orchestrator.observe.redaction import clear_secrets, register_secret
 from orchestrator.observe.reports import FILE_NAMES, SCHEMA_ID, build_report, load_schema, render
 from orchestrator.observe.reports import write_reports as write_all
@@ -86,7 +87,8 @@ def test_totals_equal_the_per_target_rows(written: dict[str, Path]) -> None:
         assert sum(c["outcomes"][name] for c in data["clusters"]) == by_outcome[name]
     with_error = sum(t["error"] is not None for t in data["targets"])
     assert sum(e["count"] for e in data["errors"]) == with_error
-    assert totals["retries"] == sum(t["retries"] for t in data["targets"]) == 5
+    # svm_b: 3 attempts, svm_hr: 3 attempts (exhausted): 2 retries each, attempts after the first
+    assert totals["retries"] == sum(t["retries"] for t in data["targets"]) == 4
 
 
 def test_report_json_run_section_and_timings(written: dict[str, Path]) -> None:
@@ -185,7 +187,7 @@ def test_markdown_contains_the_totals(written: dict[str, Path]) -> None:
     """report.md has the totals row, per-cluster rows and the errors with hints."""
     md = written["md"].read_text(encoding="utf-8")
     assert "| targets | rekeyed | unverified | failed | exhausted | skipped | aborted |" in md
-    assert "| 11 | 4 | 1 | 1 | 1 | 3 | 1 | 5 |" in md
+    assert "| 11 | 4 | 1 | 1 | 1 | 3 | 1 | 4 |" in md
     assert "| east-01 | 5 | 3 | 1 | 1 |" in md
     assert "Check the key id" in md
 
@@ -210,7 +212,35 @@ def test_a_run_in_flight_renders_pending_targets() -> None:
     assert 'data-cluster="south-03"' in render("html", run, rows, transitions)
 
 
-def test_rendering_is_deterministic() -> None:
-    """Rendering the same rows twice gives the same text (report RUN_ID reproduces it)."""
+def test_rendering_is_deterministic(tmp_path: Path) -> None:
+    """What a run renders from its rows in memory is what `report RUN_ID` renders from the
+    ledger later: the rows go through a real SQLite ledger and back, every format equal."""
+    state = tmp_path / "state.db"
+    with Ledger.open(state) as ledger:
+        ledger.create_run(RUN)
+        ledger.add_targets(ROWS)
+        rows = {row.key: row for row in ROWS}
+        ledger.write([(rows[step.key], step) for step in TRANSITIONS])
+        run, targets, steps = (
+            ledger.get_run(RUN_ID),
+            ledger.targets(RUN_ID),
+            ledger.transitions(RUN_ID),
+        )
     for fmt in FILE_NAMES:
-        assert render(fmt, RUN, ROWS, TRANSITIONS) == render(fmt, RUN, ROWS, TRANSITIONS)
+        from_ledger = render(fmt, run, targets, steps, state=state)
+        assert from_ledger == render(fmt, RUN, ROWS, TRANSITIONS, state=state), fmt
+
+
+def test_md_and_html_list_every_target_not_rekeyed_by_reason_with_names_and_what_next() -> None:
+    """Unverified and skipped targets without an error code are there too, with the hint
+    for their reason; the run's stop reason and the resume command come first."""
+    md = render("md", RUN, ROWS, TRANSITIONS, state=Path("/srv/ledger.db"))
+    assert "Stopped: the failure budget ran out" in md
+    assert f"- `ontap-rekey resume {RUN_ID} --state /srv/ledger.db`: continues the 1 target" in md
+    assert "| skipped: unreachable | - | 2 | south-03/-, south-03/svm_x | The cluster did not" in md
+    assert "| unverified | - | 1 | east-01/svm_d |" in md
+    assert "| 65537547 | fatal | 1 | east-01/svm_e |" in md  # the errors table names them
+    html = render("html", RUN, ROWS, TRANSITIONS)
+    assert '<td>skipped: unreachable</td><td>-</td><td class="n">2</td>' in html
+    assert "<td>south-03/-, south-03/svm_x</td>" in html
+    assert f"<code>ontap-rekey resume {RUN_ID}</code>" in html  # no ledger given: no --state

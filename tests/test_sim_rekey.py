@@ -88,6 +88,8 @@ async def test_rekey_that_finishes_in_time_answers_201_with_the_job() -> None:
             "key_id": "new-key",
             "job_uuid": job["uuid"],
             "outcome": "success",
+            "provider": "aws",
+            "operation": "external",
             "status": 201,
         }
     ]

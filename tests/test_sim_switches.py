@@ -156,6 +156,27 @@ async def test_busy_rekey_queue_accepts_and_waits_for_the_running_job() -> None:
     assert truth["clusters"]["c001"]["peak_concurrent_rekeys"] == 1
 
 
+@pytest.mark.anyio
+async def test_busy_rekey_queue_key_store_shows_the_rekey_while_the_first_runs() -> None:
+    """9.16.1: while the first job runs and the second waits, the key store is
+    `svm_kek_rekey`; once both ended, `active`."""
+    clock = FakeClock()
+    text = "options: {job_duration: {min_s: 10, max_s: 10}, busy_rekey: queue}"
+    fleet = Fleet(FleetSpec.generate(1, 1, versions=["9.16.1"]), Scenario.from_yaml(text))
+    fleet.bind_default()
+    app = SimulatorApp(fleet, clock=clock)
+    async with _client(app) as client:
+        uuid = await _uuid(client)
+        await _rekey(client, uuid, "a", wait=0)
+        await _rekey(client, uuid, "b", wait=0)
+        states = []
+        for step in (5, 10, 10):  # +5 first runs, +15 second runs, +25 both ended
+            clock.now += step
+            body = (await client.get(f"/api/security/key-stores/{uuid}")).json()
+            states.append(body["state"])
+    assert states == ["svm_kek_rekey", "svm_kek_rekey", "active"]
+
+
 @pytest.mark.parametrize("expiry", [0, 2, 300])
 @pytest.mark.anyio
 async def test_job_expiry_s_takes_any_value(expiry: int) -> None:

@@ -79,7 +79,11 @@ def test_summary_counts(inventory: Path, capsys: pytest.CaptureFixture[str]) -> 
         ),
         (["--cluster", "east-02", "--svm", "svm_h*"], "1 target"),
         (["--svm", "-"], "1 target, plus 1 cluster with svms: all, selected after discovery"),
-        (["--tag", "nope"], "0 targets"),
+        (["--exclude-cluster", "east-0?"], "1 target"),
+        (
+            ["--exclude-svm", "svm_*"],
+            "1 target, plus 1 cluster with svms: all, selected after discovery",
+        ),
     ],
 )
 def test_selectors_narrow_the_selected_line(
@@ -124,12 +128,25 @@ def test_json_is_the_resolved_inventory(
     east = data["clusters"][1]
     assert east["base_url"] == "https://east-02.example.com:8443"
     assert east["per_cluster"] == 4
-    assert east["svms"][1] == {"name": "svm_hr", "key_id": "alias/hr", "priority": 0}
+    assert east["svms"][1] == {
+        "name": "svm_hr",
+        "key_id": "alias/hr",
+        "priority": 0,
+        "providers": None,  # issue 15: every key manager
+        "gcp_key": {
+            "key_name": "current",
+            "project_id": None,
+            "key_ring_location": None,
+            "key_ring_name": None,
+        },
+    }
     assert east["auth"] == {
         "method": "basic",
         "username": "admin",
         "password_env": "ONTAP_PASSWORD",
         "password_file": None,
+        "password_command": None,
+        "command_timeout_s": 30.0,
     }
     assert data["clusters"][2]["auth"]["password_file"] == str(inventory.parent / "lab.password")
 
@@ -195,3 +212,80 @@ def test_the_example_validates_with_its_env_vars(
 def test_help_works(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--help"]) == 0
     assert "--no-env-check" in capsys.readouterr().out
+
+
+# -- no false green: a selector that matches nothing is exit 2, one line naming it ------
+
+
+@pytest.mark.parametrize(
+    ("selectors", "message"),
+    [
+        (["--cluster", "c01*"], "error: --cluster 'c01*' matches no cluster of the inventory"),
+        (["--tag", "nope"], "error: --tag 'nope' matches no cluster of the inventory"),
+        (
+            ["--cluster", "lab-01", "--svm", "smv_test"],
+            "error: --svm 'smv_test' matches no SVM of the selected clusters",
+        ),
+        (
+            ["--exclude-cluster", "esat-*"],
+            "error: --exclude-cluster 'esat-*' matches no cluster of the inventory",
+        ),
+        (
+            ["--cluster", "east-02", "--tag", "lab"],
+            "error: the selection matches no target of the inventory: --cluster east-02 --tag lab",
+        ),
+    ],
+)
+def test_a_selector_that_matches_nothing_is_exit_2(
+    inventory: Path,
+    capsys: pytest.CaptureFixture[str],
+    selectors: list[str],
+    message: str,
+) -> None:
+    code, out, err = _run(capsys, str(inventory), *selectors)
+    assert (code, out) == (2, "")
+    assert len(err.splitlines()) == 1
+    assert err.startswith(message)
+
+
+def test_targets_lines_naming_unknown_clusters_or_targets_are_exit_2(
+    inventory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    targets = tmp_path / "failed.txt"
+    targets.write_text("east-02/svm_fin\nnorth-09/svm1\n!lab-01/svm_nope\n")
+    code, _, err = _run(capsys, str(inventory), "--targets", f"@{targets}")
+    assert code == 2
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(
+        f"error: --targets @{targets}: north-09/svm1 names cluster 'north-09', which the "
+        "inventory lacks"
+    )
+    assert lines[1].startswith(f"error: --targets @{targets}: !lab-01/svm_nope is not a target")
+
+
+def test_an_empty_targets_file_is_exit_2(
+    inventory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failed.txt of a run where nothing failed selects nothing: never a green no-op."""
+    targets = tmp_path / "failed.txt"
+    targets.write_text("# ontap-rekey run 20261201-000000-abcd: 0 targets not rekeyed\n")
+    code, _, err = _run(capsys, str(inventory), "--targets", f"@{targets}")
+    assert code == 2
+    assert err == f"error: the selection matches no target of the inventory: --targets @{targets}\n"
+
+
+def test_exclusions_and_bang_lines_leave_targets_out(
+    inventory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    targets = tmp_path / "skip.txt"
+    targets.write_text("!east-02/svm_hr\n!east-01/*\n")
+    code, out, _ = _run(
+        capsys, str(inventory), "--targets", f"@{targets}", "--exclude-svm", "-", "--json"
+    )
+    assert code == 0
+    selected = json.loads(out)["selected"]
+    assert selected == {
+        "targets": ["east-02/svm_fin", "lab-01/svm_test"],
+        "clusters_to_discover": [],
+    }

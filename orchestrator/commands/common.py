@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,7 +16,7 @@ from orchestrator.core.durations import parse_duration
 from orchestrator.errors import StateError, UserError
 from orchestrator.ledger.records import RunRecord
 from orchestrator.ledger.store import Ledger
-from orchestrator.observe.logging import configure_logging
+from orchestrator.observe.logging import LOG_LEVELS, configure_logging, resolve_log_level
 from orchestrator.observe.progress import ProgressView, make_progress
 from orchestrator.observe.recap import render_recap
 from orchestrator.observe.reports import write_reports
@@ -27,7 +28,7 @@ DEFAULT_REPORT_ROOT = Path("ontap-rekey-reports")
 
 
 def output_options(func: F) -> F:
-    """`--state`, `--report-dir`, `--log-file`, `--log-format`."""
+    """`--state`, `--report-dir`, `--log-file`, `--log-format`, `--log-level`."""
     decorators = [
         click.option(
             "--state",
@@ -54,27 +55,79 @@ def output_options(func: F) -> F:
             default=None,
             help="Log format on stderr [json unless stderr is a terminal].",
         ),
+        click.option(
+            "--log-level",
+            type=click.Choice(LOG_LEVELS),
+            default=None,
+            help="Lowest level logged [$ONTAP_REKEY_LOG_LEVEL, else info].",
+        ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
 
 
-def setup_logging(log_file: Path | None, log_format: str | None) -> None:
-    """Logs per `--log-file`/`--log-format`; ONTAP_REKEY_LOG_LEVEL sets the level (info)
-    and ONTAP_REKEY_STDERR_LEVEL an extra threshold for stderr only."""
+def setup_logging(
+    log_file: Path | None, log_format: str | None, log_level: str | None = None
+) -> None:
+    """Logs per `--log-file`/`--log-format`/`--log-level` (ONTAP_REKEY_LOG_LEVEL when no
+    option, else info), and ONTAP_REKEY_STDERR_LEVEL an extra threshold for stderr only."""
+    try:
+        level = resolve_log_level(log_level)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     configure_logging(
         log_format=log_format,  # type: ignore[arg-type]
         log_file=log_file,
-        level=os.environ.get("ONTAP_REKEY_LOG_LEVEL", "info"),
+        level=level,
         stream_level=os.environ.get("ONTAP_REKEY_STDERR_LEVEL"),
     )
 
 
 def open_ledger(path: Path) -> Ledger:
+    """The ledger of a command that writes it (run, plan, resume), checked before any request:
+    its folder must exist and take new files (the WAL, the run lock)."""
     if not path.parent.exists():
         raise StateError(f"--state {path}: the folder {path.parent} does not exist")
+    if not path.parent.is_dir():
+        raise StateError(f"--state {path}: {path.parent} is not a folder")
+    problem = _not_writable(path.parent)
+    if problem is not None:
+        raise StateError(f"--state {path}: cannot write in the folder {path.parent}: {problem}")
     return Ledger.open(path)
+
+
+def check_report_dir(report_dir: Path | None) -> None:
+    """The report folder (given, or the default root) can be created and written: found out
+    before the first request, not after the rekeys (UserError, exit 2)."""
+    folder = report_dir or DEFAULT_REPORT_ROOT
+    option = "--report-dir" if report_dir is not None else "the report folder"
+    problem = _not_creatable(folder)
+    if problem is not None:
+        raise UserError(f"{option} {folder}: {problem} (pass --report-dir DIR)")
+
+
+def _not_creatable(folder: Path) -> str | None:
+    """Why `folder` cannot be made (or written, when it exists); None when it can."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    problem = _not_writable(existing)
+    if problem is not None:
+        return f"cannot write in {existing}: {problem}"
+    return None
+
+
+def _not_writable(folder: Path) -> str | None:
+    """Whether a new file can be made in `folder`, tried for real (permissions, ACLs,
+    read-only mounts and a full disk all show); the probe leaves nothing behind."""
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".ontap-rekey-probe-"):
+            return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
 
 
 def refuse_if_running(ledger: Ledger) -> None:
@@ -104,8 +157,8 @@ def finish(ledger: Ledger, run: RunRecord, report_dir: Path | None, out: Console
     target = report_dir or DEFAULT_REPORT_ROOT / run.run_id
     targets = ledger.targets(run.run_id)
     transitions = ledger.transitions(run.run_id)
-    write_reports(target, run, targets, transitions)
-    render_recap(run, targets, transitions, out)
+    write_reports(target, run, targets, transitions, state=ledger.path)
+    render_recap(run, targets, transitions, out, state=str(ledger.path), report_dir=str(target))
     out.print(f"reports: {target}/ (report.json, report.md, report.html, junit.xml, failed.txt)")
     out.print(f"run id: {run.run_id}")
     return target

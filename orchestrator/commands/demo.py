@@ -9,6 +9,7 @@ folder under `./ontap-rekey-demo/`, ports come from the OS: running it twice jus
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ import click
 import yaml
 
 from orchestrator.core.exitcodes import ExitCode
+from orchestrator.core.outcomes import is_success
 from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, inventory_document
 from orchestrator.simulator.scenario import Scenario
@@ -46,6 +48,12 @@ DEMO_SCENARIO: dict[str, Any] = {
         {"kind": "version", "cluster": "c005", "version": "9.11.1"},
     ],
 }
+EXPECTED_PLAN_CODES = (ExitCode.OK, ExitCode.NOT_READY)  # the old cluster is not ready
+EXPECTED_RUN_CODES: dict[int, str] = {
+    ExitCode.OK: "every target rekeyed",
+    ExitCode.INCOMPLETE: "the run finished, some targets not rekeyed",
+}
+SHOWN_TARGETS = 5
 DEMO_RETRY = {"65539436": {"base_delay_s": 1.0, "max_delay_s": 3.0}}  # initializing: short
 
 
@@ -70,15 +78,56 @@ def command(clusters: int, svms: int) -> int:
         os.environ[PASSWORD_ENV] = spec.clusters[0].password
         os.environ.setdefault("ONTAP_REKEY_STDERR_LEVEL", "warning")
         _step("1/2 plan: what would be rekeyed, what is not ready and why")
-        _cli("plan", inventory, folder, "plan")
+        plan_code = _cli("plan", inventory, folder, "plan")
         _step("2/2 run: a canary, then 10 %, then the rest")
-        code = _cli("run", inventory, folder, "run", "--yes")
-    why = ": the scenario leaves some targets not rekeyed on purpose" if code == 3 else ""
+        run_code = _cli("run", inventory, folder, "run", "--yes")
+    return _closing(folder, plan_code, run_code)
+
+
+def _closing(folder: Path, plan_code: int, run_code: int) -> int:
+    """0 when the story ran as designed (its faults are part of it), else the odd code.
+
+    The scenario's permanent faults leave targets not rekeyed, so the run's own exit code
+    is 3 by design (0 if a future scenario had none); the demo says so instead of
+    passing the 3 on: `make demo`, the README's first command, must not look broken.
+    """
+    if plan_code not in EXPECTED_PLAN_CODES:
+        click.echo(
+            f"demo: the plan ended with exit code {plan_code}, which the story does not expect"
+        )
+        return plan_code
+    if run_code not in EXPECTED_RUN_CODES:
+        click.echo(
+            f"demo: the run ended with exit code {run_code}, which the story does not expect"
+        )
+        return run_code
     click.echo(
-        f"demo: done, exit code {code}{why}; open {folder}/run/report.html, "
-        "and see docs/errors.md for what each error means"
+        f"demo: done as designed. The run's own exit code was {run_code} "
+        f"({EXPECTED_RUN_CODES[run_code]}){_not_rekeyed(folder / 'run' / 'report.json')}"
     )
-    return code
+    click.echo(
+        f"demo: open {folder}/run/report.html, and see docs/errors.md for what each error means"
+    )
+    return int(ExitCode.OK)
+
+
+def _not_rekeyed(report_json: Path) -> str:
+    """`: c003/svm08 failed (65537547), ...` from the run's report, on purpose."""
+    try:
+        targets = json.loads(report_json.read_text(encoding="utf-8"))["targets"]
+    except (OSError, ValueError, KeyError):
+        return "."
+    missed = [t for t in targets if not is_success(t["outcome"])]
+    if not missed:
+        return "."
+    listed = ", ".join(_describe(t) for t in missed[:SHOWN_TARGETS])
+    more = f" and {len(missed) - SHOWN_TARGETS} more" if len(missed) > SHOWN_TARGETS else ""
+    return f": the scenario's faults leave {listed}{more}, on purpose."
+
+
+def _describe(target: dict[str, Any]) -> str:
+    why = (target.get("error") or {}).get("code") or target.get("reason")
+    return f"{target['target']} {target['outcome']}" + (f" ({why})" if why else "")
 
 
 def _new_folder() -> Path:
@@ -119,6 +168,3 @@ def _cli(command: str, inventory: Path, folder: Path, reports: str, *extra: str)
 
 def _step(text: str) -> None:
     click.echo(f"\n== {text}")
-
-
-__all__ = ["ExitCode", "command"]

@@ -1,7 +1,9 @@
 """`ontap-rekey history`: when was each target last rotated, across every run.
 
 Exit 0, or 5 with `--older-than` when a target is overdue or was never rotated, so cron or
-a monitoring check can run it as is.
+a monitoring check can run it as is. `--format prometheus --output FILE` writes
+node_exporter textfile metrics (atomically) for the same check from Prometheus. The ledger
+is opened read-only: history never creates, migrates or writes a file at `--state`.
 """
 
 from __future__ import annotations
@@ -12,16 +14,24 @@ from pathlib import Path
 
 import click
 
-from orchestrator.commands.options import build_selection, selector_options
+from orchestrator.commands.options import check_selection, selection_from, selector_options
 from orchestrator.config.loader import load_inventory
 from orchestrator.core.durations import parse_duration
 from orchestrator.core.exitcodes import ExitCode
 from orchestrator.core.inventory import Inventory
-from orchestrator.errors import StateError, UserError
-from orchestrator.ledger.history import history_json, history_lines, load_history
-from orchestrator.ledger.store import Ledger
+from orchestrator.core.selectors import Selection, describe
+from orchestrator.errors import UserError
+from orchestrator.ledger.history import (
+    History,
+    history_json,
+    history_lines,
+    load_history,
+    open_ledger_readonly,
+)
+from orchestrator.ledger.metrics import prometheus_text, write_atomically
 
 DEFAULT_STATE = "./ontap-rekey.db"
+FORMATS = ("table", "json", "prometheus")
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -44,56 +54,100 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     metavar="DURATION",
     help="Exit 5 if a target was last rotated longer ago than this (e.g. 90d), or never.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="table (default), json (schema ontap-rekey/history/v1) or prometheus "
+    "(node_exporter textfile metrics).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write to FILE (temp file + rename, so a reader never sees half of it) "
+    "instead of stdout; e.g. node_exporter's textfile folder.",
+)
 @click.option(
     "--state",
     "state",
     type=click.Path(path_type=Path, dir_okay=False),
     default=DEFAULT_STATE,
     show_default=True,
-    help="The ledger (SQLite file).",
+    help="The ledger (SQLite file), opened read-only.",
 )
 def command(
     *,
     inventory: Path | None,
-    cluster_globs: tuple[str, ...],
-    svm_globs: tuple[str, ...],
-    tags: tuple[str, ...],
-    targets_file: str | None,
     older_than_s: float | None,
+    output_format: str | None,
     as_json: bool,
+    output: Path | None,
     state: Path,
+    **selectors: object,
 ) -> int:
     """Per target, the last successful rotation (run, time, key id) across all runs.
 
-    With INVENTORY it also lists the inventory's targets that were never rotated.
+    With INVENTORY it lists every target the inventory names, also those never rotated
+    (a `svms: all` cluster no run has discovered yet shows as `cluster/*`).
     """
-    selection = build_selection(cluster_globs, svm_globs, tags, targets_file)
-    if tags and inventory is None:
+    fmt = _format(output_format, as_json)
+    selection = selection_from(selectors)
+    if selection.tags and inventory is None:
         raise UserError("--tag needs an INVENTORY: tags are defined there")
-    fleet = _load_inventory(inventory) if inventory is not None else None
-    with _open_ledger(state) as ledger:
+    fleet = _load_inventory(inventory, selection) if inventory is not None else None
+    with open_ledger_readonly(state) as ledger:
         history = load_history(
             ledger, selection=selection, inventory=fleet, older_than_s=older_than_s, now=time.time()
         )
-    if as_json:
-        doc = history_json(history, ledger=str(state), inventory=_str(inventory))
-        click.echo(json.dumps(doc, indent=2))
-    else:
-        click.echo("\n".join(history_lines(history)))
+    _require_matches(history, selection)
+    _emit(_render(history, fmt, str(state), inventory), output)
     return int(ExitCode.NOT_READY if history.needs_attention else ExitCode.OK)
 
 
-def _load_inventory(path: Path) -> Inventory:
+def _format(output_format: str | None, as_json: bool) -> str:
+    if as_json and output_format not in (None, "json"):
+        raise UserError(f"--json and --format {output_format} contradict each other (keep one)")
+    return "json" if as_json else output_format or "table"
+
+
+def _load_inventory(path: Path, selection: Selection) -> Inventory:
     # history reads names only: no credential file is opened and no password variable is
     # needed, so it runs from a cron job that holds no secrets.
-    return load_inventory(path, check_files=False, check_env=False)
+    fleet = load_inventory(path, check_files=False, check_env=False)
+    check_selection(selection, fleet)
+    return fleet
 
 
-def _open_ledger(path: Path) -> Ledger:
-    if not path.is_file():
-        raise StateError(f"no ledger at {path}: pass --state, or run `ontap-rekey run` first")
-    return Ledger.open(path)
+def _require_matches(history: History, selection: Selection) -> None:
+    """Selectors that match no target (of the ledger, or of `svms: all` clusters whose
+    SVMs the ledger knows) are a usage error, not an empty (green) answer."""
+    no_selector = selection.is_empty and not (
+        selection.exclude_clusters or selection.exclude_svms or selection.excluded_targets
+    )
+    if not history.entries and not no_selector:
+        raise UserError(f"the selection matches no target in the ledger: {describe(selection)}")
+
+
+def _render(history: History, fmt: str, state: str, inventory: Path | None) -> str:
+    if fmt == "json":
+        doc = history_json(history, ledger=state, inventory=_str(inventory))
+        return json.dumps(doc, indent=2) + "\n"
+    if fmt == "prometheus":
+        return prometheus_text(history)
+    return "\n".join(history_lines(history)) + "\n"
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        write_atomically(output, text)
+    except OSError as exc:
+        raise UserError(f"--output {output}: cannot write: {exc.strerror or exc}") from None
 
 
 def _str(path: Path | None) -> str | None:

@@ -11,13 +11,15 @@ import anyio
 import click
 
 from orchestrator.commands import common
-from orchestrator.commands.options import build_selection, selector_options
+from orchestrator.commands.options import check_selection, selection_from, selector_options
 from orchestrator.commands.run import options_from_flags, run_options
 from orchestrator.config.loader import load_inventory
-from orchestrator.core.exitcodes import plan_exit_code
+from orchestrator.core.exitcodes import exit_code
+from orchestrator.core.identity import with_recorded_uuids
 from orchestrator.core.options import RunOptions
 from orchestrator.core.selectors import Selection, cluster_may_match
-from orchestrator.engine.planner import READY, estimate, plan_rows
+from orchestrator.engine.discovery import require_selected_targets
+from orchestrator.engine.planner import estimate, plan_rows
 from orchestrator.engine.pool import ClusterPool, TransportFactory
 from orchestrator.engine.runner import discover_all, operator_name
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
@@ -32,14 +34,15 @@ from orchestrator.ledger.store import Ledger
 @common.output_options
 def command(inventory: Path, **kw: Any) -> int:
     """Dry run: what would be rekeyed, what is not ready and why, how long it would take."""
-    selection = build_selection(
-        kw["cluster_globs"], kw["svm_globs"], kw["tags"], kw["targets_file"]
-    )
+    selection = selection_from(kw)
     loaded = load_inventory(inventory)
+    check_selection(selection, loaded)
     options = options_from_flags({**kw, "reason": None}, loaded.defaults)
-    common.setup_logging(kw["log_file"], kw["log_format"])
+    common.setup_logging(kw["log_file"], kw["log_format"], kw["log_level"])
     out = common.console()
+    common.check_report_dir(kw["report_dir"])  # before the first request
     with common.open_ledger(kw["state"]) as ledger:
+        loaded = with_recorded_uuids(loaded, ledger.recorded_cluster_uuids())
         record = RunRecord(
             run_id=ledger.new_run_id(),
             mode=RunMode.PLAN,
@@ -54,7 +57,7 @@ def command(inventory: Path, **kw: Any) -> int:
         _record(ledger, record, rows, est)
         common.finish(ledger, ledger.get_run(record.run_id), kw["report_dir"], out)
         out.print(_estimate_line(est))
-        return int(plan_exit_code(row.outcome == READY for row in rows))
+        return int(exit_code(RunMode.PLAN, RunStatus.FINISHED, [row.outcome for row in rows]))
 
 
 async def plan_targets(
@@ -66,8 +69,9 @@ async def plan_targets(
 ) -> tuple[list[TargetRow], dict[str, Any]]:
     """Discover with health fields and key stores; a verdict per target, and the estimate."""
     async with ClusterPool(specs, options, transport_factory) as pool:
-        found = await discover_all(pool, options, for_plan=True)
+        found = await discover_all(pool, options)
         rows = plan_rows(run_id, pool, found, selection)
+        require_selected_targets(selection, found, rows)
         return rows, estimate(rows, pool, options)
 
 

@@ -52,9 +52,9 @@ def command(run_id: str, state: Path, fmt: str | None, output: Path | None) -> i
     """Render the report of a past run RUN_ID from the ledger."""
     run, targets, transitions = _load(state, run_id)
     if fmt is None:
-        _print_recap(run, targets, transitions, output)
+        _print_recap(run, targets, transitions, output, state)
     else:
-        _emit(render(cast(ReportFormat, fmt), run, targets, transitions), output)
+        _emit(render(cast(ReportFormat, fmt), run, targets, transitions, state=state), output)
     return 0
 
 
@@ -68,16 +68,21 @@ def _load(state: Path, run_id: str) -> tuple[RunRecord, list[TargetRow], list[Tr
 
 
 def _print_recap(
-    run: RunRecord, targets: list[TargetRow], transitions: list[Transition], output: Path | None
+    run: RunRecord,
+    targets: list[TargetRow],
+    transitions: list[Transition],
+    output: Path | None,
+    state: Path,
 ) -> None:
     if output is None:
         console = Console()
         if not console.is_terminal:  # a pipe has no width: do not squeeze the table to 80
             console = Console(width=RECAP_WIDTH)
-        render_recap(run, targets, transitions, console)
+        render_recap(run, targets, transitions, console, state=str(state))
         return
     buffer = io.StringIO()  # a file gets plain text: no colour, a fixed width
-    render_recap(run, targets, transitions, Console(file=buffer, width=RECAP_WIDTH, no_color=True))
+    plain = Console(file=buffer, width=RECAP_WIDTH, no_color=True)
+    render_recap(run, targets, transitions, plain, state=str(state))
     _emit(buffer.getvalue(), output)
 
 

@@ -27,8 +27,9 @@ from orchestrator.ledger.records import RunMode, RunRecord, RunStatus
 @common.output_options
 def command(run_id: str, **kw: Any) -> int:
     """Continue an interrupted run: settle in-flight rekeys, then carry on."""
-    common.setup_logging(kw["log_file"], kw["log_format"])
+    common.setup_logging(kw["log_file"], kw["log_format"], kw["log_level"])
     out = common.console()
+    common.check_report_dir(kw["report_dir"])  # before the first request
     with common.open_ledger(kw["state"]) as ledger:
         record = ledger.get_run(run_id)
         _check_resumable(record)

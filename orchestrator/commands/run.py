@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +9,25 @@ import anyio
 import click
 
 from orchestrator.commands import common
-from orchestrator.commands.options import build_selection, selector_options
+from orchestrator.commands.options import (
+    check_selection,
+    rekey_from_flag,
+    rekey_option,
+    selection_from,
+    selector_options,
+)
+from orchestrator.commands.preview import question, summary_lines
 from orchestrator.config.loader import load_inventory
 from orchestrator.core.exitcodes import ExitCode
+from orchestrator.core.identity import with_recorded_uuids
 from orchestrator.core.options import RunOptions, resolve_options
-from orchestrator.core.targets import TargetState
-from orchestrator.core.waves import parse_waves
+from orchestrator.core.waves import WaveSpecError, parse_waves
+from orchestrator.engine.planner import RunPreview
 from orchestrator.engine.runner import RunRequest, Wiring, execute_run
 from orchestrator.errors import UserError
-from orchestrator.ledger.records import RunMode, TargetRow
+from orchestrator.ledger.records import RunMode
+
+DECLINED = "nothing was rekeyed: declined at the prompt (no run was recorded; exit 0)"
 
 
 def run_options(func: Any) -> Any:
@@ -35,12 +44,17 @@ def run_options(func: Any) -> Any:
             default=None,
             help="Targets in flight per cluster [2; emergency 4].",
         ),
-        click.option("--waves", default=None, help="Wave sizes [1,10%,100%]."),
+        click.option(
+            "--waves",
+            default=None,
+            help="Wave sizes: counts and percentages of the targets left [1,10%,100%].",
+        ),
         click.option(
             "--max-fail-percent",
             type=click.FloatRange(0, 100),
             default=None,
-            help="Stop when more than P % of finished targets failed [10].",
+            help="Stop when more than P % of finished targets failed, once 5 finished "
+            "[10; emergency: no budget unless given].",
         ),
         click.option("--fail-fast", is_flag=True, default=None, help="Stop at the first failure."),
         click.option(
@@ -72,42 +86,66 @@ def run_options(func: Any) -> Any:
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
-    return func
+    return rekey_option(func)
 
 
 @click.command(name="run")
 @click.argument("inventory", type=click.Path(path_type=Path))
 @selector_options
 @run_options
-@click.option("--emergency", is_flag=True, help="Emergency profile: no waves, priority order.")
+@click.option(
+    "--skip-not-ready",
+    is_flag=True,
+    default=None,
+    help="Leave targets the plan calls not ready (key store switching, AWS unreachable, "
+    "...) skipped: not_ready instead of trying them last.",
+)
+@click.option(
+    "--emergency",
+    is_flag=True,
+    help="Emergency profile: no waves, priority order, --per-cluster 4, no failure budget "
+    "unless --max-fail-percent is given, no fail-fast; the per-cluster circuit breaker "
+    "stays on. A run whose targets all finished exits 0 or 3, never 4.",
+)
 @click.option("--reason", default=None, help="Why (required with --emergency).")
 @click.option("--all", "all_targets", is_flag=True, help="Emergency: allow the whole inventory.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Do not ask for confirmation. Answering no at the prompt rekeys nothing, records "
+    "nothing and exits 0.",
+)
 @common.output_options
 def command(inventory: Path, **kwargs: Any) -> int:
-    """Rekey the selected targets: canary, waves, retries, verification."""
+    """Rekey the selected targets: canary, waves, retries, verification.
+
+    Before the first POST it prints the plan summary (ready / not ready per cluster with
+    the causes, the waves, the estimate) and asks `Rekey N targets on M clusters?`.
+    """
     return run_command(inventory, **kwargs)
 
 
 def run_command(inventory: Path, **kw: Any) -> int:
-    selection = build_selection(
-        kw["cluster_globs"], kw["svm_globs"], kw["tags"], kw["targets_file"]
-    )
+    selection = selection_from(kw)
     _check_emergency(kw, selection.is_empty)
     loaded = load_inventory(inventory)
+    check_selection(selection, loaded)
     options = options_from_flags(kw, loaded.defaults)
     common.require_yes_or_terminal(kw["yes"])
-    common.setup_logging(kw["log_file"], kw["log_format"])
+    common.setup_logging(kw["log_file"], kw["log_format"], kw["log_level"])
     out = common.console()
+    common.check_report_dir(kw["report_dir"])  # before the first request
     with common.open_ledger(kw["state"]) as ledger:
         common.refuse_if_running(ledger)
+        loaded = with_recorded_uuids(loaded, ledger.recorded_cluster_uuids())
         wiring = Wiring(ledger, observer=common.progress(out))
-        wiring.confirm = None if kw["yes"] else _confirm
+        wiring.confirm = _announce if kw["yes"] else _confirm
         result = anyio.run(
             execute_run, RunRequest(loaded, selection, options, _mode(options)), wiring
         )
         if result is None:
-            return int(ExitCode.ABORTED)
+            click.echo(DECLINED, err=True)
+            return int(ExitCode.OK)
         common.finish(ledger, result.run, kw["report_dir"], out)
         return int(result.exit_code)
 
@@ -132,8 +170,8 @@ def options_from_flags(kw: dict[str, Any], defaults: Any) -> RunOptions:
     if kw["waves"] is not None:
         try:
             parse_waves(kw["waves"])
-        except ValueError as exc:
-            raise UserError(f"--waves: {exc}") from None
+        except WaveSpecError as exc:
+            raise UserError(f"--waves {exc.spec!r}: {exc.problem}") from None
     cli = {
         "concurrency": kw["concurrency"],
         "per_cluster": kw["per_cluster"],
@@ -146,20 +184,21 @@ def options_from_flags(kw: dict[str, Any], defaults: Any) -> RunOptions:
         "deadline_s": common.deadline_seconds(kw["deadline"]),
         "emergency": kw["emergency"] or None,
         "reason": kw["reason"],
+        "skip_not_ready": kw.get("skip_not_ready"),
+        "rekey": rekey_from_flag(kw.get("rekey")),
     }
     return resolve_options(cli, defaults)
 
 
-def _confirm(rows: list[TargetRow]) -> bool:
-    pending = [row for row in rows if row.state is not TargetState.DONE]
-    clusters = Counter(row.key.cluster for row in pending)
-    decided = Counter(row.outcome for row in rows if row.state is TargetState.DONE)
-    summary = ", ".join(f"{n} {o}" for o, n in sorted(decided.items(), key=str)) or "none"
-    click.echo(
-        f"discovery: {len(pending)} targets to rekey on {len(clusters)} clusters; "
-        f"already decided: {summary}",
-        err=True,
-    )
-    return click.confirm(
-        f"Rekey {len(pending)} targets on {len(clusters)} clusters?", default=False, err=True
-    )
+def _announce(shown: RunPreview) -> bool:
+    """`--yes`: the plan summary still goes to stderr, for the scheduler's log."""
+    for line in summary_lines(shown):
+        click.echo(line, err=True)
+    return True
+
+
+def _confirm(shown: RunPreview) -> bool:
+    _announce(shown)
+    if not shown.pending:  # nothing would be POSTed: no question, the run records why
+        return True
+    return click.confirm(question(shown), default=False, err=True)

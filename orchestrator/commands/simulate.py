@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 import yaml
@@ -39,6 +39,7 @@ from orchestrator.simulator.fleet import (
     DEFAULT_VERSION,
     Fleet,
     FleetSpec,
+    KeyManager,
 )
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, write_inventory
 from orchestrator.simulator.scenario import Scenario
@@ -49,6 +50,7 @@ DEFAULT_CLUSTERS = 3
 DEFAULT_SVMS = 5
 LISTED_IN_FULL = 12  # bigger fleets get a compact summary (the ready file has every URL)
 READY_LINE = "simulator ready"
+KEY_MANAGERS = ("aws", "azure", "gcp", "barbican")
 VERSION_PATTERN = re.compile(r"\d+\.\d+(\.\d+)?")
 
 
@@ -82,6 +84,10 @@ class ServeOptions:
 @click.option(
     "--versions",
     help="ONTAP versions of generated clusters, round-robin (e.g. 9.12.1,9.16.1) [9.14.1].",
+)
+@click.option(
+    "--key-managers",
+    help="Cloud key managers of generated SVMs, round-robin (aws,azure,gcp,barbican) [aws].",
 )
 @click.option(
     "--scenario",
@@ -140,6 +146,7 @@ def command(
     clusters: int | None,
     svms: int | None,
     versions: str | None,
+    key_managers: str | None,
     scenario_file: Path | None,
     inventory: Path | None,
     explicit_svms: bool,
@@ -155,7 +162,8 @@ def command(
 ) -> int:
     """Serve a simulated fleet of ONTAP clusters on loopback until interrupted."""
     _check_loopback(host)
-    spec = _fleet_spec(fleet_file, clusters, svms, username, password, _versions(versions))
+    generated = Generated(_versions(versions), _key_managers(key_managers))
+    spec = _fleet_spec(fleet_file, clusters, svms, username, password, generated)
     scenario = _scenario(scenario_file)
     options = ServeOptions(
         host, base_port, address_per_cluster, tls, tls_dir, inventory, explicit_svms, ready_file
@@ -199,13 +207,34 @@ def _versions(text: str | None) -> list[str] | None:
     return versions
 
 
+def _key_managers(text: str | None) -> list[KeyManager] | None:
+    """`aws,azure,gcp` -> the list; an unknown provider is a one-line error."""
+    if text is None:
+        return None
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise UserError("--key-managers: give at least one of aws, azure, gcp, barbican")
+    for name in names:
+        if name not in KEY_MANAGERS:
+            raise UserError(f"--key-managers: {name!r} is not one of aws, azure, gcp, barbican")
+    return cast("list[KeyManager]", names)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What only a generated fleet takes: versions and key managers, round-robin."""
+
+    versions: list[str] | None = None
+    key_managers: list[KeyManager] | None = None
+
+
 def _fleet_spec(
     fleet_file: Path | None,
     clusters: int | None,
     svms: int | None,
     username: str,
     password: str,
-    versions: list[str] | None = None,
+    generated: Generated = Generated(),  # frozen: a shared default is safe
 ) -> FleetSpec:
     if fleet_file is None:
         return FleetSpec.generate(
@@ -213,12 +242,13 @@ def _fleet_spec(
             DEFAULT_SVMS if svms is None else svms,
             username=username,
             password=password,
-            versions=versions or (DEFAULT_VERSION,),
+            versions=generated.versions or (DEFAULT_VERSION,),
+            key_managers=generated.key_managers or ("aws",),
         )
-    if clusters is not None or svms is not None or versions is not None:
+    if clusters is not None or svms is not None or generated != Generated():
         raise UserError(
-            "--fleet and --clusters/--svms/--versions exclude each other "
-            "(a fleet file sets `version:` per cluster)"
+            "--fleet and --clusters/--svms/--versions/--key-managers exclude each other "
+            "(a fleet file sets `version:` and `key_managers:` per cluster)"
         )
     try:
         return FleetSpec.from_yaml(_read(fleet_file))

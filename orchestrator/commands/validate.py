@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from orchestrator.commands.options import build_selection, selector_options
+from orchestrator.commands.options import check_selection, selection_from, selector_options
 from orchestrator.config import LoadResult, load
 from orchestrator.core.exitcodes import ExitCode
 from orchestrator.core.inventory import Auth, BasicAuth, CertAuth, ClusterSpec, Inventory
@@ -33,23 +33,16 @@ _SHA_SHOWN = 12
     help="Report unset password_env/token_env variables as warnings, not errors "
     "(to lint an inventory where the secrets are not available).",
 )
-def command(
-    *,
-    inventory: Path,
-    cluster_globs: tuple[str, ...],
-    svm_globs: tuple[str, ...],
-    tags: tuple[str, ...],
-    targets_file: str | None,
-    as_json: bool,
-    no_env_check: bool,
-) -> int:
+def command(*, inventory: Path, as_json: bool, no_env_check: bool, **selectors: object) -> int:
     """Check INVENTORY offline: schema, references, environment variables, files.
 
     Prints a summary and the targets the selectors select; exits 2 with one line per
-    problem (file:line:column: path: what is wrong) when the inventory is broken.
+    problem (file:line:column: path: what is wrong) when the inventory is broken, and
+    with one line per selector that matches nothing.
     """
-    selection = build_selection(cluster_globs, svm_globs, tags, targets_file)
+    selection = selection_from(selectors)
     result = load(inventory, check_env=not no_env_check)
+    check_selection(selection, result.inventory)
     for warning in result.warnings:
         click.echo(warning, err=True)
     if as_json:

@@ -8,7 +8,9 @@ defensive about shapes; a wrong shape is the schema's to report.
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import shutil
 import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -21,6 +23,7 @@ from orchestrator.config.yaml_marks import Loc, Mark, NodeMarks
 _ENV_KEYS = ("password_env", "token_env")
 _SECRET_FILES = ("password_file", "client_key")  # warn when others may read them
 _AUTH_FILES = ("password_file", "client_cert", "client_key")
+_COMMAND_KEYS = ("password_command", "token_command")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _OPEN_TO_OTHERS = 0o077  # group or others may read, write or execute: ssh's rule
 
@@ -212,6 +215,31 @@ def file_issues(data: Mapping[str, Any], base_dir: Path) -> list[Issue]:
             if isinstance(text, str) and text.strip():
                 issue = _file_issue((*loc, section, key), resolve_path(base_dir, text), key)
                 issues.extend([issue] if issue else [])
+        issues += _program_issues(loc, _mapping(block.get("auth")), base_dir)
+    return issues
+
+
+def _program_issues(loc: Loc, auth: Mapping[str, Any], base_dir: Path) -> list[Issue]:
+    """A `*_command` whose program is not there (found on PATH, or at its path)."""
+    issues = []
+    for key in _COMMAND_KEYS:
+        argv = auth.get(key)
+        if not isinstance(argv, list) or not argv or not isinstance(argv[0], str):
+            continue  # the schema reports a bad argv
+        program = argv[0]
+        if "/" in program:
+            path = resolve_path(base_dir, program)
+            found = path.is_file() and os.access(path, os.X_OK)
+        else:
+            found = bool(program.strip()) and shutil.which(program) is not None
+        if not found:
+            issues.append(
+                Issue(
+                    (*loc, "auth", key, 0),
+                    f"program {program!r} not found or not executable "
+                    "(a bare name is looked up on PATH, a path starts at the inventory's folder)",
+                )
+            )
     return issues
 
 

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from orchestrator.config import checks
+from orchestrator.config import checks, key_checks
 from orchestrator.config.issues import Issue, format_issues, issues_from_validation
 from orchestrator.config.resolve import resolve
 from orchestrator.config.yaml_marks import ParsedYaml, YamlSyntaxError, parse_yaml
@@ -137,6 +137,7 @@ def _checks(
         *checks.reference_issues(data, parsed.marks),
         *checks.unused_group_warnings(data),
         *checks.env_issues(data, env, as_warnings=not check_env),
+        *key_checks.key_shape_issues(data),  # issue 15
     ]
     if check_files:
         issues += checks.file_issues(data, path.absolute().parent)

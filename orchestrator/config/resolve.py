@@ -16,12 +16,15 @@ from typing import TypeVar
 
 from orchestrator.core.errors import ErrorClass
 from orchestrator.core.inventory import (
+    DEFAULT_COMMAND_TIMEOUT_S,
     KEY_ID_CURRENT,
     Auth,
     BasicAuth,
     CertAuth,
     ClusterSpec,
+    GcpKeyTemplates,
     Inventory,
+    ProviderSet,
     RetryOverride,
     RunDefaults,
     SvmEntry,
@@ -33,11 +36,13 @@ from orchestrator.core.inventory_model import (
     ClusterModel,
     DefaultsModel,
     InventoryModel,
+    KeyManagerFields,
     RetryModel,
     SettingsModel,
     SvmModel,
     TlsModel,
 )
+from orchestrator.core.providers import Operation, Provider
 
 T = TypeVar("T")
 
@@ -96,8 +101,11 @@ def _cluster(model: InventoryModel, cluster: ClusterModel, base_dir: Path) -> Cl
         tags=_tags(model, cluster),
         groups=cluster.groups,
         all_svms=cluster.svms == "all",
-        svms=_svms(cluster, key_id, priority),
+        svms=_svms(cluster, key_id, priority, levels),
         include_cluster_scope=bool(_first(level.include_cluster_scope for level in levels)),
+        uuid=cluster.uuid,
+        providers=_providers(levels),
+        gcp_key=_gcp_key(levels),
     )
 
 
@@ -106,23 +114,52 @@ def _tags(model: InventoryModel, cluster: ClusterModel) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*cluster.tags, *group_tags)))
 
 
-def _svms(cluster: ClusterModel, key_id: str, priority: int) -> tuple[SvmEntry, ...]:
+def _svms(
+    cluster: ClusterModel, key_id: str, priority: int, levels: tuple[SettingsModel, ...]
+) -> tuple[SvmEntry, ...]:
     if isinstance(cluster.svms, str):  # `svms: all`: found by discovery
         return ()
-    return tuple(_svm(entry, key_id, priority) for entry in cluster.svms)
+    return tuple(_svm(entry, key_id, priority, levels) for entry in cluster.svms)
 
 
-def _svm(entry: SvmModel, key_id: str, priority: int) -> SvmEntry:
+def _svm(
+    entry: SvmModel, key_id: str, priority: int, levels: tuple[SettingsModel, ...]
+) -> SvmEntry:
     return SvmEntry(
         name=entry.name,
         key_id=entry.key_id if entry.key_id is not None else key_id,
         priority=entry.priority if entry.priority is not None else priority,
+        providers=_providers((entry, *levels)),
+        gcp_key=_gcp_key((entry, *levels)),
+    )
+
+
+# -- issue 15: providers and GCP key fields, each from the first level that sets it ------
+
+
+def _providers(levels: Iterable[KeyManagerFields]) -> ProviderSet:
+    names = _first(level.providers for level in levels)
+    return None if names is None else tuple(sorted({Provider(name) for name in names}))
+
+
+def _gcp_key(levels: Iterable[KeyManagerFields]) -> GcpKeyTemplates:
+    chain = tuple(levels)
+    return GcpKeyTemplates(
+        key_name=_first(level.key_name for level in chain) or KEY_ID_CURRENT,
+        project_id=_first(level.project_id for level in chain),
+        key_ring_location=_first(level.key_ring_location for level in chain),
+        key_ring_name=_first(level.key_ring_name for level in chain),
     )
 
 
 def _auth(auth: AuthModel, base_dir: Path) -> Auth:
+    timeout = float(auth.command_timeout or DEFAULT_COMMAND_TIMEOUT_S)
     if auth.method == "token":
-        return TokenAuth(token_env=str(auth.token_env))
+        return TokenAuth(
+            token_env=auth.token_env,
+            token_command=_argv(auth.token_command, base_dir),
+            command_timeout_s=timeout,
+        )
     if auth.method == "cert":
         return CertAuth(
             client_cert=resolve_path(base_dir, str(auth.client_cert)),
@@ -134,7 +171,20 @@ def _auth(auth: AuthModel, base_dir: Path) -> Auth:
         password_file=(
             resolve_path(base_dir, auth.password_file) if auth.password_file is not None else None
         ),
+        password_command=_argv(auth.password_command, base_dir),
+        command_timeout_s=timeout,
     )
+
+
+def _argv(argv: tuple[str, ...] | None, base_dir: Path) -> tuple[str, ...] | None:
+    """A program given as a relative path (`./get-secret`, `bin/x`) starts at the
+    inventory's folder like every other path; a bare name is looked up on PATH."""
+    if argv is None:
+        return None
+    program = argv[0]
+    if "/" in program and not Path(program).expanduser().is_absolute():
+        program = str(resolve_path(base_dir, program))
+    return (str(Path(program).expanduser()) if program.startswith("~") else program, *argv[1:])
 
 
 def _tls(tls: TlsModel | None, base_dir: Path) -> TlsSettings:
@@ -151,6 +201,7 @@ def _run_defaults(defaults: DefaultsModel) -> RunDefaults:
         waves=defaults.waves,
         max_fail_percent=defaults.max_fail_percent,
         return_timeout=defaults.return_timeout,
+        rekey=Operation(defaults.rekey) if defaults.rekey is not None else None,
     )
 
 

@@ -1,11 +1,19 @@
-"""The exit codes of `ontap-rekey`, decided in one place (spec: "Exit codes")."""
+"""The exit codes of `ontap-rekey`, decided in one place (spec: "Exit codes").
+
+`exit_code(mode, status, outcomes)` is the one rule: the runner returns it, `plan` returns
+it, and every report and the recap print it, so they cannot disagree.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import IntEnum
 
-from orchestrator.core.targets import Outcome
+from orchestrator.core.outcomes import is_success
+
+PLAN_MODE = "plan"  # RunMode.PLAN's value (the ledger owns the enum; core imports no ledger)
+FINISHED = "finished"  # RunStatus values
+ABORTED = "aborted"
 
 
 class ExitCode(IntEnum):
@@ -18,17 +26,18 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # interrupted; the ledger is consistent and `resume` continues
 
 
-def run_exit_code(outcomes: Iterable[Outcome], *, aborted: bool, interrupted: bool) -> ExitCode:
-    """The exit code of a finished `run` or `resume`."""
-    if interrupted:
-        return ExitCode.INTERRUPTED
-    if aborted:
+def exit_code(mode: str, status: str, outcomes: Iterable[str | None]) -> ExitCode:
+    """The exit code of a closed run (`mode`/`status` are RunMode/RunStatus values).
+
+    `outcomes` are the targets' stored outcomes; `None` (no outcome) is never success, so
+    a target left without one can never make a run green. A status other than finished or
+    aborted (interrupted, or still active after a crash) is resumable: 130.
+    """
+    outcomes = list(outcomes)
+    if mode == PLAN_MODE:
+        return ExitCode.OK if all(map(is_success, outcomes)) else ExitCode.NOT_READY
+    if status == ABORTED:
         return ExitCode.ABORTED
-    if all(outcome is Outcome.REKEYED for outcome in outcomes):
-        return ExitCode.OK
-    return ExitCode.INCOMPLETE
-
-
-def plan_exit_code(ready: Iterable[bool]) -> ExitCode:
-    """The exit code of `plan`: 0 when every target is ready, else 5."""
-    return ExitCode.OK if all(ready) else ExitCode.NOT_READY
+    if status != FINISHED:
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK if all(map(is_success, outcomes)) else ExitCode.INCOMPLETE

@@ -1,19 +1,20 @@
-"""The failure budget: `--max-fail-percent` over a minimum sample, and `--fail-fast`."""
+"""The failure budget: `--max-fail-percent` over a minimum sample, and `--fail-fast`.
+
+`max_fail_percent` None is no budget at all (the emergency profile without an explicit
+`--max-fail-percent`): failures never stop the run.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchestrator.core.outcomes import counts_against_budget
 from orchestrator.core.targets import Outcome
-
-FAILURES = frozenset({Outcome.FAILED, Outcome.EXHAUSTED, Outcome.UNVERIFIED})
-"""Outcomes that spend the budget. Skips decided by discovery or a closed cluster do not:
-the circuit breaker already deals with a bad cluster."""
 
 
 @dataclass
 class FailureBudget:
-    max_fail_percent: float
+    max_fail_percent: float | None
     min_sample: int
     fail_fast: bool = False
     finished: int = 0
@@ -23,7 +24,7 @@ class FailureBudget:
         if outcome is Outcome.ABORTED:
             return
         self.finished += 1
-        if outcome in FAILURES:
+        if counts_against_budget(outcome):
             self.failures += 1
 
     @property
@@ -33,6 +34,6 @@ class FailureBudget:
     @property
     def exceeded(self) -> bool:
         """More than `max_fail_percent` failed, once at least `min_sample` finished."""
-        if self.finished < self.min_sample:
+        if self.max_fail_percent is None or self.finished < self.min_sample:
             return False
         return self.failures * 100.0 > self.max_fail_percent * self.finished

@@ -3,8 +3,8 @@
 `orchestrator.config.loader` parses YAML into the raw pydantic model
 (`orchestrator.core.inventory_model`) and resolves it into these types (SVM entry, then
 cluster, then its groups in order, then `defaults`). No secret value is ever held here:
-only the names of environment variables and the paths of files. Secrets are read at
-connection time, by the transport.
+only the names of environment variables, the paths of files and the argv of commands.
+Secrets are read at connection time, by the transport.
 """
 
 from __future__ import annotations
@@ -13,9 +13,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.core.errors import ErrorClass
+from orchestrator.core.providers import Operation, Provider
 
 KEY_ID_CURRENT = "current"
 """`key_id: current`: rekey with the key id configured now (a re-version)."""
+
+
+DEFAULT_COMMAND_TIMEOUT_S = 30.0
+"""How long a `password_command` / `token_command` may run (`auth.command_timeout`)."""
+
+
+# -- issue 15: GCP's key fields (AWS and Azure use `key_id`) ------------------------------
+@dataclass(frozen=True)
+class GcpKeyTemplates:
+    """The inventory's GCP key fields for a target; each may use `{cluster}`/`{svm}`.
+
+    `key_name` may be `current`; the ring fields are None unless the inventory sets them
+    (ONTAP then keeps the configured project and key ring).
+    """
+
+    key_name: str = KEY_ID_CURRENT
+    project_id: str | None = None
+    key_ring_location: str | None = None
+    key_ring_name: str | None = None
+
+
+ProviderSet = tuple[Provider, ...] | None
+"""`providers:` resolved, sorted: the key managers whose configurations are targets;
+None: all of them."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +48,8 @@ class BasicAuth:
     username: str
     password_env: str | None = None
     password_file: Path | None = None
+    password_command: tuple[str, ...] | None = None  # argv, run without a shell
+    command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -33,7 +60,9 @@ class CertAuth:
 
 @dataclass(frozen=True)
 class TokenAuth:
-    token_env: str
+    token_env: str | None = None
+    token_command: tuple[str, ...] | None = None  # argv, run without a shell
+    command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S
 
 
 Auth = BasicAuth | CertAuth | TokenAuth
@@ -62,6 +91,9 @@ class SvmEntry:
     name: str
     key_id: str
     priority: int = 0
+    # -- issue 15 --
+    providers: ProviderSet = None
+    gcp_key: GcpKeyTemplates = field(default_factory=GcpKeyTemplates)
 
 
 @dataclass(frozen=True)
@@ -78,6 +110,11 @@ class ClusterSpec:
     all_svms: bool = False  # `svms: all`: every SVM-scoped configuration found
     svms: tuple[SvmEntry, ...] = ()
     include_cluster_scope: bool = False
+    uuid: str | None = None  # the inventory's `uuid:` pin (lower case)
+    recorded_uuid: str | None = None  # the uuid the ledger recorded (set by run and plan)
+    # -- issue 15: the cluster-level values, for `svms: all` and the cluster scope --
+    providers: ProviderSet = None
+    gcp_key: GcpKeyTemplates = field(default_factory=GcpKeyTemplates)
 
 
 @dataclass(frozen=True)
@@ -89,6 +126,7 @@ class RunDefaults:
     waves: str | None = None
     max_fail_percent: float | None = None
     return_timeout: int | None = None
+    rekey: Operation | None = None  # issue 15: `defaults: {rekey: internal}`
 
 
 @dataclass(frozen=True)

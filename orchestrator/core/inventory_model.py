@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -30,6 +31,10 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.core.inventory import KEY_ID_CURRENT
+from orchestrator.core.keyids import SAMPLE_NAME, fill_template, gcp_field_problem
+from orchestrator.core.waves import parse_waves
+
 SUPPORTED_VERSION = 1
 KEY_ID_PLACEHOLDERS = ("cluster", "svm")
 SVMS_ALL = "all"
@@ -42,7 +47,7 @@ UNION_TAGS = frozenset({"svms:all", "svms:list", "[key]"})
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _TAG = re.compile(r"^[^\s,]+$")
 _CODE = re.compile(r"^[0-9]+$")
-_WAVES = re.compile(r"^\s*\d+%?(\s*,\s*\d+%?)*\s*$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
@@ -90,13 +95,31 @@ def _check_path(value: str) -> str:
 
 def _refuse_password(value: object) -> object:
     raise ValueError(
-        "a literal password is not accepted "
-        "(use password_env: VARIABLE_NAME or password_file: PATH instead)"
+        "a literal password is not accepted (use password_env: VARIABLE_NAME, "
+        "password_file: PATH or password_command: [program, arg, ...] instead)"
     )
 
 
 def _refuse_token(value: object) -> object:
-    raise ValueError("a literal token is not accepted (use token_env: VARIABLE_NAME instead)")
+    raise ValueError(
+        "a literal token is not accepted "
+        "(use token_env: VARIABLE_NAME or token_command: [program, arg, ...] instead)"
+    )
+
+
+def _argv_list(value: object) -> object:
+    """A `*_command` is an argv list: a shell string would need a shell to split it."""
+    # Never quote the value: a command line may hold a secret (`[echo, s3cret]`).
+    if isinstance(value, str):
+        raise ValueError(  # noqa: TRY004  (pydantic reports ValueError only)
+            "expected a list [program, arg, ...], got a string (the command runs without "
+            'a shell: write e.g. [vault, kv, get, "-field=password", secret/ontap])'
+        )
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a non-empty list [program, arg, ...] (the program first)")
+    if isinstance(value[0], str) and not value[0].strip():
+        raise ValueError("the program (item 0) is empty (name the program to run)")
+    return value  # each item's type is checked (and located) by the item type
 
 
 def check_key_id(value: str) -> str:
@@ -106,7 +129,10 @@ def check_key_id(value: str) -> str:
     of the two placeholders (the engine fills them by plain substitution).
     """
     if not value.strip():
-        raise ValueError("empty key_id (use current, an AWS key id / ARN / alias, or a template)")
+        raise ValueError(
+            "empty key_id (use current, an AWS key id / ARN / alias, an Azure key URL, "
+            "or a template)"
+        )
     unknown = [field for field in _PLACEHOLDER.findall(value) if field not in _KNOWN_FIELDS]
     if unknown:
         raise ValueError(
@@ -121,17 +147,18 @@ def check_key_id(value: str) -> str:
     return value
 
 
-def _wave_ok(part: str) -> bool:
-    number = int(part.rstrip("%"))
-    return number >= 1 and (number <= 100 or not part.endswith("%"))
+def _check_uuid(value: str) -> str:
+    if not _UUID.match(value):
+        raise ValueError(
+            f"invalid cluster uuid {value!r} (the cluster's uuid as ONTAP reports it, e.g. "
+            "1cd8a442-86d1-11e0-ae1c-123478563412: GET /api/cluster?fields=uuid)"
+        )
+    return value.lower()
 
 
 def _check_waves(value: str) -> str:
-    if not _WAVES.match(value) or not all(_wave_ok(p.strip()) for p in value.split(",")):
-        raise ValueError(
-            f"invalid waves {value!r} (a comma-separated list of counts and percentages, "
-            "e.g. 1,10%,100%)"
-        )
+    # core.waves owns the grammar: `validate` must accept exactly what `run` and `plan` do.
+    parse_waves(value)
     return value
 
 
@@ -225,12 +252,74 @@ TagName = Annotated[str, AfterValidator(_check_tag)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 FilePath = Annotated[str, AfterValidator(_check_path)]
 KeyId = Annotated[str, AfterValidator(check_key_id)]
+ClusterUuid = Annotated[str, Strict(), AfterValidator(_check_uuid)]
 BaseUrl = Annotated[str, AfterValidator(base_url_for)]
 # Strict scalars: YAML already types its values; "4" for an integer is a mistake to
 # report, not a value to coerce (lax mode would also read "yes" as a boolean).
 Int = Annotated[int, Strict()]
 Bool = Annotated[bool, Strict()]
 PositiveInt = Annotated[int, Strict(), Field(ge=1)]
+Argv = Annotated[tuple[Annotated[str, Strict()], ...], BeforeValidator(_argv_list)]
+CommandTimeout = Annotated[float, Strict(), Field(gt=0, le=600)]
+
+
+# -- issue 15: key managers (providers), the rotation, and GCP's key fields ---------------
+# Kept in one block: `KeyManagerFields` is mixed into the levels (SettingsModel, SvmModel);
+# `rekey` is a run option of `defaults:` alone. Shapes are checked by
+# `orchestrator.core.keyids`; a literal whose provider is only known from `providers:`
+# is checked across levels by `orchestrator.config.key_checks`.
+
+ProviderName = Literal["aws", "azure", "gcp", "barbican"]
+RekeyName = Literal["external", "internal"]
+GCP_KEY_FIELDS = ("key_name", "project_id", "key_ring_location", "key_ring_name")
+
+
+def _check_providers(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError(
+            "empty providers list (name one or more of aws, azure, gcp, barbican, "
+            "or remove the key)"
+        )
+    repeated = sorted({name for name in value if value.count(name) > 1})
+    if repeated:
+        raise ValueError(f"provider {repeated[0]} is listed twice (list each provider once)")
+    return value
+
+
+def _gcp_field_checker(field: str) -> Callable[[str], str]:
+    """A validator for one GCP key field: a template (`check_key_id`) of GCP's shape."""
+
+    def check(value: str) -> str:
+        check_key_id(value)
+        if field == "key_name" and value == KEY_ID_CURRENT:
+            return value
+        sample = fill_template(value, cluster=SAMPLE_NAME, svm=SAMPLE_NAME)
+        problem = gcp_field_problem(field, sample)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    return check
+
+
+Providers = Annotated[tuple[ProviderName, ...], AfterValidator(_check_providers)]
+GcpKeyName = Annotated[str, AfterValidator(_gcp_field_checker("key_name"))]
+GcpProjectId = Annotated[str, AfterValidator(_gcp_field_checker("project_id"))]
+GcpKeyRingLocation = Annotated[str, AfterValidator(_gcp_field_checker("key_ring_location"))]
+GcpKeyRingName = Annotated[str, AfterValidator(_gcp_field_checker("key_ring_name"))]
+
+
+class KeyManagerFields(_Frozen):
+    """Which key managers a level's targets may use, and GCP's key (any level, SVM too)."""
+
+    providers: Providers | None = None
+    key_name: GcpKeyName | None = None
+    project_id: GcpProjectId | None = None
+    key_ring_location: GcpKeyRingLocation | None = None
+    key_ring_name: GcpKeyRingName | None = None
+
+
+# -- end of issue 15's block ------------------------------------------------------------
 
 
 # -- models ----------------------------------------------------------------------------
@@ -245,6 +334,9 @@ class AuthModel(_Frozen):
     client_cert: FilePath | None = None
     client_key: FilePath | None = None
     token_env: EnvName | None = None
+    password_command: Argv | None = None
+    token_command: Argv | None = None
+    command_timeout: CommandTimeout | None = None  # seconds, for a *_command [30]
     # Present only to be refused with a helpful message, never stored.
     password: Annotated[Any, BeforeValidator(_refuse_password)] = Field(None, exclude=True)
     token: Annotated[Any, BeforeValidator(_refuse_token)] = Field(None, exclude=True)
@@ -252,7 +344,7 @@ class AuthModel(_Frozen):
     @property
     def method(self) -> Literal["basic", "cert", "token"]:
         """Which method this block describes (the validator guarantees exactly one)."""
-        if self.token_env is not None:
+        if self.token_env is not None or self.token_command is not None:
             return "token"
         return "cert" if self.client_cert is not None else "basic"
 
@@ -262,18 +354,26 @@ class AuthModel(_Frozen):
         if len(used) != 1:
             raise ValueError(
                 ("auth mixes " + " and ".join(used) if used else "auth names no method")
-                + " (use one of: username + password_env | password_file; "
-                "client_cert + client_key; token_env)"
+                + " (use one of: username + password_env | password_file | "
+                "password_command; client_cert + client_key; token_env | token_command)"
             )
         self._check_complete(used[0])
+        if self.command_timeout is not None and not self._commands():
+            raise ValueError(
+                "command_timeout is set but no password_command or token_command "
+                "(remove command_timeout)"
+            )
         return self
 
+    def _commands(self) -> bool:
+        return self.password_command is not None or self.token_command is not None
+
     def _methods_used(self) -> list[str]:
-        basic = (self.username, self.password_env, self.password_file)
+        basic = (self.username, self.password_env, self.password_file, self.password_command)
         used = [
             ("username/password", any(v is not None for v in basic)),
             ("client_cert/client_key", self.client_cert is not None or self.client_key is not None),
-            ("token_env", self.token_env is not None),
+            ("token", self.token_env is not None or self.token_command is not None),
         ]
         return [label for label, present in used if present]
 
@@ -281,11 +381,16 @@ class AuthModel(_Frozen):
         if method == "username/password":
             if self.username is None:
                 raise ValueError("basic auth without username (add username: NAME)")
-            if (self.password_env is None) == (self.password_file is None):
+            sources = (self.password_env, self.password_file, self.password_command)
+            if sum(source is not None for source in sources) != 1:
                 raise ValueError(
-                    "basic auth needs exactly one of password_env and password_file "
-                    "(keep one of them)"
+                    "basic auth needs exactly one of password_env, password_file and "
+                    "password_command (keep one of them)"
                 )
+        elif method == "token" and self.token_env is not None and self.token_command is not None:
+            raise ValueError(
+                "token auth needs exactly one of token_env and token_command (keep one of them)"
+            )
         elif method == "client_cert/client_key" and (
             self.client_cert is None or self.client_key is None
         ):
@@ -303,7 +408,7 @@ class TlsModel(_Frozen):
         return self
 
 
-class SettingsModel(_Frozen):
+class SettingsModel(KeyManagerFields):
     """What a cluster may inherit from its groups and from `defaults`."""
 
     auth: AuthModel | None = None
@@ -314,8 +419,8 @@ class SettingsModel(_Frozen):
     include_cluster_scope: Bool | None = None
 
 
-class SvmModel(_Frozen):
-    """An SVM entry: a plain name, or `{name, key_id, priority}`."""
+class SvmModel(KeyManagerFields):
+    """An SVM entry: a plain name, or `{name, key_id, priority}` (and issue 15's fields)."""
 
     name: Name
     key_id: KeyId | None = None
@@ -351,6 +456,7 @@ class GroupModel(SettingsModel):
 class ClusterModel(SettingsModel):
     name: Name
     host: BaseUrl
+    uuid: ClusterUuid | None = None
     groups: tuple[Name, ...] = ()
     tags: tuple[TagName, ...] = ()
     svms: SvmsSpec
@@ -376,6 +482,7 @@ class DefaultsModel(SettingsModel):
     waves: Annotated[str, AfterValidator(_check_waves)] | None = None
     max_fail_percent: Annotated[float, Strict(), Field(ge=0, le=100)] | None = None
     return_timeout: Annotated[int, Strict(), Field(ge=0, le=120)] | None = None
+    rekey: RekeyName | None = None  # issue 15: external | internal; --rekey wins
 
 
 RetryClass = Literal["retryable", "retryable_bounded", "fatal", "skip"]

@@ -1,8 +1,9 @@
 """Run options: built-in defaults, inventory `defaults:`, the command line, the emergency profile.
 
 Precedence: the command line wins, then the inventory's `defaults:`, then the built-in
-values below. `--emergency` changes the built-in values (no waves, `--per-cluster` 4, no
-fail-fast, shorter backoff), and an explicit option still wins over the profile.
+values below. `--emergency` replaces the built-in and inventory values (no waves,
+`--per-cluster` 4, no fail-fast, no failure budget, shorter backoff), and an option given
+on the command line still wins over the profile.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from orchestrator.core.inventory import RunDefaults
+from orchestrator.core.providers import Operation
 
 DEFAULT_CONCURRENCY = 64
 DEFAULT_PER_CLUSTER = 2
@@ -40,7 +42,7 @@ class RunOptions:
     concurrency: int = DEFAULT_CONCURRENCY
     per_cluster: int = DEFAULT_PER_CLUSTER
     waves: str = DEFAULT_WAVES
-    max_fail_percent: float = DEFAULT_MAX_FAIL_PERCENT
+    max_fail_percent: float | None = DEFAULT_MAX_FAIL_PERCENT  # None: no failure budget
     min_fail_sample: int = DEFAULT_MIN_FAIL_SAMPLE
     fail_fast: bool = False
     deadline_s: float | None = None  # seconds from the start; no new attempt after it
@@ -58,6 +60,8 @@ class RunOptions:
     emergency: bool = False
     reason: str | None = None
     per_cluster_explicit: bool = False  # --per-cluster given: it wins over inventory levels
+    skip_not_ready: bool = False  # targets the plan calls not ready end `skipped: not_ready`
+    rekey: Operation = Operation.EXTERNAL  # issue 15: --rekey, else `defaults: {rekey: ...}`
 
     @property
     def settle_window_s(self) -> float:
@@ -76,7 +80,10 @@ class RunOptions:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunOptions:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        given = {k: v for k, v in data.items() if k in known}
+        if "rekey" in given:  # stored as its string value
+            given["rekey"] = Operation(given["rekey"])
+        return cls(**given)
 
 
 def resolve_options(cli: dict[str, Any], inventory: RunDefaults) -> RunOptions:
@@ -87,14 +94,25 @@ def resolve_options(cli: dict[str, Any], inventory: RunDefaults) -> RunOptions:
     given = {k: v for k, v in cli.items() if v is not None}
     base = _with_inventory_defaults(RunOptions(), inventory)
     if given.get("emergency"):
-        base = replace(
-            base,
-            waves="100%",
-            per_cluster=EMERGENCY_PER_CLUSTER,
-            fail_fast=False,
-            backoff_scale=EMERGENCY_BACKOFF_SCALE,
-        )
+        base = emergency_profile(base)
     return replace(base, **given, per_cluster_explicit="per_cluster" in given)
+
+
+def emergency_profile(base: RunOptions) -> RunOptions:
+    """The emergency profile over `base`: every reachable target is attempted.
+
+    No failure budget (an incident's SVMs must all be rekeyed even when some fail; the
+    per-cluster circuit breaker still stops a cluster that is down or refuses the login),
+    no fail-fast, no waves, `--per-cluster` 4, a quarter of the usual backoff.
+    """
+    return replace(
+        base,
+        waves="100%",
+        per_cluster=EMERGENCY_PER_CLUSTER,
+        fail_fast=False,
+        max_fail_percent=None,
+        backoff_scale=EMERGENCY_BACKOFF_SCALE,
+    )
 
 
 def _with_inventory_defaults(base: RunOptions, inventory: RunDefaults) -> RunOptions:

@@ -23,12 +23,15 @@ Inventory `retry:` overrides (per code) then replace fields of the result.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from string import Template
 from types import MappingProxyType
+from typing import TypeVar
 
 from orchestrator.core.errors import ErrorClass, ErrorKind, OntapError
 from orchestrator.core.inventory import RetryOverride
+from orchestrator.core.providers import PROVIDERS, REKEY_SINCE, Operation, Provider
 
 DEFAULT_BASE_DELAY_S = 1.0
 DEFAULT_MAX_DELAY_S = 30.0
@@ -37,6 +40,8 @@ KEYSTORE_WAIT_BASE_DELAY_S = 15.0  # key store initialisation takes minutes, not
 KEYSTORE_WAIT_MAX_DELAY_S = 120.0
 UNCERTAIN_BASE_DELAY_S = 1.0  # the pace of settling (job and key store reads)
 UNCERTAIN_MAX_DELAY_S = 10.0
+
+E = TypeVar("E", "CodeEntry", "ConditionEntry")
 
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 NO_OVERRIDES: Mapping[str, RetryOverride] = MappingProxyType({})
@@ -122,8 +127,8 @@ ERROR_TABLE: tuple[CodeEntry, ...] = (
         "Internal error. Failed to get the unwrapped key for the given key ID.",
         ErrorClass.FATAL,
         _FAIL,
-        "Check that the AWS KMS key exists and is enabled, and that the cluster's AWS "
-        "credentials may use it (`security key-manager external aws show`, EMS); " + _RERUN,
+        "Check that the $kms key exists and is enabled, and that the cluster's $cloud "
+        "credentials may use it (`security key-manager external $cli show`, EMS); " + _RERUN,
     ),
     CodeEntry(
         "65537543",
@@ -158,7 +163,7 @@ ERROR_TABLE: tuple[CodeEntry, ...] = (
         "External rekey failed on one or more nodes.",
         ErrorClass.BOUNDED,
         f"retries up to {DEFAULT_BOUNDED_ATTEMPTS} attempts, then marks the target `failed`",
-        "Check that every node is up and reaches AWS KMS (`ekmip_reachability` in "
+        "Check that every node is up and reaches $kms (`$reach` in "
         "`ontap-rekey plan`, EMS); " + _RERUN,
     ),
     CodeEntry(
@@ -184,7 +189,115 @@ ERROR_TABLE: tuple[CodeEntry, ...] = (
         ErrorClass.FATAL,
         _FAIL,
         "The SVM's key store is being disabled: let it finish (or re-enable it with "
-        "`PATCH /api/security/key-stores/{uuid}`); rekey only if the SVM still uses AWS KMS.",
+        "`PATCH /api/security/key-stores/{uuid}`); rekey only if the SVM still uses $kms.",
+    ),
+    # -- issue 15: codes of the other key managers' rekey endpoints ------------------------
+    # (reference notes, section 2, the siblings' table; which endpoint documents which code
+    # is ENDPOINT_CODES below)
+    CodeEntry(
+        "65537120",
+        "Azure Key Vault is not configured for the given SVM.",
+        ErrorClass.SKIP,
+        "marks the target `skipped: not_configured`",
+        "Configure Azure Key Vault for the SVM, or remove it from the inventory.",
+    ),
+    CodeEntry(
+        "65537721",
+        "Google Cloud KMS is not configured for the given SVM.",
+        ErrorClass.SKIP,
+        "marks the target `skipped: not_configured`",
+        "Configure Google Cloud KMS for the SVM, or remove it from the inventory.",
+    ),
+    CodeEntry(
+        "65539817",
+        "Barbican KMS is not configured for the given SVM.",
+        ErrorClass.SKIP,
+        "marks the target `skipped: not_configured`",
+        "Configure Barbican KMS for the SVM, or remove it from the inventory.",
+    ),
+    CodeEntry(
+        "65537729",
+        "External rekey failed on one or more nodes; ONTAP says to try the rekey again.",
+        ErrorClass.RETRYABLE,
+        _RETRY + " (until the target's attempts, budget or deadline run out)",
+        "Usually nothing: the tool tries again, as ONTAP asks. If it ends `exhausted`, check "
+        "that every node reaches Google Cloud KMS (`ekmip_reachability` in `ontap-rekey plan`, "
+        "EMS); " + _RERUN,
+    ),
+    CodeEntry(
+        "65537753",
+        "The key name contains '/', which is not allowed in `key_name`.",
+        ErrorClass.FATAL,
+        _FAIL,
+        "Give the key's name alone in `key_name` (e.g. `ontap-kek`, not a resource path); put "
+        "the ring in `key_ring_name`, its location in `key_ring_location` and the project in "
+        "`project_id`; " + _RERUN,
+    ),
+    CodeEntry(
+        "65537755",
+        "Google Cloud KMS refused the rekey-external (ONTAP's message names the cause).",
+        ErrorClass.FATAL,
+        _FAIL,
+        "Read ONTAP's message; check that the key, its key ring and project exist, that the key "
+        "is enabled and that the cluster's service account may use it "
+        "(`security key-manager external gcp show`); " + _RERUN,
+    ),
+    CodeEntry(
+        "65537556",
+        "The SVM's external key manager is in a blocked state: ONTAP cannot encrypt or decrypt "
+        "with it (e.g. its top-level key is unavailable).",
+        # Fatal, not bounded: the docs describe a state the operator must clear (the cloud
+        # key disabled or deleted, credentials revoked), not an event that passes by itself;
+        # retrying within a run only delays the report. `retry:` can make it bounded.
+        ErrorClass.FATAL,
+        _FAIL + " (a blocked key manager does not clear by itself; a `retry:` entry can make "
+        "it `retryable_bounded`)",
+        "Restore access to the SVM's $kms key (enabled, not deleted, credentials valid), check "
+        "`security key-manager external $cli show-status`, restore the keys "
+        "(`POST $collection/{uuid}/restore`); " + _RERUN,
+    ),
+    CodeEntry(
+        "65537559",
+        "There are no internal keys for the SVM: a rekey needs at least one encryption key.",
+        ErrorClass.FATAL,
+        _FAIL,
+        "Nothing to rotate yet: the SVM has no encrypted volume. Create one first, or leave "
+        "the SVM out of the selection.",
+    ),
+    CodeEntry(
+        "65537566",
+        "Internal error: not all nodes of the cluster are online.",
+        ErrorClass.BOUNDED,
+        f"retries up to {DEFAULT_BOUNDED_ATTEMPTS} attempts with a long backoff (a takeover or "
+        "reboot takes minutes), then marks the target `failed`",
+        "Bring every node online (`cluster show`, `storage failover show`); " + _RERUN,
+        base_delay_s=30.0,
+        max_delay_s=120.0,
+    ),
+    CodeEntry(
+        "65539855",
+        "Restoring the keys failed during the rekey.",
+        ErrorClass.FATAL,
+        _FAIL,
+        "Check that every node reaches Azure Key Vault, then restore the keys "
+        "(`POST /api/security/azure-key-vaults/{uuid}/restore`) and read the EMS; " + _RERUN,
+    ),
+    CodeEntry(
+        "65539834",
+        "Barbican KMS refused the rekey-internal (ONTAP's message names the cause).",
+        ErrorClass.FATAL,
+        _FAIL,
+        "Read ONTAP's message; check that every node reaches Barbican and Keystone and that "
+        "the application credentials are valid "
+        "(`security key-manager external barbican show-status`); " + _RERUN,
+    ),
+    CodeEntry(
+        "65539844",
+        "Barbican KMS could not complete the rekey-internal (ONTAP's message names the cause).",
+        ErrorClass.FATAL,
+        _FAIL,
+        "Read ONTAP's message and the EMS; check the Barbican key (`key_id` URL) is active and "
+        "reachable from every node; " + _RERUN,
     ),
     # -- generic codes (any endpoint) -----------------------------------------------------
     CodeEntry(
@@ -208,7 +321,7 @@ ERROR_TABLE: tuple[CodeEntry, ...] = (
         "Entry not found (HTTP 404).",
         ErrorClass.FATAL,
         _FAIL,
-        "The AWS KMS configuration (or job) no longer exists: re-run `ontap-rekey plan` "
+        "The $kms configuration (or job) no longer exists: re-run `ontap-rekey plan` "
         "to rediscover the targets.",
     ),
     CodeEntry(
@@ -216,7 +329,7 @@ ERROR_TABLE: tuple[CodeEntry, ...] = (
         "Permission denied (HTTP 403).",
         ErrorClass.FATAL,
         _FAIL,
-        "Give the account a role that may use `/api/security/aws-kms` and "
+        "Give the account a role that may use `$collection` and "
         "`/api/cluster/jobs` (e.g. `admin`); " + _RERUN,
     ),
     CodeEntry(
@@ -246,14 +359,14 @@ ERROR_TABLE: tuple[CodeEntry, ...] = (
         "Invalid value in the request (HTTP 400).",
         ErrorClass.FATAL,
         _FAIL,
-        "Check the `key_id` the inventory gives this target (AWS key id, ARN or alias).",
+        "Check $key_forms.",
     ),
     CodeEntry(
         "262291",
         "The operation did not complete within the system timeout.",
         ErrorClass.RETRYABLE,
         _RETRY,
-        "Usually nothing; if it persists, check the cluster's load and its AWS KMS latency.",
+        "Usually nothing; if it persists, check the cluster's load and its $kms latency.",
     ),
     CodeEntry(
         "6691623",
@@ -328,7 +441,7 @@ KIND_TABLE: tuple[ConditionEntry, ...] = (
         "never re-POSTs blindly: settles from the cluster's jobs, key store state and key id "
         "first; re-sends only when it proves nothing was submitted",
         "Usually nothing; a target that cannot be settled ends `unverified`: check it with "
-        "`security key-manager external aws show`.",
+        "`security key-manager external $cli show`.",
     ),
     ConditionEntry(
         "sent (GET)",
@@ -361,8 +474,93 @@ KIND_TABLE: tuple[ConditionEntry, ...] = (
     ),
 )
 
-HINTS: Mapping[str, str] = MappingProxyType({entry.code: entry.remedy for entry in ERROR_TABLE})
-"""The remediation hint for every documented ONTAP code (logs, reports and docs share it)."""
+# -- issue 15: which codes each key manager's rekey endpoint documents -------------------
+
+_SHARED_REKEY_CODES = (
+    "65537538", "65537543", "65537547", "65537610", "65537919", "65539436", "65539437",
+)  # fmt: skip
+"""The AWS rekey-external codes (reference notes, section 2) but its not-configured code:
+the siblings' table lists only the codes *beyond* these."""
+
+ENDPOINT_CODES: Mapping[tuple[Provider, Operation], tuple[str, ...]] = MappingProxyType(
+    {
+        (Provider.AWS, Operation.EXTERNAL): (*_SHARED_REKEY_CODES, "65537926"),
+        (Provider.AWS, Operation.INTERNAL): (
+            *_SHARED_REKEY_CODES, "65537926", "65537556", "65537559", "65537566",
+        ),
+        (Provider.AZURE, Operation.EXTERNAL): (*_SHARED_REKEY_CODES, "65537120", "65539855"),
+        (Provider.AZURE, Operation.INTERNAL): (*_SHARED_REKEY_CODES, "65537120", "65537559"),
+        (Provider.GCP, Operation.EXTERNAL): (
+            *_SHARED_REKEY_CODES, "65537721", "65537729", "65537753", "65537755", "65537556",
+        ),
+        (Provider.GCP, Operation.INTERNAL): (
+            *_SHARED_REKEY_CODES, "65537721", "65537556", "65537559",
+        ),
+        (Provider.BARBICAN, Operation.INTERNAL): (
+            *_SHARED_REKEY_CODES, "65539817", "65539834", "65539844",
+        ),
+    }
+)  # fmt: skip
+"""The ONTAP codes documented for each rekey endpoint (a code keeps one meaning and one
+class everywhere; the provider and operation choose the words of its hint)."""
+
+NOT_CONFIGURED_CODES: Mapping[Provider, str] = MappingProxyType(
+    {
+        Provider.AWS: "65537926",
+        Provider.AZURE: "65537120",
+        Provider.GCP: "65537721",
+        Provider.BARBICAN: "65539817",
+    }
+)
+
+_KEY_FORMS = {
+    Provider.AWS: "the `key_id` the inventory gives this target (AWS key id, ARN or alias)",
+    Provider.AZURE: "the `key_id` the inventory gives this target (the vault key URL, "
+    "https://<vault>.vault.azure.net/keys/<name>[/<version>])",
+    Provider.GCP: "the `key_name` the inventory gives this target (the key's name, without "
+    "`/`) and its `project_id`, `key_ring_location`, `key_ring_name`",
+    Provider.BARBICAN: "the request (Barbican takes no key in a rekey-internal)",
+}
+_CLOUD = {
+    Provider.AWS: "AWS",
+    Provider.AZURE: "Azure",
+    Provider.GCP: "Google Cloud",
+    Provider.BARBICAN: "OpenStack",
+}
+
+
+def _words(provider: Provider, operation: Operation) -> dict[str, str]:
+    """What `$kms`, `$cloud`, `$cli`, `$collection`, `$reach` and `$key_forms` stand for."""
+    provider_spec = PROVIDERS[provider]
+    key_forms = _KEY_FORMS[provider]
+    if operation is Operation.INTERNAL:
+        key_forms = "the request's `return_timeout` (0..120); a rekey-internal sends no key"
+    return {
+        "kms": provider_spec.title,
+        "cloud": _CLOUD[provider],
+        "cli": provider_spec.cli,
+        "reach": "ekmip_reachability"
+        if provider_spec.has_ekmip
+        else provider_spec.reachability_field,
+        "collection": provider_spec.collection,
+        "key_forms": key_forms,
+    }
+
+
+def render(text: str, provider: Provider, operation: Operation) -> str:
+    """A table text in the words of one provider and operation (`$kms` -> `Azure Key Vault`)."""
+    return Template(text).safe_substitute(_words(provider, operation))
+
+
+def _rendered(rule: RetryRule, provider: Provider, operation: Operation) -> RetryRule:
+    return replace(rule, hint=render(rule.hint, provider, operation))
+
+
+HINTS: Mapping[str, str] = MappingProxyType(
+    {e.code: render(e.remedy, Provider.AWS, Operation.EXTERNAL) for e in ERROR_TABLE}
+)
+"""The remediation hint for every documented ONTAP code, in AWS rekey-external's words
+(logs, reports and docs share it; `hint_for` renders other providers)."""
 
 _CODES: Mapping[str, CodeEntry] = MappingProxyType({entry.code: entry for entry in ERROR_TABLE})
 _CONDITIONS: Mapping[str, ConditionEntry] = MappingProxyType(
@@ -375,28 +573,46 @@ _STATUS_ROWS: Mapping[int, str] = MappingProxyType(
 )
 
 
-def describe_code(code: str | None) -> str:
+def describe_code(
+    code: str | None,
+    provider: Provider = Provider.AWS,
+    operation: Operation = Operation.EXTERNAL,
+) -> str:
     """What an ONTAP code means, in one sentence."""
     entry = _CODES.get(code or "")
     if entry is not None:
-        return entry.meaning
+        return render(entry.meaning, provider, operation)
     return "No ONTAP code." if code is None else f"ONTAP code {code} (not in this tool's table)."
 
 
-def hint_for(code: str | None, status: int | None = None) -> str:
+def hint_for(
+    code: str | None,
+    status: int | None = None,
+    provider: Provider = Provider.AWS,
+    operation: Operation = Operation.EXTERNAL,
+) -> str:
     """The operator's remediation hint for a code, else for the HTTP status."""
     if code is not None:
-        return HINTS.get(code) or _unknown_code_hint(code)
-    return _status_entry(status).remedy
+        entry = _CODES.get(code)
+        return render(entry.remedy, provider, operation) if entry else _unknown_code_hint(code)
+    return render(_status_entry(status).remedy, provider, operation)
 
 
-def classify(error: OntapError, overrides: Mapping[str, RetryOverride] = NO_OVERRIDES) -> RetryRule:
-    """The rule for `error`, with the inventory's override for its code applied.
+def classify(
+    error: OntapError,
+    overrides: Mapping[str, RetryOverride] = NO_OVERRIDES,
+    *,
+    provider: Provider = Provider.AWS,
+    operation: Operation = Operation.EXTERNAL,
+) -> RetryRule:
+    """The rule for `error` on a target of `provider` during `operation`, with the
+    inventory's override for its code applied (the defaults are AWS rekey-external).
 
     Total: every OntapError gets a rule, and this never raises. A 401 is never
-    overridden: retrying it would lock the account.
+    overridden: retrying it would lock the account. The provider and operation choose
+    the words of the hint; a code keeps one class on every endpoint that documents it.
     """
-    rule = _builtin_rule(error)
+    rule = _rendered(_builtin_rule(error), provider, operation)
     override = overrides.get(error.code) if error.code is not None else None
     if override is None or rule.error_class is ErrorClass.AUTH:
         return rule
@@ -474,20 +690,75 @@ def errors_markdown() -> str:
         "",
         "## ONTAP codes",
         "",
-        *_markdown_rows("code", [(f"`{e.code}`", e) for e in ERROR_TABLE]),
+        *_markdown_rows("code", [(f"`{e.code}`", _aws(e)) for e in _general_codes()]),
         "",
         "## HTTP statuses without a known code",
         "",
-        *_markdown_rows("status", [(e.condition, e) for e in STATUS_TABLE]),
+        *_markdown_rows("status", [(e.condition, _aws(e)) for e in STATUS_TABLE]),
         "",
         "## Transport and protocol failures",
         "",
-        *_markdown_rows("condition", [(e.condition, e) for e in KIND_TABLE]),
+        *_markdown_rows("condition", [(e.condition, _aws(e)) for e in KIND_TABLE]),
+        *_endpoint_sections(),
     ]
     return "\n".join(lines) + "\n"
 
 
-def _markdown_rows(head: str, rows: list[tuple[str, CodeEntry | ConditionEntry]]) -> list[str]:
+def _general_codes() -> list[CodeEntry]:
+    """AWS rekey-external's codes and the generic ones (the others: per endpoint, below)."""
+    aws = ENDPOINT_CODES[(Provider.AWS, Operation.EXTERNAL)]
+    elsewhere = {code for codes in ENDPOINT_CODES.values() for code in codes}
+    return [e for e in ERROR_TABLE if e.code in aws or e.code not in elsewhere]
+
+
+def _aws(entry: E) -> E:
+    """An entry in AWS rekey-external's words (the general tables keep today's text)."""
+    return replace(
+        entry,
+        meaning=render(entry.meaning, Provider.AWS, Operation.EXTERNAL),
+        remedy=render(entry.remedy, Provider.AWS, Operation.EXTERNAL),
+    )
+
+
+def _endpoint_sections() -> list[str]:
+    """One table per key manager and rotation: the codes its endpoint documents."""
+    lines = [
+        "",
+        "## Per key manager and rotation",
+        "",
+        "The codes each rekey endpoint documents, in that key manager's words. The generic "
+        "codes, HTTP statuses and transport failures above apply to every endpoint. A code "
+        "has the same class wherever it appears, and one `retry:` entry overrides it "
+        "everywhere.",
+    ]
+    for (provider, operation), since in REKEY_SINCE.items():
+        title = PROVIDERS[provider].title
+        path = f"{PROVIDERS[provider].collection}/{{uuid}}/rekey-{operation.value}"
+        rows = [
+            (f"`{code}`", _rendered_entry(_CODES[code], provider, operation))
+            for code in sorted(ENDPOINT_CODES[(provider, operation)], key=int)
+        ]
+        lines += [
+            "",
+            f"### {title}, rekey-{operation.value} (ONTAP {since[0]}.{since[1]}+)",
+            "",
+            f"`POST {path}`",
+            "",
+            *_markdown_rows("code", rows),
+        ]
+    return lines
+
+
+def _rendered_entry(entry: CodeEntry, provider: Provider, operation: Operation) -> CodeEntry:
+    return replace(
+        entry,
+        meaning=render(entry.meaning, provider, operation),
+        action=render(entry.action, provider, operation),
+        remedy=render(entry.remedy, provider, operation),
+    )
+
+
+def _markdown_rows(head: str, rows: Sequence[tuple[str, CodeEntry | ConditionEntry]]) -> list[str]:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 

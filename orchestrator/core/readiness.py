@@ -24,7 +24,12 @@ class NotReady(StrEnum):
     KEYSTORE_REKEY_RUNNING = "keystore_rekey_running"  # svm_kek_rekey: a rekey is in flight
     KEYSTORE_DISABLED = "keystore_disabled"
     DISCOVERY_FAILED = "discovery_failed"  # the cluster answered, but not usably
+    IDENTITY_MISMATCH = "identity_mismatch"  # another cluster answers (uuid: or the ledger)
 
+
+NOT_READY_FACT = "not_ready"
+"""The key of a run row's `facts` that holds its NotReady cause: discovery found the target
+not ready (the same verdict as `plan`). Such a target never leads the canary or a wave."""
 
 _KEY_STORE_STATES = {
     "initializing": NotReady.KEYSTORE_INITIALIZING,

@@ -47,6 +47,8 @@ class SkipReason(StrEnum):
     UNREACHABLE = "unreachable"  # the cluster could not be reached for discovery
     AUTH_FAILED = "auth_failed"  # the cluster answered 401: never retried (account lockout)
     CIRCUIT_OPEN = "circuit_open"  # the cluster's circuit breaker opened
+    NOT_READY = "not_ready"  # `--skip-not-ready`: the plan's verdict; the cause in the facts
+    IDENTITY_MISMATCH = "identity_mismatch"  # another cluster answers (uuid: or the ledger)
 
 
 class AbortReason(StrEnum):

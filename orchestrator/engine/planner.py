@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from orchestrator.core.errors import ErrorKind
 from orchestrator.core.options import RunOptions, cluster_limit
-from orchestrator.core.readiness import NotReady, TargetFacts, readiness
+from orchestrator.core.outcomes import NOT_READY, READY
+from orchestrator.core.readiness import NOT_READY_FACT, NotReady, TargetFacts, readiness
 from orchestrator.core.selectors import Selection
-from orchestrator.core.targets import SkipReason, TargetState
+from orchestrator.core.targets import Outcome, SkipReason, TargetState
 from orchestrator.core.waves import parse_waves, wave_sizes
 from orchestrator.engine.discovery import Discovery, target_rows
 from orchestrator.engine.pool import ClusterPool
@@ -20,8 +21,6 @@ from orchestrator.engine.settle import key_store_for
 from orchestrator.ledger.records import TargetRow
 from orchestrator.ontap.models import KeyStore, KmsConfig
 
-READY = "ready"
-NOT_READY = "not_ready"
 DEFAULT_JOB_ESTIMATE_S = 5.0  # a rekey job's typical duration, for the time estimate
 
 _SKIP_TO_NOT_READY = {
@@ -29,6 +28,7 @@ _SKIP_TO_NOT_READY = {
     SkipReason.UNREACHABLE: NotReady.UNREACHABLE,
     SkipReason.UNSUPPORTED_VERSION: NotReady.UNSUPPORTED_VERSION,
     SkipReason.NOT_CONFIGURED: NotReady.NOT_CONFIGURED,
+    SkipReason.IDENTITY_MISMATCH: NotReady.IDENTITY_MISMATCH,
 }
 
 
@@ -46,19 +46,54 @@ def plan_rows(
 
 
 def _verdict(row: TargetRow, discovery: Discovery) -> TargetRow:
-    facts = _cluster_facts(discovery)
     if row.state is TargetState.DONE:  # decided by discovery: a cluster-level reason
         reason = _not_ready_from_skip(row.reason, discovery)
-        return replace(row, outcome=NOT_READY, reason=reason.value, facts=facts)
-    config = _config(discovery, row.config_uuid)
-    store = key_store_for(discovery.key_stores, row.key.svm)
-    facts |= _target_facts(config, store)
-    verdict = readiness(_facts(config, store))
+        return replace(row, outcome=NOT_READY, reason=reason.value, facts=_cluster_facts(discovery))
+    verdict, facts = target_verdict(row, discovery)
     return replace(
         row,
         state=TargetState.DONE,
         outcome=READY if verdict is None else NOT_READY,
         reason=None if verdict is None else verdict.value,
+        facts=facts,
+    )
+
+
+def target_verdict(row: TargetRow, discovery: Discovery) -> tuple[NotReady | None, dict[str, Any]]:
+    """The plan's verdict on one discovered target (None: ready) and the facts behind it."""
+    config = _config(discovery, row.config_uuid)
+    store = key_store_for(discovery.key_stores, row.key.svm)
+    facts = _cluster_facts(discovery) | _target_facts(config, store)
+    if discovery.readiness_error is not None:
+        facts["error"] = discovery.readiness_error.summary()
+        return NotReady.DISCOVERY_FAILED, facts
+    return readiness(_facts(config, store)), facts
+
+
+def with_readiness(
+    rows: list[TargetRow], discovery: Discovery, *, skip_not_ready: bool
+) -> list[TargetRow]:
+    """A run's rows with the plan's verdict: a pending target the plan would call not ready
+    keeps the cause in `facts[NOT_READY_FACT]` (it then starts after every ready one), or
+    ends `skipped: not_ready` with `--skip-not-ready`."""
+    return [_readied(row, discovery, skip_not_ready) for row in rows]
+
+
+def _readied(row: TargetRow, discovery: Discovery, skip_not_ready: bool) -> TargetRow:
+    if row.state is TargetState.DONE or discovery.readiness_error is not None:
+        return row  # decided already, or the facts are unknown: the rekey itself will tell
+    verdict, facts = target_verdict(row, discovery)
+    if verdict is None:
+        return replace(row, facts=row.facts | facts)
+    facts = row.facts | facts | {NOT_READY_FACT: verdict.value}
+    if not skip_not_ready:
+        return replace(row, facts=facts)
+    return replace(
+        row,
+        state=TargetState.DONE,
+        outcome=Outcome.SKIPPED.value,
+        reason=SkipReason.NOT_READY.value,
+        error_message=f"not ready: {verdict.value} (the plan's verdict; --skip-not-ready)",
         facts=facts,
     )
 
@@ -110,25 +145,57 @@ def _target_facts(config: KmsConfig | None, store: KeyStore | None) -> dict[str,
     return facts
 
 
+@dataclass(frozen=True)
+class RunPreview:
+    """What a run is about to do, shown before the first POST: every selected target (the
+    pending ones in start order, ready first), the waves and the duration estimate."""
+
+    rows: list[TargetRow]
+    pending: list[TargetRow]
+    estimate: dict[str, Any]
+
+    @property
+    def clusters(self) -> int:
+        return len({row.key.cluster for row in self.pending})
+
+
+def preview(rows: list[TargetRow], pool: ClusterPool, options: RunOptions) -> RunPreview:
+    """The preview of a run over its discovered rows (the same order and waves `rotate` uses)."""
+    pending = order_rows(
+        [row for row in rows if row.state is not TargetState.DONE], emergency=options.emergency
+    )
+    return RunPreview(rows, pending, estimate_ordered(pending, pool, options))
+
+
 def estimate(
     rows: list[TargetRow],
     pool: ClusterPool,
     options: RunOptions,
     job_s: float = DEFAULT_JOB_ESTIMATE_S,
 ) -> dict[str, Any]:
-    """The waves a run would use and a duration estimate, wave by wave.
+    """The waves a run would use for the plan's ready targets, and a duration estimate."""
+    ready = order_rows([row for row in rows if row.outcome == READY], emergency=options.emergency)
+    return estimate_ordered(ready, pool, options, job_s)
+
+
+def estimate_ordered(
+    ordered: list[TargetRow],
+    pool: ClusterPool,
+    options: RunOptions,
+    job_s: float = DEFAULT_JOB_ESTIMATE_S,
+) -> dict[str, Any]:
+    """The waves of `ordered` targets and a duration estimate, wave by wave.
 
     Each wave takes as long as its busiest cluster (targets / per-cluster limit, rounded
     up, times a job) or the global limit, whichever is slower.
     """
-    ready = order_rows([row for row in rows if row.outcome == READY], emergency=options.emergency)
-    sizes = wave_sizes(len(ready), parse_waves(options.waves)) if ready else []
+    sizes = wave_sizes(len(ordered), parse_waves(options.waves)) if ordered else []
     seconds, start = 0.0, 0
     for size in sizes:
-        seconds += _wave_seconds(ready[start : start + size], pool, options, job_s)
+        seconds += _wave_seconds(ordered[start : start + size], pool, options, job_s)
         start += size
     return {
-        "targets": len(ready),
+        "targets": len(ordered),
         "waves": sizes,
         "job_estimate_s": job_s,
         "estimated_s": round(seconds, 1),

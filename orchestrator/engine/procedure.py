@@ -75,7 +75,7 @@ _TRANSITION_EVENTS = {
     TargetState.SUBMITTED: events.ATTEMPT_SUBMITTED,
     TargetState.UNCERTAIN: events.ATTEMPT_UNCERTAIN,
     TargetState.WAITING: events.ATTEMPT_RETRY_SCHEDULED,
-    TargetState.VERIFYING: events.TARGET_VERIFIED,
+    TargetState.VERIFYING: events.TARGET_VERIFYING,
     TargetState.DONE: events.TARGET_FINISHED,
 }
 _SETTLE_EVENTS = frozenset(
@@ -178,7 +178,7 @@ async def drive_target(
 
 def _evidence_of(row: TargetRow) -> Evidence:
     """The row's evidence; a recorded job uuid of an attempt in flight is evidence too
-    (rows written before the ledger kept evidence, schema v1)."""
+    (rows written before the ledger kept evidence, schema v1 and v2)."""
     evidence = Evidence.from_json(row.evidence)
     in_flight = row.state in (TargetState.SUBMITTED, TargetState.VERIFYING)
     if row.job_uuid and in_flight and not evidence.accepted:
@@ -271,6 +271,8 @@ async def _act(loop: _Loop, action: Action) -> Observation:
 async def _post(loop: _Loop) -> Observation:
     """One POST; the intent (and a clean slate of evidence) is committed before it is sent."""
     row, run = loop.rec.row, loop.run
+    if row.attempts > 0 and run.on_retry is not None:
+        run.on_retry()  # a retry is an attempt after the first: what the reports count
     await loop.rec.move(
         TargetState.INTENT,
         events.ATTEMPT_STARTED,
@@ -568,8 +570,6 @@ async def _backoff(loop: _Loop) -> None:
         delay_s=round(delay, 3),
         cause=loop.error.message if loop.error else loop.last.event.value,
     )
-    if run.on_retry is not None:
-        run.on_retry()
     await run.sleep(delay)  # wakes early when the run stops: then the gate decides
 
 
@@ -611,6 +611,8 @@ async def _finish(loop: _Loop, decision: Decision) -> None:
         detail={"observed": loop.last.event.value},
     )
     row = loop.rec.row
+    if outcome is Outcome.REKEYED:
+        log.info(events.TARGET_VERIFIED, key_id=row.key_id_after)
     duration = (row.finished_at or 0) - (row.started_at or row.finished_at or 0)
     log.info(
         events.TARGET_FINISHED,

@@ -22,15 +22,22 @@ import structlog
 from anyio import CancelScope
 
 from orchestrator.core.backoff import RetryBudget
-from orchestrator.core.exitcodes import ExitCode, run_exit_code
+from orchestrator.core.exitcodes import ExitCode, exit_code
 from orchestrator.core.failure_budget import FailureBudget
 from orchestrator.core.inventory import ClusterSpec, Inventory, RetryOverride
 from orchestrator.core.lifecycle import IN_FLIGHT, Evidence
 from orchestrator.core.options import RunOptions
+from orchestrator.core.outcomes import is_success
 from orchestrator.core.selectors import Selection, cluster_may_match, target_matches
 from orchestrator.core.targets import AbortReason, Outcome, SkipReason, TargetKey, TargetState
 from orchestrator.engine.context import RunContext
-from orchestrator.engine.discovery import Discovery, discover, target_rows
+from orchestrator.engine.discovery import (
+    Discovery,
+    discover,
+    require_selected_targets,
+    target_rows,
+)
+from orchestrator.engine.planner import RunPreview, preview, with_readiness
 from orchestrator.engine.pool import ClusterPool, TransportFactory
 from orchestrator.engine.procedure import drive_target
 from orchestrator.engine.recorder import TargetRecorder
@@ -88,7 +95,7 @@ class Wiring:
     transport_factory: TransportFactory | None = None
     observer: ProgressView | None = None
     handle_signals: bool = True
-    confirm: Callable[[list[TargetRow]], bool] | None = None  # after discovery, before any POST
+    confirm: Callable[[RunPreview], bool] | None = None  # after discovery, before any POST
     ledger_writer_factory: Callable[[Ledger], AsyncLedger] = AsyncLedger  # benchmarks: a no-op
 
 
@@ -113,7 +120,8 @@ async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
                 _selected_specs(request), request.options, wiring.transport_factory
             ) as pool:
                 rows = await discover_rows(record.run_id, request, pool)
-                if wiring.confirm and not await anyio.to_thread.run_sync(wiring.confirm, rows):
+                shown = preview(rows, pool, request.options)
+                if wiring.confirm and not await anyio.to_thread.run_sync(wiring.confirm, shown):
                     return None
                 wiring.ledger.create_run(record)
                 wiring.ledger.add_targets(rows)
@@ -167,19 +175,20 @@ def _reopen(row: TargetRow) -> TargetRow:
 
 async def discover_rows(run_id: str, request: RunRequest, pool: ClusterPool) -> list[TargetRow]:
     """Every selected target, PENDING or already decided by discovery."""
-    found = await discover_all(pool, request.options, for_plan=False)
+    found = await discover_all(pool, request.options)
     rows: list[TargetRow] = []
+    skip_not_ready = request.options.skip_not_ready
     for name, discovery in found.items():
         spec = pool[name].spec
         if discovery.skip_reason is not None and discovery.rule is not None:
             _close_cluster(pool, name, discovery)
-        rows.extend(target_rows(run_id, spec, discovery, request.selection))
+        found_rows = target_rows(run_id, spec, discovery, request.selection)
+        rows.extend(with_readiness(found_rows, discovery, skip_not_ready=skip_not_ready))
+    require_selected_targets(request.selection, found, rows)
     return rows
 
 
-async def discover_all(
-    pool: ClusterPool, options: RunOptions, *, for_plan: bool
-) -> dict[str, Discovery]:
+async def discover_all(pool: ClusterPool, options: RunOptions) -> dict[str, Discovery]:
     """Discover every cluster of the pool concurrently, `--concurrency` at a time."""
     found: dict[str, Discovery] = {}
     limiter = anyio.CapacityLimiter(max(1, options.concurrency))
@@ -189,7 +198,7 @@ async def discover_all(
         async with limiter:
             context = pool[name]
             found[name] = await discover(
-                context.client, context.spec, for_plan=for_plan, timeout_s=discovery_timeout_s
+                context.client, context.spec, timeout_s=discovery_timeout_s
             )
 
     async with anyio.create_task_group() as group:
@@ -345,7 +354,7 @@ class _Rotation:
         log.info(events.WAVE_FINISHED, wave=index)
 
     def canary_failed(self, wave: list[TargetRow]) -> bool:
-        return any(self.final[row.key].outcome != Outcome.REKEYED.value for row in wave)
+        return not all(is_success(self.final[row.key].outcome) for row in wave)
 
     async def target(self, row: TargetRow, on_slots: Callable[[], None] | None) -> None:
         recorder = TargetRecorder(row, self.run.ledger)
@@ -387,23 +396,33 @@ def _close_run(
     ledger: Ledger,
     interrupted: bool,
 ) -> RunResult:
+    _forgive_idle_stop(run, final)
     status = _status(run.stop_reason, interrupted)
     ledger.set_run_status(record.run_id, status, time.time())
     rows = sorted(final.values(), key=lambda row: row.key)
     outcomes = [Outcome(row.outcome) for row in rows if row.outcome is not None]
-    exit_code = run_exit_code(
-        outcomes, aborted=status is RunStatus.ABORTED, interrupted=status is RunStatus.INTERRUPTED
-    )
+    code = exit_code(record.mode, status, [row.outcome for row in rows])
     totals = {o.value: outcomes.count(o) for o in Outcome}
-    event = events.RUN_ABORTED if status is RunStatus.ABORTED else events.RUN_FINISHED
-    log.info(
-        event,
+    aborted = status is RunStatus.ABORTED
+    (log.warning if aborted else log.info)(
+        events.RUN_ABORTED if aborted else events.RUN_FINISHED,
         status=status.value,
         stop_reason=run.stop_reason,
         totals=totals,
-        exit_code=int(exit_code),
+        exit_code=int(code),
     )
-    return RunResult(replace(record, status=status), rows, exit_code, run.stop_reason)
+    # The closed run as the ledger has it (with `ended_at`): the written reports must be
+    # the ones `ontap-rekey report RUN_ID` renders from the ledger later.
+    return RunResult(ledger.get_run(record.run_id), rows, code, run.stop_reason)
+
+
+def _forgive_idle_stop(run: RunContext, final: dict[TargetKey, TargetRow]) -> None:
+    """A stop that aborted no target changed nothing: a run whose every target finished
+    (e.g. the budget tripped by the last one to finish) is `finished`, never `aborted`."""
+    if run.stop_reason in ABORTING and not any(
+        row.outcome == Outcome.ABORTED.value for row in final.values()
+    ):
+        run.stop_reason = None
 
 
 def _status(stop: AbortReason | None, interrupted: bool) -> RunStatus:
@@ -426,12 +445,7 @@ def _new_record(request: RunRequest, ledger: Ledger) -> RunRecord:
         operator=operator_name(),
         started_at=time.time(),
         reason=request.options.reason,
-        selection={
-            "cluster": list(selection.clusters),
-            "svm": list(selection.svms),
-            "tag": list(selection.tags),
-            "targets": sorted(str(k) for k in selection.targets or ()),
-        },
+        selection=selection.as_record(),
     )
 
 

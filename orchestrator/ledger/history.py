@@ -6,7 +6,9 @@ Which targets are listed:
 - with an inventory, its fleet: the SVMs it names (and `cluster/-` with
   `include_cluster_scope`), and for `svms: all` clusters every target of that cluster any
   run ever recorded. Targets of the fleet no run rekeyed are listed as never rotated;
-  targets the inventory no longer holds are left out.
+  targets the inventory no longer holds are left out. A `svms: all` cluster that no run
+  or plan has discovered yet is listed as `cluster/*`, never rotated (not discovered yet:
+  run plan), so an auditor's count of overdue targets cannot miss it.
 
 A rotation is a target whose outcome was `rekeyed` (confirmed by the read-back) in a run
 that was not a plan; `unverified` does not count.
@@ -14,18 +16,33 @@ that was not a plan; `unverified` does not count.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
 from orchestrator.core.durations import format_duration
 from orchestrator.core.inventory import ClusterSpec, Inventory
-from orchestrator.core.selectors import Selection, target_matches
+from orchestrator.core.selectors import (
+    WHOLE_CLUSTER,
+    Selection,
+    cluster_excluded,
+    cluster_may_match,
+    listed,
+    svm_excluded,
+    target_matches,
+)
 from orchestrator.core.targets import CLUSTER_SCOPE, TargetKey
-from orchestrator.ledger.store import Ledger, Rotation
+from orchestrator.errors import StateError
+from orchestrator.ledger.schema import SCHEMA_VERSION, schema_version
+from orchestrator.ledger.store import Ledger, Rotation, check_integrity, damaged_hint
+
+NOT_DISCOVERED = "not discovered yet: run plan"
+"""The note of a `svms: all` cluster no run or plan has discovered (its SVMs are unknown)."""
 
 HISTORY_SCHEMA = "ontap-rekey/history/v1"
 
@@ -42,6 +59,7 @@ class HistoryEntry:
     rotation: Rotation | None
     age_s: float | None  # seconds since the last rotation
     status: RotationStatus
+    note: str | None = None  # NOT_DISCOVERED for a `cluster/*` entry
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,10 @@ def load_history(
     return build_history(rotations, fleet=fleet, now=now, older_than_s=older_than_s)
 
 
+def _note(key: TargetKey) -> str | None:
+    return NOT_DISCOVERED if key.svm == WHOLE_CLUSTER else None
+
+
 def build_history(
     rotations: Mapping[TargetKey, Rotation],
     *,
@@ -97,7 +119,7 @@ def _entry(
     key: TargetKey, rotation: Rotation | None, *, now: float, older_than_s: float | None
 ) -> HistoryEntry:
     if rotation is None:
-        return HistoryEntry(key, None, None, RotationStatus.NEVER_ROTATED)
+        return HistoryEntry(key, None, None, RotationStatus.NEVER_ROTATED, _note(key))
     age = max(0.0, now - rotation.at)
     overdue = older_than_s is not None and age > older_than_s
     return HistoryEntry(
@@ -106,12 +128,12 @@ def _entry(
 
 
 def key_selected(selection: Selection, key: TargetKey) -> bool:
-    """The selection without an inventory: cluster and SVM globs, `--targets`; no tags."""
-    return (
-        _glob(selection.clusters, key.cluster)
-        and _glob(selection.svms, key.svm)
-        and (selection.targets is None or key in selection.targets)
-    )
+    """The selection without an inventory: globs, exclusions and `--targets`; no tags."""
+    if not _glob(selection.clusters, key.cluster) or not _glob(selection.svms, key.svm):
+        return False
+    if cluster_excluded(selection, key.cluster) or svm_excluded(selection, key.cluster, key.svm):
+        return False
+    return selection.targets is None or listed(selection.targets, key.cluster, key.svm)
 
 
 def _glob(globs: tuple[str, ...], name: str) -> bool:
@@ -131,13 +153,16 @@ def fleet_targets(
         fleet.update(
             TargetKey(spec.name, svm) for svm in svms if target_matches(selection, spec, svm)
         )
+        if WHOLE_CLUSTER in svms and cluster_may_match(selection, spec):
+            fleet.add(TargetKey(spec.name, WHOLE_CLUSTER))  # its SVMs may match: unknown
     return fleet
 
 
 def _cluster_svms(spec: ClusterSpec, seen: set[str]) -> set[str]:
     svms = {entry.name for entry in spec.svms}
     if spec.all_svms:  # the names are only known from discovery: take what runs found
-        svms |= seen - {CLUSTER_SCOPE}
+        found = seen - {CLUSTER_SCOPE, WHOLE_CLUSTER}  # `*`: a run that could not list them
+        svms |= found or {WHOLE_CLUSTER}
     if spec.include_cluster_scope:
         svms.add(CLUSTER_SCOPE)
     return svms
@@ -176,6 +201,8 @@ def _entry_json(entry: HistoryEntry) -> dict[str, Any]:
         "age_s": round(entry.age_s, 3) if entry.age_s is not None else None,
         "run_id": rotation.run_id if rotation else None,
         "key_id": rotation.key_id if rotation else None,
+        "discovered": entry.note != NOT_DISCOVERED,
+        "note": entry.note,
     }
 
 
@@ -200,7 +227,8 @@ def history_lines(history: History) -> list[str]:
 def _entry_cells(entry: HistoryEntry) -> tuple[str, ...]:
     rotation = entry.rotation
     if rotation is None:
-        return (str(entry.key), "never", "-", "-", "-", entry.status.value)
+        status = f"{entry.status.value} ({entry.note})" if entry.note else entry.status.value
+        return (str(entry.key), "never", "-", "-", "-", status)
     age = format_duration(entry.age_s or 0.0)
     key_id = rotation.key_id or "-"
     return (str(entry.key), iso_utc(rotation.at), age, rotation.run_id, key_id, entry.status.value)
@@ -222,3 +250,41 @@ def summary_line(history: History) -> str:
     parts.append(f"{history.count(RotationStatus.NEVER_ROTATED)} never rotated")
     noun = "target" if len(history.entries) == 1 else "targets"
     return f"{len(history.entries)} {noun}: {', '.join(parts)}"
+
+
+# -- opening the ledger read-only -----------------------------------------------------------
+
+
+def open_ledger_readonly(path: Path) -> Ledger:
+    """The ledger at `path`, opened read-only: nothing is created, migrated or written.
+
+    Raises StateError, one line, for a missing file, an empty file, a file that is not
+    SQLite or not a ledger, or a ledger from a newer release.
+    """
+    if not path.is_file():
+        raise StateError(f"no ledger at {path}: pass --state, or run `ontap-rekey plan` first")
+    if path.stat().st_size == 0:
+        raise StateError(f"{path} is an empty file, not an ontap-rekey ledger (pass --state)")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        conn.row_factory = sqlite3.Row
+        check_integrity(conn, path)
+        _check_readable(conn, path)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StateError(f"cannot open the ledger {path}: {exc}{damaged_hint(path)}") from None
+    except BaseException:
+        conn.close()
+        raise
+    return Ledger(path, conn)
+
+
+def _check_readable(conn: sqlite3.Connection, path: Path) -> None:
+    version = schema_version(conn)
+    if version == 0:
+        raise StateError(f"{path} is not an ontap-rekey ledger (pass --state)")
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"{path} has ledger schema v{version}, newer than this ontap-rekey "
+            f"(v{SCHEMA_VERSION}): upgrade ontap-rekey"
+        )

@@ -66,6 +66,7 @@ class TargetRow:
     started_at: float | None = None
     finished_at: float | None = None
     facts: dict[str, Any] = field(default_factory=dict)  # plan: version, key store state, ...
+    cluster_uuid: str | None = None  # the uuid the cluster reported when it was discovered
     evidence: dict[str, Any] = field(default_factory=dict)  # core.lifecycle.Evidence, as JSON
 
 

@@ -112,6 +112,14 @@ _V1_STATEMENTS = (
 )
 
 _V2_STATEMENTS = (
+    # The uuid the cluster reported at discovery (GET /api/cluster), per target row: the
+    # ledger's memory of each inventory entry's identity, so a later run notices when a
+    # name or address now leads to another cluster (`skipped: identity_mismatch`).
+    "ALTER TABLE targets ADD COLUMN cluster_uuid TEXT",
+    "CREATE INDEX targets_cluster_uuid ON targets (cluster) WHERE cluster_uuid IS NOT NULL",
+)
+
+_V3_STATEMENTS = (
     # The evidence of the current attempt (core.lifecycle.Evidence as JSON): once it says
     # `accepted`, no process may POST this target again in this run, resume included.
     "ALTER TABLE targets ADD COLUMN evidence TEXT NOT NULL DEFAULT '{}'",
@@ -136,7 +144,8 @@ _V2_STATEMENTS = (
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, targets, transitions, rotations view", _V1_STATEMENTS),
-    Migration(2, "targets.evidence, job_calibrations", _V2_STATEMENTS),
+    Migration(2, "targets.cluster_uuid: the identity each cluster reported", _V2_STATEMENTS),
+    Migration(3, "targets.evidence, job_calibrations", _V3_STATEMENTS),
 )
 """Every migration, in order; `MIGRATIONS[n - 1].version == n`."""
 
@@ -166,6 +175,7 @@ TARGET_COLUMNS: tuple[str, ...] = (
     "started_at",
     "finished_at",
     "facts",
+    "cluster_uuid",
     "evidence",
 )
 """The `targets` columns in insert order (a test keeps them in step with `TargetRow`)."""

@@ -107,15 +107,22 @@ class Ledger:
             raise StateError(f"cannot open the ledger {path}: folder {path.parent} does not exist")
         if path.is_dir():
             raise StateError(f"cannot open the ledger {path}: it is a folder")
-        conn = sqlite3.connect(
-            path, timeout=DEFAULT_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
+        try:
+            conn = sqlite3.connect(
+                path, timeout=DEFAULT_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:  # e.g. a folder this user cannot write
+            raise StateError(f"cannot open the ledger {path}: {exc}{_ACCESS_HINT}") from exc
         try:
             _configure(conn, path)
+            check_integrity(conn, path)
             migrate(conn, str(path))
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:  # read-only, locked, I/O: the file may be fine
             conn.close()
-            raise StateError(f"cannot open the ledger {path}: {exc}") from exc
+            raise StateError(f"cannot open the ledger {path}: {exc}{_ACCESS_HINT}") from exc
+        except sqlite3.DatabaseError as exc:  # not a database, or damaged
+            conn.close()
+            raise StateError(f"cannot open the ledger {path}: {exc}{damaged_hint(path)}") from exc
         except BaseException:
             conn.close()
             raise
@@ -348,6 +355,15 @@ class Ledger:
                 latest[key] = Rotation(row["run_id"], float(row["at"]), row["key_id"])
         return latest
 
+    def recorded_cluster_uuids(self) -> dict[str, str]:
+        """Per cluster (inventory entry) name, the uuid it reported in its latest run or plan."""
+        rows = self._select(
+            "SELECT t.cluster, t.cluster_uuid FROM targets AS t JOIN runs AS r ON r.id = t.run_id "
+            "WHERE t.cluster_uuid IS NOT NULL ORDER BY r.started_at, r.id",
+            (),
+        )
+        return {row["cluster"]: row["cluster_uuid"] for row in rows}  # the latest run wins
+
     def integrity_problems(self) -> list[str]:
         """What `PRAGMA integrity_check` and `foreign_key_check` report; empty when sound."""
         checks = [row[0] for row in self._select("PRAGMA integrity_check", ())]
@@ -374,6 +390,30 @@ class Ledger:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
+
+
+_ACCESS_HINT = " (check that this user can write the file and its folder)"
+
+
+def damaged_hint(path: Path) -> str:
+    return (
+        f" (restore {path.name} from a backup, or pass --state NEW.db to start a new "
+        f"ledger; `sqlite3 {path.name} .recover` salvages what it can)"
+    )
+
+
+def check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    """A ledger damaged inside (a torn copy, a bad disk) is refused before anything reads
+    or writes it: SQLite itself finds a damaged page only when a query touches it, which
+    would be mid-run. `quick_check` reads every page once (0.3 s for a 200 MB ledger)."""
+    problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check").fetchall()]
+    if problems != ["ok"]:
+        # one line: SQLite lists every bad cell, under a "*** in database main ***" header
+        lines = [line for text in problems for line in text.splitlines()]
+        first = next((line for line in lines if not line.startswith("***")), lines[0])
+        raise StateError(
+            f"cannot open the ledger {path}: it is damaged: {first}{damaged_hint(path)}"
+        )
 
 
 def _configure(conn: sqlite3.Connection, path: Path) -> None:

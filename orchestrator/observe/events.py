@@ -26,6 +26,8 @@ CLUSTER_CIRCUIT_OPENED: Final = "cluster.circuit_opened"
 CLUSTER_AUTH_FAILED: Final = "cluster.auth_failed"
 
 CLUSTER_TLS_VERIFY_DISABLED: Final = "cluster.tls_verify_disabled"
+CLUSTER_IDENTITY_MISMATCH: Final = "cluster.identity_mismatch"
+CLUSTER_NAME_MISMATCH: Final = "cluster.name_mismatch"
 
 # One attempt at rekeying one target.
 ATTEMPT_STARTED: Final = "attempt.started"
@@ -36,16 +38,14 @@ ATTEMPT_SETTLED: Final = "attempt.settled"
 JOB_POLLED: Final = "job.polled"
 
 # A target's end: exactly one `target.finished` per target of a run.
-TARGET_VERIFIED: Final = "target.verified"
+TARGET_VERIFYING: Final = "target.verifying"  # the job succeeded; reading it back
+TARGET_VERIFIED: Final = "target.verified"  # the read-back confirmed the intended key id
 TARGET_FINISHED: Final = "target.finished"
 
-# Planning (dry run).
-PLAN_TARGET: Final = "plan.target"
-
-# The ledger could not be written (the run stops: no action without its record).
-LEDGER_WRITE_FAILED: Final = "ledger.write_failed"
+# The command line's last line of defence (exit 1).
+INTERNAL_ERROR: Final = "internal.error"
 
 ALL_EVENTS: Final[frozenset[str]] = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
 )
-"""Every event name above (docs/logging.md is tested to document each one)."""
+"""Every event name above (tests/test_log_catalogue.py keeps docs/logging.md true to them)."""

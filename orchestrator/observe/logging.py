@@ -3,7 +3,7 @@
 Both structlog events and stdlib `logging` records (httpx, httpcore, anyio) go through one
 `ProcessorFormatter`, so the same redaction and the same keys apply to every line:
 `timestamp` (ISO-8601 UTC), `level`, `event`, then the context variables the engine binds
-(`run_id`, `cluster`, `svm`, `attempt`, `wave`) and the event's own fields.
+(`run_id`, `cluster`, `svm`, `wave`) and the event's own fields (docs/logging.md).
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from structlog.typing import EventDict, FilteringBoundLogger, Processor, Wrapped
 
 from orchestrator.observe.redaction import redact_processor, register_secret
 
-__all__ = ["configure_logging", "get_logger", "register_secret"]
+__all__ = ["LOG_LEVELS", "configure_logging", "get_logger", "register_secret", "resolve_log_level"]
 
 LogFormat = Literal["json", "console"]
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LEVEL_ENV = "ONTAP_REKEY_LOG_LEVEL"  # the fallback when no --log-level is given
+DEFAULT_LEVEL = "info"
 
 # The HTTP stack logs one line per request at INFO and its wire traffic at DEBUG: only
 # worth seeing when the operator asked for debug logs.
@@ -60,6 +63,19 @@ def configure_logging(
     if log_file is not None:
         handlers.append(_file_handler(shared, log_file))
     _install(handlers, numeric)
+
+
+def resolve_log_level(option: str | None) -> str:
+    """`--log-level` wins, else $ONTAP_REKEY_LOG_LEVEL, else info; ValueError when the
+    variable holds something else than a level."""
+    if option is not None:
+        return option
+    value = os.environ.get(LEVEL_ENV, "").strip().lower()
+    if not value:
+        return DEFAULT_LEVEL
+    if value not in LOG_LEVELS:
+        raise ValueError(f"{LEVEL_ENV}={value!r}: expected one of {', '.join(LOG_LEVELS)}")
+    return value
 
 
 def get_logger(name: str | None = None) -> FilteringBoundLogger:
@@ -138,7 +154,13 @@ def _dumps(obj: Any, **kwargs: Any) -> str:
 def _console_renderer(*, colors: bool) -> Processor:
     # NO_COLOR (https://no-color.org): any non-empty value disables colour.
     use_colors = colors and not os.environ.get("NO_COLOR")
-    return structlog.dev.ConsoleRenderer(colors=use_colors, pad_event_to=28)
+    render = structlog.dev.ConsoleRenderer(colors=use_colors, pad_event_to=28)
+
+    def without_none(logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
+        # `error_class=None hint=None` on every line is noise to a human; JSON keeps them.
+        return str(render(logger, method, {k: v for k, v in event_dict.items() if v is not None}))
+
+    return without_none
 
 
 def _first_keys(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:

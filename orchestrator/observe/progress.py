@@ -31,6 +31,7 @@ from rich.progress import (
 from rich.text import Text
 
 from orchestrator.observe.recap import OUTCOME_STYLES
+from orchestrator.observe.text import plural
 
 PLAIN_STEP_PERCENT = 10
 PLAIN_INTERVAL_S = 10.0
@@ -65,6 +66,8 @@ class _Tally:
         self.outcomes: Counter[str] = Counter()
 
     def counts_text(self) -> str:
+        """`failed 1, rekeyed 30, retries 5`: retries as the recap counts them (attempts
+        after the first, see `summary.retries`)."""
         parts = [f"{name} {count}" for name, count in sorted(self.outcomes.items())]
         parts.append(f"retries {self.retries}")
         return ", ".join(parts)
@@ -86,12 +89,13 @@ class PlainProgress:
         self._tally.total, self._tally.waves = total, list(wave_sizes)
         self._started = self._last_line = self._clock()
         waves = ", ".join(str(size) for size in wave_sizes)
-        self._line(f"progress: {total} targets on {clusters} clusters, waves [{waves}]")
+        where = f"{plural(total, 'target')} on {plural(clusters, 'cluster')}"
+        self._line(f"progress: {where}, waves [{waves}]")
 
     def wave_started(self, index: int, size: int) -> None:
         """One line per wave."""
         of = len(self._tally.waves) or "?"
-        self._line(f"progress: wave {index + 1}/{of} started: {size} targets")
+        self._line(f"progress: wave {index + 1}/{of} started: {plural(size, 'target')}")
 
     def target_finished(self, outcome: str, cluster: str) -> None:
         """Count it; print when a step of PLAIN_STEP_PERCENT or PLAIN_INTERVAL_S has passed."""
@@ -165,7 +169,7 @@ class LiveProgress:
     def start(self, total: int, clusters: int, wave_sizes: Sequence[int]) -> None:
         """Open the display."""
         self._tally.total, self._tally.waves = total, list(wave_sizes)
-        self._overall = self._progress.add_task(f"{clusters} clusters", total=total)
+        self._overall = self._progress.add_task(plural(clusters, "cluster"), total=total)
         self._live.start()
 
     def wave_started(self, index: int, size: int) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
@@ -25,10 +25,13 @@ from urllib.parse import quote
 
 import httpx
 
+from orchestrator.core import providers
 from orchestrator.core.errors import ErrorKind, OntapError
+from orchestrator.core.providers import Operation, Provider
 from orchestrator.ontap.models import (
     ClusterInfo,
     Job,
+    KeyManagerConfig,
     KeyStore,
     KmsConfig,
     MalformedRecord,
@@ -57,6 +60,18 @@ KEY_STORE_FIELD_SETS = (
     ("uuid", "svm", "scope", "type", "enabled"),
     ("uuid", "svm", "type"),
 )
+# Issue 15: the fields each provider's collection is asked for (the key field, and for
+# GCP its key ring), and its advanced health fields (named, or ONTAP leaves them out).
+KEY_MANAGER_FIELDS: Mapping[Provider, tuple[str, ...]] = {
+    Provider.AWS: AWS_KMS_FIELDS,
+    Provider.AZURE: ("uuid", "scope", "svm", "key_id"),
+    Provider.GCP: ("uuid", "scope", "svm", "key_name", *providers.GCP_OPTIONAL_FIELDS),
+    Provider.BARBICAN: ("uuid", "scope", "svm", "key_id"),
+}
+KEY_MANAGER_HEALTH_FIELDS: Mapping[Provider, tuple[str, ...]] = {
+    p: ("state", s.reachability_field, *(("ekmip_reachability",) if s.has_ekmip else ()))
+    for p, s in providers.PROVIDERS.items()
+}
 JOB_FIELDS = (
     "uuid",
     "state",
@@ -75,9 +90,13 @@ _NOT_SENT_EXCEPTIONS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTime
 _CA_HINT = "set `tls: {ca_bundle: path/to/ca.pem}` for this cluster in the inventory"
 
 
-def rekey_job_description(config_uuid: str) -> str:
+def rekey_job_description(
+    config_uuid: str,
+    provider: Provider = Provider.AWS,
+    operation: Operation = Operation.EXTERNAL,
+) -> str:
     """The `description` ONTAP gives the job of a REST rekey of this configuration."""
-    return f"POST /api/security/aws-kms/{config_uuid}/rekey-external"
+    return providers.rekey_job_description(provider, config_uuid, operation)
 
 
 def job_error(cluster: str, job: Job) -> OntapError:
@@ -177,17 +196,94 @@ class OntapClient:
     async def rekey_external(
         self, uuid: str, key_id: str, *, return_timeout: int
     ) -> RekeySubmission:
-        """POST the rekey; returns the submission (200/201/202) without polling its job.
+        """POST the AWS rekey-external; returns the submission (200/201/202) without
+        polling its job.
 
         `return_timeout` is always sent (the documented default is ambiguous). A job in
         the answer, finished or not, is returned for the engine to follow and record.
         """
+        path = providers.rekey_path(Provider.AWS, _segment(uuid), Operation.EXTERNAL)
+        return await self._post_rekey("rekey_external", path, {"key_id": key_id}, return_timeout)
+
+    # -- issue 15: every key manager -----------------------------------------------------
+
+    async def list_key_managers(
+        self,
+        wanted: Iterable[Provider],
+        *,
+        version: Sequence[int],
+        health: bool = True,
+        svm_names: Sequence[str] | None = None,
+        page_size: int | None = None,
+    ) -> list[KeyManagerConfig]:
+        """Every configuration of the `wanted` providers, all pages of each collection.
+
+        `version` is the cluster's (`ClusterInfo.version`): a collection the version does
+        not serve (Barbican before 9.17) is skipped without a request, not an error.
+        Collections are read in the table's order (aws, azure, gcp, barbican).
+        """
+        chosen = set(wanted)
+        found: list[KeyManagerConfig] = []
+        for provider in providers.PROVIDERS:
+            if provider in chosen and providers.serves_collection(provider, version):
+                found += await self._list_one(provider, health, svm_names, page_size)
+        return found
+
+    async def get_key_manager(
+        self, provider: Provider, uuid: str, *, health: bool = True
+    ) -> KeyManagerConfig:
+        """One configuration by provider and uuid (the read-back after a rekey)."""
+        op = f"get_{provider.value}_kms"
+        path = providers.config_path(provider, _segment(uuid))
+        params = _fields(_key_manager_fields(provider, health))
+        response = await self._send(op, "GET", path, params)
+        return self._parse(op, "GET", response, partial(KeyManagerConfig.from_json, provider))
+
+    async def rekey(
+        self,
+        config: KeyManagerConfig,
+        operation: Operation,
+        body: Mapping[str, str] | None,
+        *,
+        return_timeout: int,
+    ) -> RekeySubmission:
+        """POST `config`'s rekey-external or rekey-internal; the submission (200/201/202)
+        without polling its job, exactly as `rekey_external` does.
+
+        `body` comes from `orchestrator.core.providers.rekey_body`: None for internal (no
+        body is sent at all), the key fields for external. A pair ONTAP lacks (Barbican
+        external), a body for internal or none for external is a ValueError: a bug, never
+        a request. The operation in errors is `rekey_external` / `rekey_internal`.
+        """
+        if (operation is Operation.INTERNAL) != (body is None):
+            raise ValueError(f"rekey-{operation} takes {'no' if body is not None else 'a'} body")
+        path = providers.rekey_path(config.provider, _segment(config.uuid), operation)
+        return await self._post_rekey(f"rekey_{operation.value}", path, body, return_timeout)
+
+    async def _list_one(
+        self,
+        provider: Provider,
+        health: bool,
+        svm_names: Sequence[str] | None,
+        page_size: int | None,
+    ) -> list[KeyManagerConfig]:
+        op = f"list_{provider.value}_kms"
+        params = _fields(_key_manager_fields(provider, health))
+        if svm_names:
+            params["svm.name"] = "|".join(svm_names)  # ONTAP's OR syntax
+        if page_size is not None:
+            params["max_records"] = str(page_size)
+        records = await self._collect(op, providers.collection_path(provider), params)
+        return self._parse_all(op, records, partial(KeyManagerConfig.from_json, provider))
+
+    async def _post_rekey(
+        self, op: str, path: str, body: Mapping[str, str] | None, return_timeout: int
+    ) -> RekeySubmission:
+        """The one rekey POST: `return_timeout` always sent, 200/201/202 parsed."""
         if not 0 <= return_timeout <= MAX_RETURN_TIMEOUT:
             raise ValueError(f"return_timeout must be in 0..{MAX_RETURN_TIMEOUT}")
-        op = "rekey_external"
-        path = f"/api/security/aws-kms/{_segment(uuid)}/rekey-external"
         params = {"return_timeout": str(return_timeout)}
-        response = await self._send(op, "POST", path, params, body={"key_id": key_id})
+        response = await self._send(op, "POST", path, params, body=body)
         if response.status_code not in (200, 201, 202):
             raise self._error(
                 op,
@@ -404,6 +500,11 @@ class OntapClient:
             maybe_sent=maybe_sent,
             retry_after=retry_after,
         )
+
+
+def _key_manager_fields(provider: Provider, health: bool) -> tuple[str, ...]:
+    health_fields = KEY_MANAGER_HEALTH_FIELDS[provider] if health else ()
+    return KEY_MANAGER_FIELDS[provider] + health_fields
 
 
 def _kms_fields(health: bool) -> tuple[str, ...]:

@@ -1,7 +1,8 @@
 """Build one `httpx.AsyncClient` per cluster: base URL, auth, TLS and timeouts.
 
 Secrets are read here, at connection time, and only here: the inventory holds the names
-of environment variables and the paths of files. A missing secret raises `UserError`
+of environment variables, the paths of files and the argv of secret commands
+(`ontap/secret_command.py`). A missing secret raises `UserError`
 naming the variable or file, never a value.
 
 Logging: httpx logs each request at INFO as method, URL and status; httpcore logs at
@@ -25,6 +26,7 @@ from orchestrator import __version__
 from orchestrator.core.inventory import BasicAuth, CertAuth, ClusterSpec, TlsSettings, TokenAuth
 from orchestrator.errors import UserError
 from orchestrator.observe.redaction import register_secret
+from orchestrator.ontap.secret_command import command_secret
 
 USER_AGENT = f"ontap-rekey/{__version__}"
 
@@ -140,8 +142,7 @@ def _auth(spec: ClusterSpec, env: Mapping[str, str]) -> httpx.Auth | None:
     if isinstance(auth, BasicAuth):
         return httpx.BasicAuth(auth.username, _secret(_password(spec.name, auth, env)))
     if isinstance(auth, TokenAuth):
-        token = _env_secret(spec.name, auth.token_env, "auth.token_env", env)
-        return BearerAuth(_secret(token))
+        return BearerAuth(_secret(_token(spec.name, auth, env)))
     return None  # CertAuth: the TLS handshake authenticates
 
 
@@ -156,7 +157,27 @@ def _password(cluster: str, auth: BasicAuth, env: Mapping[str, str]) -> str:
         return _env_secret(cluster, auth.password_env, "auth.password_env", env)
     if auth.password_file is not None:
         return _file_secret(cluster, auth.password_file)
-    raise UserError(f"{cluster}: auth has a username but no password_env or password_file")
+    if auth.password_command is not None:
+        return command_secret(
+            cluster,
+            auth.password_command,
+            timeout_s=auth.command_timeout_s,
+            field="auth.password_command",
+        )
+    raise UserError(f"{cluster}: auth has a username but no password_env, _file or _command")
+
+
+def _token(cluster: str, auth: TokenAuth, env: Mapping[str, str]) -> str:
+    if auth.token_command is not None:
+        return command_secret(
+            cluster,
+            auth.token_command,
+            timeout_s=auth.command_timeout_s,
+            field="auth.token_command",
+        )
+    if auth.token_env is None:
+        raise UserError(f"{cluster}: token auth without token_env or token_command")
+    return _env_secret(cluster, auth.token_env, "auth.token_env", env)
 
 
 def _env_secret(cluster: str, name: str, field: str, env: Mapping[str, str]) -> str:

@@ -11,11 +11,12 @@ a string. Both become one decimal string here, and "0" (no error) becomes None, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
 
+from orchestrator.core.providers import PROVIDERS, Provider, key_store_type
 from orchestrator.core.targets import CLUSTER_SCOPE
 
 MIN_AWS_KMS_REKEY_VERSION = (9, 12)
@@ -191,6 +192,129 @@ def _ekmip(value: object) -> tuple[NodeReachability, ...]:
     if not isinstance(value, list):
         raise MalformedRecord("ekmip_reachability: expected a list")
     return tuple(NodeReachability.from_json(item) for item in value)
+
+
+# -- issue 15: a key manager configuration of any provider --------------------------------
+
+
+@dataclass(frozen=True)
+class GcpKeyRing:
+    """Where a GCP key lives (`project_id`, `key_ring_location`, `key_ring_name`)."""
+
+    project_id: str | None
+    key_ring_location: str | None
+    key_ring_name: str | None
+
+
+@dataclass(frozen=True)
+class KeyManagerConfig:
+    """One cloud key manager configuration (`/api/security/aws-kms`, `azure-key-vaults`,
+    `gcp-kms`, `barbican-kms`): one rekey target, with its provider.
+
+    `key_id` is the record's key identifier: `key_id` for AWS, Azure and Barbican, and
+    `key_name` for GCP (with `gcp` for its project and key ring). The health fields are
+    None when they were not asked for (ONTAP returns them only when named): `kms_*` is the
+    provider's cluster-wide reachability (`amazon_reachability`, `azure_reachability`,
+    `google_reachability`, `barbican_reachability`), `ekmip` the per-node view.
+    """
+
+    provider: Provider
+    uuid: str
+    scope: str
+    svm_name: str | None
+    svm_uuid: str | None
+    key_id: str
+    gcp: GcpKeyRing | None
+    region: str | None  # AWS only
+    cluster_state: bool | None
+    state_code: str | None
+    state_message: str | None
+    kms_reachable: bool | None
+    kms_message: str | None
+    ekmip: tuple[NodeReachability, ...]
+
+    @property
+    def target_svm(self) -> str:
+        """The `svm` part of the target key: the SVM name, or "-" for the cluster scope."""
+        if self.scope == "cluster" or not self.svm_name:
+            return CLUSTER_SCOPE
+        return self.svm_name
+
+    @property
+    def key_store_type(self) -> str:
+        """The `type` of this configuration's record in `/api/security/key-stores`."""
+        return key_store_type(self.provider)
+
+    @property
+    def unreachable_nodes(self) -> tuple[str, ...]:
+        """The nodes that report the key manager unreachable (`ekmip_reachability`)."""
+        return tuple(node.node for node in self.ekmip if not node.reachable)
+
+    @classmethod
+    def from_json(cls, provider: Provider, data: object) -> Self:
+        """Parse one record of the provider's collection."""
+        spec = PROVIDERS[provider]
+        record = as_mapping(data, spec.collection.rsplit("/", 1)[-1])
+        svm = _opt_obj(record, "svm")
+        state = _opt_obj(record, "state")
+        reach = _opt_obj(record, spec.reachability_field)
+        return cls(
+            provider=provider,
+            uuid=_str(record, "uuid"),
+            scope=_opt_str(record, "scope") or ("svm" if svm else "cluster"),
+            svm_name=_opt_str(svm, "name"),
+            svm_uuid=_opt_str(svm, "uuid"),
+            key_id=_str(record, spec.key_field),
+            gcp=_gcp_ring(record) if provider is Provider.GCP else None,
+            region=_opt_str(record, "region") if provider is Provider.AWS else None,
+            cluster_state=_opt_bool(state, "cluster_state"),
+            state_code=normalise_code(None if state is None else state.get("code")),
+            state_message=_opt_str(state, "message"),
+            kms_reachable=_opt_bool(reach, "reachable"),
+            kms_message=_opt_str(reach, "message"),
+            ekmip=_ekmip(record.get("ekmip_reachability")),
+        )
+
+    @classmethod
+    def from_aws(cls, config: KmsConfig) -> Self:
+        """Today's AWS record in the provider-neutral form."""
+        return cls(
+            provider=Provider.AWS,
+            uuid=config.uuid,
+            scope=config.scope,
+            svm_name=config.svm_name,
+            svm_uuid=config.svm_uuid,
+            key_id=config.key_id,
+            gcp=None,
+            region=config.region,
+            cluster_state=config.cluster_state,
+            state_code=config.state_code,
+            state_message=config.state_message,
+            kms_reachable=config.amazon_reachable,
+            kms_message=config.amazon_message,
+            ekmip=config.ekmip,
+        )
+
+
+def _gcp_ring(record: Mapping[str, Any]) -> GcpKeyRing:
+    return GcpKeyRing(
+        project_id=_opt_str(record, "project_id"),
+        key_ring_location=_opt_str(record, "key_ring_location"),
+        key_ring_name=_opt_str(record, "key_ring_name"),
+    )
+
+
+def key_store_for_config(config: KeyManagerConfig, stores: Iterable[KeyStore]) -> KeyStore | None:
+    """The key store record of a configuration: same SVM (or the cluster scope), and the
+    provider's `type`; None when the cluster lists none."""
+    for store in stores:
+        same_svm = (store.svm_name or CLUSTER_SCOPE) == config.target_svm
+        if same_svm and store.type == config.key_store_type:
+            return store
+    return None
+
+
+# -- end of issue 15's block ------------------------------------------------------------
 
 
 @dataclass(frozen=True)

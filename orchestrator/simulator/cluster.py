@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.simulator.jobs import Failure, Job, JobState, new_job_uuid
 from orchestrator.simulator.model import CLUSTER_SCOPE, KmsConfig, Node, Svm, stable_uuid
 from orchestrator.simulator.personality import Personality
+from orchestrator.simulator.providers import AWS, PROVIDERS, Provider
 from orchestrator.simulator.scenario import KeystoreState
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 # What a health fault does to an external rekey (docs/simulator.md, "ONTAP as documented")
 EXTERNAL_REKEY_FAILED = Failure(65537919, "External rekey failed on one or more nodes.")
+NODES_OFFLINE = Failure(65537566, "Rekey cannot be performed: not all nodes are online.")
 KEY_STORE_BLOCKED = Failure(
     65537556, "The key manager is blocked: rekey cannot be performed on the SVM."
 )
@@ -116,7 +118,8 @@ class ClusterState:
         for name in self.definition.svms:
             svm = Svm(name=name, uuid=stable_uuid(self.name, "svm", name))
             if not self._has_fact(name, "no_aws_kms"):
-                svm.kms = self._config(svm, "svm")
+                provider = PROVIDERS[self.definition.key_managers.get(name, "aws")]
+                svm.kms = self._config(svm, "svm", provider)
             svms.append(svm)
         return svms
 
@@ -142,14 +145,15 @@ class ClusterState:
     def _has_fact(self, svm: str, kind: str) -> bool:
         return any(f.kind == kind for f in self.policy.svm_facts(self.name, svm))
 
-    def _config(self, svm: Svm, scope: str) -> KmsConfig:
+    def _config(self, svm: Svm, scope: str, provider: Provider = AWS) -> KmsConfig:
         target_svm = CLUSTER_SCOPE if scope == "cluster" else svm.name
         config = KmsConfig(
-            uuid=stable_uuid(self.name, "aws-kms", target_svm),
+            uuid=stable_uuid(self.name, provider.collection, target_svm),
             cluster=self.name,
             svm=svm,
             scope=scope,
-            key_id=stable_uuid(self.name, "key", target_svm),
+            provider=provider,
+            key_id=provider.key_value(self.name, target_svm),
             faults=tuple(f for f in self.policy.rekey_faults if f.matches(self.name, target_svm)),
             rate_faults=tuple(
                 f for f in self.policy.rate_faults if f.matches(self.name, target_svm)
@@ -192,7 +196,12 @@ class ClusterState:
             self.jobs.pop(self._ended.popleft().uuid, None)
 
     def start_rekey(
-        self, config: KmsConfig, key_id: str, failure: Failure | None, now: float
+        self,
+        config: KmsConfig,
+        key_id: str | None,
+        failure: Failure | None,
+        now: float,
+        operation: str = "external",
     ) -> Job:
         """Accept a rekey: create its job (behind the running one, if any: `busy_rekey:
         queue`), mark the configuration busy, record it."""
@@ -202,16 +211,23 @@ class ClusterState:
         )
         begins = max(now, ahead.end_at) if ahead is not None else now
         duration = config.job_duration.draw(config.rng)
+        description = (
+            options.job_description.replace("{uuid}", config.uuid)
+            .replace("{collection}", config.provider.collection)
+            .replace("{operation}", operation)
+        )
         job = Job(
             uuid=new_job_uuid(config.rng.getrandbits(128)),
             config=config,
-            key_id=key_id,
+            key_id=key_id if key_id is not None else config.key_id,
             node=self.nodes[0],
             created_at=now,
             start_at=begins,
             end_at=begins + duration,
             failure=failure,
-            description=options.job_description.replace("{uuid}", config.uuid) or None,
+            description=description or None,
+            after=ahead if ahead is not None and not ahead.settled else None,
+            kind="rekey" if operation == "external" else "rekey_internal",
             paused_fraction=options.paused_fraction,
             running_code=options.running_job_code,
         )
@@ -220,6 +236,8 @@ class ClusterState:
             "key_id": key_id,
             "job_uuid": job.uuid,
             "outcome": JobState.RUNNING.value,
+            "provider": config.provider.name,
+            "operation": operation,
             "status": 0,  # the POST's HTTP status, set when it is answered (0: dropped)
         }
         config.rekeys.append(job.stats_entry)
@@ -251,7 +269,7 @@ class ClusterState:
         self._active.sort(key=lambda j: j.end_at)  # settle in the order jobs end
 
     def _running_rekeys(self, now: float) -> int:
-        return sum(1 for j in self._active if j.kind == "rekey" and j.begins <= now < j.end_at)
+        return sum(1 for j in self._active if j.kind != "migrate" and j.begins <= now < j.end_at)
 
     def finish_now(self, job: Job) -> None:
         """Settle a job whose end the caller has waited for (clock-skew proof), and every
@@ -270,7 +288,7 @@ class ClusterState:
         if job.kind == "migrate":
             config.cleared.add("keys_in_admin_svm")
             return
-        if job.failure is None:
+        if job.failure is None and job.kind == "rekey":  # an internal rekey keeps the key id
             config.key_id = job.key_id
             config.key_version += 1
         job.stats_entry["outcome"] = job.state(job.end_at).value
@@ -286,20 +304,36 @@ class ClusterState:
 
     def keystore_state(self, config: KmsConfig, now: float) -> KeystoreState:
         """The state /key-stores shows for a configuration at `now`."""
-        running = config.running
-        if running is not None and running.begins <= now < running.end_at:
-            return "svm_kek_rekey"
+        job = config.running  # the newest rekey; queued ones point at the one ahead
+        while job is not None and not job.settled:
+            if job.begins <= now < job.end_at:
+                return "svm_kek_rekey"
+            job = job.after
         return config.shown_state(self.timebase.elapsed(now)) or "active"
 
-    def health_failure(self, config: KmsConfig) -> tuple[str, Failure] | None:
-        """How an external rekey fails on this configuration's health, if it does:
-        (`sync` | `job`, failure). A blocked key store refuses the POST; unreachable AWS
-        KMS, unreachable key servers or a node down fail the job on those nodes."""
+    def health_failure(
+        self, config: KmsConfig, operation: str = "external"
+    ) -> tuple[str, Failure] | None:
+        """How a rekey fails on this configuration's health, if it does: (`sync` | `job`,
+        failure). A blocked key store refuses the POST; an internal rekey with a node down
+        is refused (65537566); for an external one, an unreachable cloud service, key
+        servers or a node down fail the job on those nodes."""
         if config.state_override == "blocked":
             return config.health_path or "sync", KEY_STORE_BLOCKED
         nodes_down = any(not node.up for node in self.nodes)
+        if operation == "internal":
+            return (config.health_path or "sync", NODES_OFFLINE) if nodes_down else None
         if not config.amazon_reachable or config.ekmip_unreachable or nodes_down:
-            return config.health_path or "job", EXTERNAL_REKEY_FAILED
+            code = config.provider.external_failed_code
+            failure = (
+                EXTERNAL_REKEY_FAILED
+                if code == 65537919
+                else Failure(
+                    code,
+                    "External rekey failed on one or more nodes. Try the rekey operation again.",
+                )
+            )
+            return config.health_path or "job", failure
         return None
 
     # -- ground truth ------------------------------------------------------------------

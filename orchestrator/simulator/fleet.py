@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -30,6 +30,7 @@ DEFAULT_USERNAME = "admin"
 DEFAULT_PASSWORD = "netapp-sim"
 DEFAULT_VERSION = "9.14.1"
 DEFAULT_SEED = 0
+KeyManager = Literal["aws", "azure", "gcp", "barbican"]
 
 
 class ClusterDef(BaseModel):
@@ -46,6 +47,8 @@ class ClusterDef(BaseModel):
     password: str = DEFAULT_PASSWORD
     users: dict[str, str] = Field(default_factory=dict)  # extra accounts: name -> password
     tokens: list[str] = Field(default_factory=list)  # OAuth bearer tokens (9.14+)
+    # SVM -> its cloud key manager (aws, azure, gcp, barbican); an SVM not named: aws
+    key_managers: dict[str, KeyManager] = Field(default_factory=dict)
 
     @field_validator("svms", mode="before")
     @classmethod
@@ -64,6 +67,15 @@ def svm_names(count: int) -> list[str]:
     """`svm01`, `svm02`, ... (zero-padded to at least two digits)."""
     width = max(2, len(str(count)))
     return [f"svm{i:0{width}d}" for i in range(1, count + 1)]
+
+
+def assign_key_managers(
+    svms: Sequence[str], key_managers: Sequence[KeyManager]
+) -> dict[str, KeyManager]:
+    """Providers round-robin over SVMs; AWS ones are left out (AWS is the default)."""
+    chosen = list(key_managers) or ["aws"]
+    pairs = ((svm, chosen[i % len(chosen)]) for i, svm in enumerate(svms))
+    return {svm: provider for svm, provider in pairs if provider != "aws"}
 
 
 def cluster_names(count: int) -> list[str]:
@@ -95,11 +107,14 @@ class FleetSpec(BaseModel):
         username: str = DEFAULT_USERNAME,
         password: str = DEFAULT_PASSWORD,
         versions: Sequence[str] = (DEFAULT_VERSION,),
+        key_managers: Sequence[KeyManager] = ("aws",),
     ) -> FleetSpec:
         """`clusters` clusters `c001`.. with `svms` SVMs `svm01`.. each, one login; the
-        `versions` go round-robin over the clusters (c001 the first, c002 the second...)."""
+        `versions` go round-robin over the clusters (c001 the first, c002 the second...),
+        the `key_managers` over each cluster's SVMs (svm01 the first, svm02 the second...)."""
         names = svm_names(svms)
         chosen = list(versions) or [DEFAULT_VERSION]
+        providers = assign_key_managers(names, key_managers)
         return cls(
             clusters=[
                 ClusterDef(
@@ -108,6 +123,7 @@ class FleetSpec(BaseModel):
                     version=chosen[i % len(chosen)],
                     username=username,
                     password=password,
+                    key_managers=providers,
                 )
                 for i, name in enumerate(cluster_names(clusters))
             ]
@@ -130,20 +146,20 @@ def _expand(data: dict[str, Any]) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     generate = data.get("generate")
     if generate:
-        unknown = set(generate) - {"clusters", "svms", "versions"}
+        unknown = set(generate) - {"clusters", "svms", "versions", "key_managers"}
         if unknown:
             raise ValueError(f"unknown keys in generate: {sorted(unknown)}")
         svms = svm_names(int(generate.get("svms", 1)))
         names = cluster_names(int(generate["clusters"]))
         versions = list(generate.get("versions") or [])
-        entries += [
-            {
-                "name": n,
-                "svms": svms,
-                **({"version": versions[i % len(versions)]} if versions else {}),
-            }
-            for i, n in enumerate(names)
-        ]
+        key_managers = list(generate.get("key_managers") or [])
+        for i, name in enumerate(names):
+            entry: dict[str, Any] = {"name": name, "svms": svms}
+            if versions:
+                entry["version"] = versions[i % len(versions)]
+            if key_managers:
+                entry["key_managers"] = assign_key_managers(svms, key_managers)
+            entries.append(entry)
     entries += list(data.get("clusters") or [])
     return [{**defaults, **entry} for entry in entries]
 
@@ -218,6 +234,7 @@ class Fleet:
             cluster.settle(now)
             for config in cluster.configs:
                 svms[config.target] = {
+                    "provider": config.provider.name,
                     "rekeys": [dict(entry) for entry in config.rekeys],
                     "key_id": config.key_id,
                     "key_version": config.key_version,

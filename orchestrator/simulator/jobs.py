@@ -42,7 +42,8 @@ class JobState(enum.StrEnum):
 
 @dataclass(eq=False)
 class Job:
-    """One job on one configuration: a rekey (`kind` "rekey") or a key migration."""
+    """One job on one configuration: a rekey (`kind` "rekey" external, "rekey_internal")
+    or a key migration ("migrate")."""
 
     uuid: str
     config: KmsConfig
@@ -53,6 +54,7 @@ class Job:
     failure: Failure | None
     description: str | None = None  # None: the record has no description
     start_at: float | None = None  # when it stops waiting for an earlier job
+    after: Job | None = None  # the rekey it waits for (`busy_rekey: queue`)
     kind: str = "rekey"
     paused_fraction: float = 0.0
     running_code: int = 0
@@ -126,6 +128,7 @@ class Job:
 TERMINAL = frozenset({JobState.SUCCESS, JobState.FAILURE})
 RUNNING_MESSAGES = {
     "rekey": "Rekeying the key encryption key",
+    "rekey_internal": "Rekeying the SVM key encryption key",
     "migrate": "Migrating keys from the admin SVM",
 }
 

@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from orchestrator.simulator.providers import AWS, Provider
 from orchestrator.simulator.scenario import Distribution, KeystoreState, RateFault, RekeyFault
 
 if TYPE_CHECKING:
@@ -48,7 +49,8 @@ class Svm:
 
 @dataclass(eq=False)
 class KmsConfig:
-    """One AWS KMS configuration: the thing a rekey targets."""
+    """One cloud key manager configuration (AWS KMS unless `provider` says otherwise):
+    the thing a rekey targets."""
 
     uuid: str
     cluster: str
@@ -59,7 +61,8 @@ class KmsConfig:
     rate_faults: tuple[RateFault, ...]
     job_duration: Distribution
     rng: random.Random
-    amazon_reachable: bool = True
+    provider: Provider = AWS
+    amazon_reachable: bool = True  # the cloud key service is reachable (any provider)
     ekmip_unreachable: frozenset[str] = frozenset()
     state_override: KeystoreState | None = None
     health_path: Literal["sync", "job"] | None = None  # `as:` of the health facts

@@ -11,7 +11,8 @@ from orchestrator.simulator import routes_keymanagers as km
 from orchestrator.simulator import routes_keystores as ks
 from orchestrator.simulator import routes_kms as kms
 from orchestrator.simulator.http import Handler
-from orchestrator.simulator.personality import AWS_KMS_API, KEY_STORE_CONFIGURATION
+from orchestrator.simulator.personality import KEY_STORE_CONFIGURATION
+from orchestrator.simulator.providers import PROVIDERS, Provider
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,31 @@ class Route:
         return args
 
 
+def _provider_routes(provider: Provider) -> list[Route]:
+    """A cloud key manager's collection, instance and rekey actions, each from its version."""
+    base = f"/api/security/{provider.collection}"
+    routes = [
+        Route(base, {"GET": kms.list_handler(provider)}, since=provider.collection_since),
+        Route(
+            f"{base}/{{uuid}}", {"GET": kms.get_handler(provider)}, since=provider.collection_since
+        ),
+        Route(
+            f"{base}/{{uuid}}/rekey-internal",
+            {"POST": kms.rekey_handler(provider, "internal")},
+            since=provider.internal_since,
+        ),
+    ]
+    if provider.external_since is not None:
+        routes.append(
+            Route(
+                f"{base}/{{uuid}}/rekey-external",
+                {"POST": kms.rekey_handler(provider, "external")},
+                since=provider.external_since,
+            )
+        )
+    return routes
+
+
 ROUTES = (
     Route("/api/cluster", {"GET": cl.get_cluster}),
     Route("/api/cluster/nodes", {"GET": cl.list_nodes}),
@@ -55,13 +81,7 @@ ROUTES = (
     Route("/api/security/key-managers", {"GET": km.list_key_managers}),
     Route("/api/security/key-managers/{uuid}", {"GET": km.get_key_manager}),
     Route("/api/security/key-managers/{uuid}/migrate", {"POST": km.migrate}),
-    Route("/api/security/aws-kms", {"GET": kms.list_aws_kms}, since=AWS_KMS_API),
-    Route("/api/security/aws-kms/{uuid}", {"GET": kms.get_aws_kms}, since=AWS_KMS_API),
-    Route(
-        "/api/security/aws-kms/{uuid}/rekey-external",
-        {"POST": kms.rekey_external},
-        since=AWS_KMS_API,
-    ),
+    *(route for provider in PROVIDERS.values() for route in _provider_routes(provider)),
 )
 
 _BY_LENGTH: dict[int, list[Route]] = {}

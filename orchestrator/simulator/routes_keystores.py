@@ -1,4 +1,5 @@
-"""`/api/security/key-stores`: one record per AWS KMS configuration (type aws).
+"""`/api/security/key-stores`: one record per cloud key manager configuration (`type`
+aws, akv, gcp or barbican).
 
 The record is shaped by the cluster's version (ontap-rest-notes.md section 4): 9.12/9.13
 have `uuid`, `svm`, `type`, `location`; 9.14 adds `scope`, `enabled`, `configuration` and
@@ -49,7 +50,7 @@ def _builder(ctx: Ctx) -> Any:
         record: dict[str, Any] = {"uuid": config.keystore_uuid}
         if config.scope == "svm":
             record["svm"] = config.svm.ref()
-        record |= {"type": "aws", "location": "external"}
+        record |= {"type": config.provider.key_store_type, "location": "external"}
         if personality.key_store_configuration:
             record |= {
                 "scope": config.scope,
@@ -57,7 +58,7 @@ def _builder(ctx: Ctx) -> Any:
                 "configuration": {
                     "name": "default",
                     "uuid": config.uuid,
-                    "_links": {"self": {"href": f"/api/security/aws-kms/{config.uuid}"}},
+                    "_links": {"self": {"href": _configuration_href(config)}},
                 },
             }
         if personality.key_store_state and config.enabled:
@@ -67,6 +68,10 @@ def _builder(ctx: Ctx) -> Any:
         return record
 
     return build
+
+
+def _configuration_href(config: KmsConfig) -> str:
+    return f"/api/security/{config.provider.collection}/{config.uuid}"
 
 
 async def list_key_stores(ctx: Ctx) -> Response:

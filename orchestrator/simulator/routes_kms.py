@@ -1,8 +1,11 @@
-"""`/api/security/aws-kms` and its `rekey-external` action."""
+"""The cloud key manager collections (`/api/security/aws-kms`, `azure-key-vaults`,
+`gcp-kms`, `barbican-kms`) and their `rekey-external` / `rekey-internal` actions."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from functools import cache
+from typing import Any, Literal
 
 import anyio
 
@@ -19,72 +22,48 @@ from orchestrator.simulator.errors import (
 from orchestrator.simulator.http import Ctx, Response, collection, instance, json_body
 from orchestrator.simulator.jobs import Failure, Job
 from orchestrator.simulator.model import KmsConfig
+from orchestrator.simulator.providers import Provider
 from orchestrator.simulator.query import Resource
 
+Operation = Literal["external", "internal"]
 BUSY_CODE = 8  # "resource in use": a rekey of this configuration is already running
 UNREACHABLE_CODE = "346758"  # the documented example of an AWS KMS reachability failure
-# the HTTP status of a synchronous health refusal, by code (blocked: 400, node work: 500)
-HEALTH_STATUS = {65537556: 400, 65537919: 500}
+SLASH_IN_KEY_NAME_CODE = 65537753  # GCP: "/" is not allowed in key_name
+# the HTTP status of a synchronous health refusal, by code (blocked: 400, nodes: 500)
+HEALTH_STATUS = {65537556: 400, 65537566: 400, 65537919: 500, 65537729: 500}
 
 _REF = {"name": None, "uuid": None}
 _STATUS = {"code": None, "message": None}
-AWS_KMS = Resource(
-    schema={
-        "uuid": None,
-        "scope": None,
-        "svm": _REF,
-        "key_id": None,
-        "region": None,
-        "polling_period": None,
-        "timeout": None,
-        "service": None,
-        "default_domain": None,
-        "host": None,
-        "port": None,
-        "proxy_type": None,
-        "proxy_host": None,
-        "proxy_port": None,
-        "proxy_username": None,
-        "access_key_id": None,
-        "encryption_context": None,
-        "skip_verify": None,
-        "verify": None,
-        "verify_host": None,
-        "verify_ip": None,
+_BASE_FIELDS = ("proxy_host", "proxy_username")  # shown only when set (never, here)
+
+
+@cache
+def kms_resource(provider: Provider) -> Resource:
+    """The record type of one provider's collection."""
+    key_field = provider.key_field or "key_id"
+    schema: dict[str, Any] = {"uuid": None, "scope": None, "svm": _REF, key_field: None}
+    schema |= dict.fromkeys((*provider.extra_fields(), *_BASE_FIELDS))
+    advanced: dict[str, Any] = {
         "state": {"cluster_state": None, **_STATUS},
-        "amazon_reachability": {"reachable": None, **_STATUS},
+        provider.reachability: {"reachable": None, **_STATUS},
         "ekmip_reachability": {"node": _REF, "reachable": None, **_STATUS},
-        "_links": {"self": {"href": None}},
-    },
-    keys=("uuid", "svm.name"),
-    advanced=frozenset({"state", "amazon_reachability", "ekmip_reachability"}),
-)
+    }
+    return Resource(
+        schema={**schema, **advanced, "_links": {"self": {"href": None}}},
+        keys=("uuid", "svm.name"),
+        advanced=frozenset(advanced),
+    )
 
 
 def kms_record(cluster: ClusterState, config: KmsConfig, advanced: bool) -> dict[str, Any]:
     """The ONTAP record of one configuration (health fields only when `advanced`)."""
+    provider = config.provider
     record: dict[str, Any] = {"uuid": config.uuid, "scope": config.scope}
     if config.scope == "svm":
         record["svm"] = config.svm.ref()
-    record.update(
-        key_id=config.key_id,
-        region="us-east-1",
-        polling_period=60,
-        timeout=10,
-        service="kms",
-        default_domain="amazonaws.com",
-        host="kms.us-east-1.amazonaws.com",
-        port=443,
-        proxy_type="http",
-        proxy_port=0,
-        access_key_id="AKIASIMULATEDKEY0001",
-        encryption_context="",
-        skip_verify=False,
-        verify=True,
-        verify_host=True,
-        verify_ip=False,
-        _links={"self": {"href": f"/api/security/aws-kms/{config.uuid}"}},
-    )
+    record[provider.key_field or "key_id"] = config.key_id
+    record |= provider.extra_fields()
+    record["_links"] = {"self": {"href": f"/api/security/{provider.collection}/{config.uuid}"}}
     if advanced:
         record.update(_health(cluster, config))
     return record
@@ -102,61 +81,91 @@ def _health(cluster: ClusterState, config: KmsConfig) -> dict[str, Any]:
         | ({n.name for n in cluster.nodes} if not config.amazon_reachable else set())
     )
     healthy = not unavailable
-    problem = "AWS KMS key protection is unavailable on the following nodes: " + ", ".join(
-        unavailable
-    )
+    problem = "Key protection is unavailable on the following nodes: " + ", ".join(unavailable)
+    if config.provider.name == "aws":
+        problem = "AWS KMS key protection" + problem[len("Key protection") :]
     state = {"cluster_state": healthy, **_status(healthy, problem)}
     return {
         "state": state,
-        "amazon_reachability": _reachability(config.amazon_reachable),
+        config.provider.reachability: _reachability(config.amazon_reachable),
         "ekmip_reachability": nodes,
     }
 
 
 def _reachability(reachable: bool, **extra: Any) -> dict[str, Any]:
-    return {**extra, "reachable": reachable, **_status(reachable, "Unable to reach AWS KMS")}
+    return {
+        **extra,
+        "reachable": reachable,
+        **_status(reachable, "Unable to reach the key service"),
+    }
 
 
 def _status(ok: bool, problem: str) -> dict[str, str]:
     return {"code": "0", "message": ""} if ok else {"code": UNREACHABLE_CODE, "message": problem}
 
 
-async def list_aws_kms(ctx: Ctx) -> Response:
-    """GET /api/security/aws-kms."""
-    cluster = ctx.cluster
-    return collection(ctx, cluster.configs, lambda c, adv: kms_record(cluster, c, adv), AWS_KMS)
+Handler = Callable[[Ctx], Awaitable[Response]]
 
 
-async def get_aws_kms(ctx: Ctx) -> Response:
-    """GET /api/security/aws-kms/{uuid}."""
-    config = _config(ctx)
-    return instance(ctx, config, lambda c, adv: kms_record(ctx.cluster, c, adv), AWS_KMS)
+def list_handler(provider: Provider) -> Handler:
+    """GET /api/security/<collection>: this provider's configurations."""
+
+    async def handle(ctx: Ctx) -> Response:
+        cluster = ctx.cluster
+        configs = [c for c in cluster.configs if c.provider is provider]
+        return collection(
+            ctx, configs, lambda c, adv: kms_record(cluster, c, adv), kms_resource(provider)
+        )
+
+    return handle
 
 
-def _config(ctx: Ctx) -> KmsConfig:
+def get_handler(provider: Provider) -> Handler:
+    """GET /api/security/<collection>/{uuid}."""
+
+    async def handle(ctx: Ctx) -> Response:
+        config = _config(ctx, provider)
+        build = lambda c, adv: kms_record(ctx.cluster, c, adv)  # noqa: E731
+        return instance(ctx, config, build, kms_resource(provider))
+
+    return handle
+
+
+def rekey_handler(provider: Provider, operation: Operation) -> Handler:
+    """POST /api/security/<collection>/{uuid}/rekey-<operation>."""
+
+    async def handle(ctx: Ctx) -> Response:
+        return await rekey(ctx, provider, operation)
+
+    return handle
+
+
+def _config(ctx: Ctx, provider: Provider) -> KmsConfig:
     config = ctx.cluster.config_by_uuid.get(ctx.args["uuid"])
-    if config is None:
+    if config is None or config.provider is not provider:
         raise not_found("uuid")
     return config
 
 
-async def rekey_external(ctx: Ctx) -> Response:
-    """POST /api/security/aws-kms/{uuid}/rekey-external.
+async def rekey(ctx: Ctx, provider: Provider, operation: Operation) -> Response:
+    """POST /api/security/<collection>/{uuid}/rekey-<operation>.
 
     Order: validate -> drop-before (nothing happened) -> count the attempt -> busy (409,
     code 8, or queued behind the running job) -> synchronous fault or health refusal ->
     create the job -> drop-after (the job runs) -> wait up to return_timeout -> 201/200
     if it ended (always 202 before 9.14), else 202 with the job link.
     """
-    config = _config(ctx)
-    key_id = _key_id(ctx)
+    config = _config(ctx, provider)
+    key_id = _key_id(ctx, provider) if operation == "external" else None
+    if operation == "internal":
+        _no_body(ctx)
     options = ctx.cluster.policy.options
     wait = ctx.params.return_timeout(options.post_return_timeout_default)
     _maybe_http_error(ctx, config)
     if config.rate_hit("drop_before"):
         raise DropConnection("dropped before the rekey took effect")
     config.attempts += 1
-    job = _accept(ctx, config, key_id)
+    job = _accept(ctx, config, key_id, operation)
     if config.rate_hit("drop_after"):
         raise DropConnection("dropped after the rekey took effect")
     response = await answer(ctx, job, wait)
@@ -182,25 +191,26 @@ def retry_after(cluster: ClusterState, status: int) -> int | None:
     return options.retry_after_s if status == 503 and options.retry_after_on_503 else None
 
 
-def _accept(ctx: Ctx, config: KmsConfig, key_id: str) -> Job:
+def _accept(ctx: Ctx, config: KmsConfig, key_id: str | None, operation: Operation) -> Job:
     cluster = ctx.cluster
     busy = config.running is not None and not config.running.settled
     if busy and cluster.policy.options.busy_rekey == "conflict":
         config.refusals[str(BUSY_CODE)] += 1
         raise ApiError(409, BUSY_CODE, "resource in use: a rekey of this key store is running")
-    failure = _failure(ctx, config)
-    return cluster.start_rekey(config, key_id, failure, ctx.now)
+    failure = _failure(ctx, config, operation)
+    return cluster.start_rekey(config, key_id, failure, ctx.now, operation)
 
 
-def _failure(ctx: Ctx, config: KmsConfig) -> Failure | None:
+def _failure(ctx: Ctx, config: KmsConfig, operation: Operation) -> Failure | None:
     """The failure a job will end with (None: success); raises a synchronous refusal."""
     fault = config.active_fault(config.attempts, ctx.cluster.timebase.elapsed(ctx.now))
     if fault is not None:
         if fault.path == "sync":
-            config.refusals[str(fault.ontap_code)] += 1
-            raise ApiError(fault.http_status, fault.ontap_code, fault.text)
-        return Failure(fault.ontap_code, fault.text)
-    health = ctx.cluster.health_failure(config)
+            config.refusals[str(fault.code_for(config.provider))] += 1
+            code = fault.code_for(config.provider)
+            raise ApiError(fault.http_status, code, fault.text)
+        return Failure(fault.code_for(config.provider), fault.text)
+    health = ctx.cluster.health_failure(config, operation)
     if health is None:
         return None
     path, failure = health
@@ -235,16 +245,27 @@ async def answer(ctx: Ctx, job: Job, wait: int) -> Response:
 LEGACY_BODY_FIELDS = frozenset({"svm", "scope"})
 
 
-def _key_id(ctx: Ctx) -> str:
+def _key_id(ctx: Ctx, provider: Provider) -> str:
+    """The external rekey's key (AWS/Azure `key_id`, GCP `key_name`), validated."""
     data = json_body(ctx.body)
-    allowed = {"key_id"}
+    field = provider.key_field or "key_id"
+    allowed = {field} | provider.optional_fields
     if not ctx.cluster.personality.rekey_answers_201:
         allowed |= LEGACY_BODY_FIELDS
     for name in sorted(set(data) - allowed):
         raise unexpected_argument(name)
-    key_id = data.get("key_id")
+    key_id = data.get(field)
     if key_id is None:
-        raise missing_value("key_id")
+        raise missing_value(field)
     if not isinstance(key_id, str) or not key_id.strip():
-        raise invalid_value("key_id")
+        raise invalid_value(field)
+    if provider.name == "gcp" and "/" in key_id:
+        message = 'The character "/" is not allowed in the key_name.'
+        raise ApiError(400, SLASH_IN_KEY_NAME_CODE, message, target="key_name")
     return key_id
+
+
+def _no_body(ctx: Ctx) -> None:
+    """rekey-internal takes no body (an empty object is accepted)."""
+    for name in sorted(json_body(ctx.body)):
+        raise unexpected_argument(name)

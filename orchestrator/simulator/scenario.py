@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import random
 from fnmatch import fnmatchcase
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from orchestrator.simulator.providers import Provider
 
 KeystoreState = Literal[
     "active", "mixed", "svm_kek_rekey", "blocked", "switching", "initializing", "disabling"
@@ -28,7 +31,9 @@ DEFAULT_LOCKOUT_AFTER = 5
 DEFAULT_MAX_CONCURRENT_REQUESTS = 64
 DEFAULT_RETRY_AFTER_S = 1
 # Today's guess at a rekey job's description (unconfirmed; `{uuid}` is the configuration's).
-DEFAULT_JOB_DESCRIPTION = "POST /api/security/aws-kms/{uuid}/rekey-external"
+# `{collection}` and `{operation}` name the provider's path and the rekey: for an AWS
+# external rekey this is `POST /api/security/aws-kms/{uuid}/rekey-external`.
+DEFAULT_JOB_DESCRIPTION = "POST /api/security/{collection}/{uuid}/rekey-{operation}"
 
 
 class _Model(BaseModel):
@@ -212,6 +217,15 @@ class RekeyFault(_Selector):
         code = self.code if self.code is not None else REKEY_FAULTS[self.kind][0]
         assert code is not None  # guaranteed by _code_known
         return code
+
+    def code_for(self, provider: Provider) -> int:
+        """The code on this provider's configuration (not_configured and node_failure
+        have a code per key manager; a given `code` always wins)."""
+        if self.code is None and self.kind == "not_configured":
+            return provider.not_configured_code
+        if self.code is None and self.kind == "node_failure":
+            return provider.external_failed_code
+        return self.ontap_code
 
     @property
     def http_status(self) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.core.exitcodes import ExitCode
+from orchestrator.core.inventory import RunDefaults
+from orchestrator.core.options import DEFAULT_BREAKER_THRESHOLD, resolve_options
 from orchestrator.core.selectors import Selection
 from orchestrator.core.targets import AbortReason
 from tests.engine.conftest import Runner, scenario
@@ -92,3 +94,27 @@ async def test_selectors_touch_only_selected_targets(run_sim: Runner) -> None:
         "c002/svm03",
     ]
     assert {k for k, n in sim.rekeys().items() if n} == {str(r.key) for r in result.rows}
+
+
+async def test_emergency_keeps_the_circuit_breaker_and_spends_no_budget(run_sim: Runner) -> None:
+    """The emergency profile: no failure budget, no fail-fast, the breaker still on."""
+    profile = resolve_options({"emergency": True, "reason": "INC-1"}, RunDefaults())
+    assert (profile.max_fail_percent, profile.fail_fast) == (None, False)
+    assert profile.breaker_threshold == DEFAULT_BREAKER_THRESHOLD
+    sim = sim_fleet(
+        2, 4, scenario=scenario({"kind": "drop_before", "cluster": "c002", "rate": 1.0})
+    )
+    result = await run_sim(
+        sim,
+        emergency=True,
+        max_fail_percent=profile.max_fail_percent,
+        breaker_threshold=2,
+        breaker_cooldown_s=0.05,
+        request_timeout_s=0.2,
+        per_cluster=1,
+    )
+    outcomes = {str(r.key): (r.outcome, r.reason) for r in result.rows}
+    assert {v for k, v in outcomes.items() if k.startswith("c001")} == {("rekeyed", None)}
+    assert ("skipped", "circuit_open") in [v for k, v in outcomes.items() if k.startswith("c002")]
+    assert "aborted" not in _outcomes(result)
+    assert (result.stop_reason, result.exit_code) == (None, ExitCode.INCOMPLETE)

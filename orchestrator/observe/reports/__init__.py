@@ -2,8 +2,10 @@
 
 Every format is rendered from the ledger's rows (`RunRecord`, `TargetRow`, `Transition`)
 through `build_report`, so a report written at the end of a run and one rendered later by
-`ontap-rekey report RUN_ID` are identical. Every rendered text also passes the log
-redaction, so a secret that slipped into an error message never reaches a report file.
+`ontap-rekey report RUN_ID` are identical. The commands report.md and report.html suggest
+name the ledger by its absolute path (`state`), the same from wherever it is rendered.
+Every rendered text also passes the log redaction, so a secret that slipped into an error
+message never reaches a report file.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from orchestrator.observe.reports import document, summary
 from orchestrator.observe.reports.html import render_html
 from orchestrator.observe.reports.junit import render_junit
 from orchestrator.observe.reports.markdown import render_markdown
+from orchestrator.observe.reports.nextsteps import next_steps
+from orchestrator.observe.text import plural
 
 __all__ = [
     "FILE_NAMES",
@@ -58,9 +62,12 @@ def render(
     run: RunRecord,
     targets: Sequence[TargetRow],
     transitions: Sequence[Transition],
+    *,
+    state: Path | None = None,
 ) -> str:
-    """The text of one report format."""
-    return _render(fmt, build_report(run, targets, transitions), run, targets, transitions)
+    """The text of one report format; `state` is the ledger the run lives in."""
+    report = build_report(run, targets, transitions)
+    return _render(fmt, report, run, targets, transitions, state)
 
 
 def _render(
@@ -69,13 +76,18 @@ def _render(
     run: RunRecord,
     targets: Sequence[TargetRow],
     transitions: Sequence[Transition],
+    state: Path | None,
 ) -> str:
     if fmt == "json":
         text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-    elif fmt == "md":
-        text = render_markdown(report)
-    elif fmt == "html":
-        text = render_html(report, run, targets, transitions)
+    elif fmt in ("md", "html"):
+        ledger = str(state.resolve()) if state is not None else None
+        steps = next_steps(run, targets, state=ledger, failed_txt="failed.txt")
+        groups = summary.reason_groups(targets)
+        if fmt == "md":
+            text = render_markdown(report, steps, groups)
+        else:
+            text = render_html(report, run, targets, transitions, steps, groups)
     elif fmt == "junit":
         text = render_junit(report)
     else:
@@ -90,7 +102,7 @@ def render_failed(run: RunRecord, targets: Sequence[TargetRow]) -> str:
     """
     keys = sorted(row.key for row in targets if not summary.is_success(run, row))
     what = "not ready" if summary.is_plan(run) else "not rekeyed"
-    header = f"# ontap-rekey {run.mode.value} {run.run_id}: {len(keys)} targets {what}\n"
+    header = f"# ontap-rekey {run.mode.value} {run.run_id}: {plural(len(keys), 'target')} {what}\n"
     return header + "".join(f"{key}\n" for key in keys)
 
 
@@ -99,6 +111,8 @@ def write_reports(
     run: RunRecord,
     targets: Sequence[TargetRow],
     transitions: Sequence[Transition],
+    *,
+    state: Path | None = None,
 ) -> dict[str, Path]:
     """Write every format into `report_dir` (created); returns format -> path."""
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -106,7 +120,7 @@ def write_reports(
     written: dict[str, Path] = {}
     for fmt, name in FILE_NAMES.items():
         path = report_dir / name
-        _write_atomically(path, _render(fmt, report, run, targets, transitions))
+        _write_atomically(path, _render(fmt, report, run, targets, transitions, state))
         written[fmt] = path
     return written
 

@@ -23,7 +23,7 @@ def build_report(
     run: RunRecord, targets: Sequence[TargetRow], transitions: Sequence[Transition]
 ) -> dict[str, Any]:
     """The report of `run` as a JSON-serialisable dict."""
-    retries = summary.retries_by_target(transitions)
+    retries = summary.retries_by_target(targets)
     return {
         "schema": SCHEMA_ID,
         "generator": {"name": "ontap-rekey", "version": __version__},
@@ -110,6 +110,7 @@ def _error_section(group: summary.ErrorGroup) -> dict[str, Any]:
         "description": group.description,
         "hint": group.hint,
         "clusters": sorted(group.clusters),
+        "targets": group.targets,
     }
 
 

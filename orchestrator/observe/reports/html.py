@@ -12,6 +12,8 @@ from typing import Any
 
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
 from orchestrator.observe.reports import summary
+from orchestrator.observe.reports.nextsteps import NextSteps
+from orchestrator.observe.reports.summary import ReasonGroup
 from orchestrator.observe.reports.timeline import (
     SEGMENT_KIND,
     Lane,
@@ -20,6 +22,7 @@ from orchestrator.observe.reports.timeline import (
     time_bounds,
     transitions_by_target,
 )
+from orchestrator.observe.text import plural
 
 LABEL_W = 190  # px: target labels left of the plot
 PLOT_W = 900  # px: the time axis
@@ -71,11 +74,15 @@ def render_html(
     run: RunRecord,
     targets: Sequence[TargetRow],
     transitions: Sequence[Transition],
+    steps: NextSteps,
+    groups: list[ReasonGroup],
 ) -> str:
-    """The HTML page: totals, errors with hints, per cluster tables and timelines."""
+    """The HTML page: what next, totals, reasons and errors with hints, clusters, timelines."""
     body = [
         _header(report),
+        _next(steps),
         _cards(report["totals"]),
+        _groups(report, groups),
         _errors(report["errors"]),
         _clusters(report["clusters"]),
         _timelines(run, targets, transitions),
@@ -108,6 +115,31 @@ def _header(report: dict[str, Any]) -> str:
     return f'<h1>{escape(run["run_id"])}</h1><table class="meta">{table}</table>'
 
 
+def _next(steps: NextSteps) -> str:
+    """Why the run stopped and the commands that continue it."""
+    if steps.stopped is None and not steps.steps:
+        return ""
+    parts = ['<h2>Why it stopped, and what next</h2><div id="next">']
+    if steps.stopped is not None:
+        parts.append(f"<p>Stopped: {escape(steps.stopped)}.</p>")
+    items = [f"<li><code>{escape(s.command)}</code>: {escape(s.why)}</li>" for s in steps.steps]
+    if items:
+        parts.append("<ul>" + "".join(items) + "</ul>")
+    if any("@failed.txt" in step.command for step in steps.steps):
+        parts.append('<p class="muted">failed.txt is the file next to this report.</p>')
+    return "".join(parts) + "</div>"
+
+
+def _groups(report: dict[str, Any], groups: list[ReasonGroup]) -> str:
+    """Every target not rekeyed (plan: not ready), by reason, with its names and hint."""
+    if not groups:
+        return ""
+    what = "Not ready" if report["run"]["mode"] == "plan" else "Not rekeyed"
+    rows = [[g.label, g.code or "-", len(g.targets), ", ".join(g.targets), g.hint] for g in groups]
+    header = ["outcome", "code", "count", "targets", "hint"]
+    return f'<h2>{what}, by reason</h2><table id="reasons">' + _rows(header, rows) + "</table>"
+
+
 def _cards(totals: dict[str, int]) -> str:
     cards = [
         f'<div class="card" style="background:{OUTCOME_COLOURS.get(name, "#546e7a")}">'
@@ -121,10 +153,17 @@ def _errors(errors: list[dict[str, Any]]) -> str:
     if not errors:
         return '<h2>Errors</h2><p class="muted">None.</p>'
     rows = [
-        [e["code"] or "-", e["class"] or "-", e["count"], e["message"], e["hint"] or "-"]
+        [
+            e["code"] or "-",
+            e["class"] or "-",
+            e["count"],
+            ", ".join(e["targets"]),
+            e["message"],
+            e["hint"] or "-",
+        ]
         for e in errors
     ]
-    header = ["code", "class", "targets", "message", "hint"]
+    header = ["code", "class", "count", "targets", "message", "hint"]
     return '<h2>Errors</h2><table id="errors">' + _rows(header, rows) + "</table>"
 
 
@@ -276,7 +315,7 @@ def _target_tables(targets: list[dict[str, Any]]) -> str:
         for t in targets
     ]
     return (
-        f"<h2>Targets</h2><details><summary>{len(rows)} targets</summary>"
+        f"<h2>Targets</h2><details><summary>{plural(len(rows), 'target')}</summary>"
         f'<table id="targets">{_rows(header, rows)}</table></details>'
     )
 

@@ -11,8 +11,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Any
 
-FAILURES = {"failed", "exhausted", "unverified", "not_ready"}
-PASSES = {"rekeyed", "ready"}
+from orchestrator.core.outcomes import is_failure, is_success
 
 
 def render_junit(report: dict[str, Any]) -> str:
@@ -46,10 +45,10 @@ def _case(target: dict[str, Any]) -> ET.Element:
     case = ET.Element("testcase", classname=target["cluster"], name=target["svm"])
     case.set("time", _time(target["duration_s"] or 0.0))
     outcome = target["outcome"]
-    if outcome in FAILURES:
+    if is_failure(outcome):
         failure = ET.SubElement(case, "failure", type=outcome, message=_message(target))
         failure.text = _details(target)
-    elif outcome not in PASSES:
+    elif not is_success(outcome):
         ET.SubElement(case, "skipped", message=_message(target))
     return case
 

@@ -5,19 +5,51 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-SUCCESS = {"rekeyed", "ready"}
+from orchestrator.core.outcomes import is_success
+from orchestrator.observe.reports.nextsteps import NextSteps
+from orchestrator.observe.reports.summary import ReasonGroup
+
+FAILED_TXT_NOTE = "`failed.txt` is the file next to this report."
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    """The Markdown text of a `build_report` dict."""
+def render_markdown(report: dict[str, Any], steps: NextSteps, groups: list[ReasonGroup]) -> str:
+    """The Markdown text of a `build_report` dict, what next, and the reason groups."""
     parts = [
         _header(report),
+        _next(steps),
         _totals(report),
         _clusters(report),
+        _groups(report, groups),
         _errors(report),
         _attention(report),
     ]
     return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _next(steps: NextSteps) -> str:
+    """Why the run stopped and the commands that continue it."""
+    if steps.stopped is None and not steps.steps:
+        return ""
+    lines = ["## Why it stopped, and what next", ""]
+    if steps.stopped is not None:
+        lines += [f"Stopped: {steps.stopped}.", ""]
+    lines += [f"- `{step.command}`: {step.why}" for step in steps.steps]
+    if any("@failed.txt" in step.command for step in steps.steps):
+        lines += ["", FAILED_TXT_NOTE]
+    return "\n".join(lines).rstrip()
+
+
+def _groups(report: dict[str, Any], groups: list[ReasonGroup]) -> str:
+    """Every target not rekeyed (plan: not ready), by reason, with its names and hint."""
+    if not groups:
+        return ""
+    what = "Not ready" if report["run"]["mode"] == "plan" else "Not rekeyed"
+    rows = [
+        (g.label, _text(g.code), str(len(g.targets)), ", ".join(g.targets), g.hint or "-")
+        for g in groups
+    ]
+    header = ("outcome", "code", "count", "targets", "hint")
+    return f"## {what}, by reason\n\n" + _table(header, rows)
 
 
 def _header(report: dict[str, Any]) -> str:
@@ -69,10 +101,18 @@ def _errors(report: dict[str, Any]) -> str:
     if not errors:
         return "## Errors\n\nNone."
     rows = [
-        (_text(e["code"]), _text(e["class"]), str(e["count"]), e["message"], e["hint"] or "-")
+        (
+            _text(e["code"]),
+            _text(e["class"]),
+            str(e["count"]),
+            ", ".join(e["targets"]),
+            e["message"],
+            e["hint"] or "-",
+        )
         for e in errors
     ]
-    return "## Errors\n\n" + _table(("code", "class", "targets", "message", "hint"), rows)
+    header = ("code", "class", "count", "targets", "message", "hint")
+    return "## Errors\n\n" + _table(header, rows)
 
 
 def _attention(report: dict[str, Any]) -> str:
@@ -87,7 +127,7 @@ def _attention(report: dict[str, Any]) -> str:
             (t["error"] or {}).get("message", "") or _facts(t["facts"]),
         )
         for t in report["targets"]
-        if t["outcome"] not in SUCCESS
+        if not is_success(t["outcome"])
     ]
     if not rows:
         return ""

@@ -11,17 +11,16 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.core.exitcodes import ExitCode, plan_exit_code, run_exit_code
-from orchestrator.core.targets import Outcome, TargetState
-from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow, Transition
+from orchestrator.core import outcomes
+from orchestrator.core.exitcodes import ExitCode
+from orchestrator.core.exitcodes import exit_code as exit_code_of
+from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
 from orchestrator.observe import hints
 
-READY = "ready"
-NOT_READY = "not_ready"
 PENDING = "pending"  # no terminal outcome yet (an active or interrupted run)
 
-RUN_OUTCOMES: tuple[str, ...] = tuple(outcome.value for outcome in Outcome)
-PLAN_OUTCOMES: tuple[str, ...] = (READY, NOT_READY)
+RUN_OUTCOMES: tuple[str, ...] = outcomes.RUN_OUTCOMES
+PLAN_OUTCOMES: tuple[str, ...] = outcomes.PLAN_VERDICTS
 
 
 def is_plan(run: RunRecord) -> bool:
@@ -41,7 +40,8 @@ def outcome_of(row: TargetRow) -> str:
 
 def is_success(run: RunRecord, row: TargetRow) -> bool:
     """Rekeyed (run) or ready (plan): everything else belongs in failed.txt."""
-    return row.outcome == (READY if is_plan(run) else Outcome.REKEYED.value)
+    del run  # a plan row is never `rekeyed`, a run row never `ready`
+    return outcomes.is_success(row.outcome)
 
 
 def count_outcomes(run: RunRecord, rows: Iterable[TargetRow]) -> dict[str, int]:
@@ -52,9 +52,19 @@ def count_outcomes(run: RunRecord, rows: Iterable[TargetRow]) -> dict[str, int]:
     return totals | dict(sorted(counts.items()))
 
 
-def retries_by_target(transitions: Iterable[Transition]) -> Counter[str]:
-    """How many times each target (`cluster/svm`) waited for a retry."""
-    return Counter(str(t.key) for t in transitions if t.state is TargetState.WAITING)
+def retries(row: TargetRow) -> int:
+    """A target's retries: its attempts after the first (each one a POST sent again).
+
+    The one definition the progress display, the recap and every report count by. A
+    pause to settle an uncertain POST is not a retry (nothing is sent), and neither is an
+    error that ended the target with no attempt after it.
+    """
+    return max(0, row.attempts - 1)
+
+
+def retries_by_target(rows: Iterable[TargetRow]) -> Counter[str]:
+    """Retries per target (`cluster/svm`)."""
+    return Counter({str(row.key): retries(row) for row in rows})
 
 
 def duration(row: TargetRow) -> float | None:
@@ -100,6 +110,7 @@ class ErrorGroup:
     message: str
     count: int = 0
     clusters: set[str] = field(default_factory=set)
+    targets: list[str] = field(default_factory=list)  # `cluster/svm`, sorted
 
     @property
     def description(self) -> str:
@@ -109,7 +120,7 @@ class ErrorGroup:
 def error_groups(rows: Iterable[TargetRow]) -> list[ErrorGroup]:
     """Errors grouped by (code, class), most frequent first."""
     groups: dict[tuple[str | None, str | None], ErrorGroup] = {}
-    for row in rows:
+    for row in sorted(rows, key=lambda r: r.key):
         if row.error_code is None and row.error_class is None and row.error_message is None:
             continue
         group = groups.setdefault(
@@ -123,7 +134,56 @@ def error_groups(rows: Iterable[TargetRow]) -> list[ErrorGroup]:
         )
         group.count += 1
         group.clusters.add(row.key.cluster)
+        group.targets.append(str(row.key))
     return sorted(groups.values(), key=lambda g: (-g.count, g.code or "", g.error_class or ""))
+
+
+@dataclass
+class ReasonGroup:
+    """Every target not done as asked for one reason: outcome, reason and error code."""
+
+    outcome: str
+    reason: str | None
+    code: str | None
+    hint: str
+    message: str
+    targets: list[str] = field(default_factory=list)  # `cluster/svm`, sorted
+
+    @property
+    def label(self) -> str:
+        """`failed`, `skipped: unsupported_version`, `unverified: read_back_failed`."""
+        return self.outcome + (f": {self.reason}" if self.reason else "")
+
+
+def reason_groups(rows: Iterable[TargetRow]) -> list[ReasonGroup]:
+    """Every target not rekeyed (plan: not ready), grouped, with the hint for its reason.
+
+    Unlike `error_groups`, targets without an error (an unverified read-back, a skip for
+    an old ONTAP version, an abort) are here too: this is the list someone acts on.
+    """
+    groups: dict[tuple[str, str | None, str | None], ReasonGroup] = {}
+    for row in sorted(rows, key=lambda r: r.key):
+        if outcomes.is_success(row.outcome):
+            continue
+        outcome = outcome_of(row)
+        group = groups.setdefault(
+            (outcome, row.reason, row.error_code),
+            ReasonGroup(
+                outcome=outcome,
+                reason=row.reason,
+                code=row.error_code,
+                hint=hints.hint_for_outcome(row.reason, row.error_code, row.error_hint),
+                message=row.error_message or "",
+            ),
+        )
+        group.targets.append(str(row.key))
+    return sorted(groups.values(), key=lambda g: (-len(g.targets), g.label, g.code or ""))
+
+
+def names(targets: Sequence[str], limit: int) -> str:
+    """`a/1, a/2, b/1 and 4 more`: the first `limit` names of a list."""
+    shown = ", ".join(targets[:limit])
+    return shown + (f" and {len(targets) - limit} more" if len(targets) > limit else "")
 
 
 def reason_counts(rows: Iterable[TargetRow]) -> Counter[str]:
@@ -133,16 +193,6 @@ def reason_counts(rows: Iterable[TargetRow]) -> Counter[str]:
 
 def exit_code(run: RunRecord, rows: Sequence[TargetRow]) -> ExitCode | None:
     """The exit code the run ended (or would end) with; None while it is still active."""
-    if is_plan(run):
-        return plan_exit_code(row.outcome == READY for row in rows)
-    if run.status is RunStatus.ACTIVE:
+    if run.status is RunStatus.ACTIVE and not is_plan(run):
         return None
-    outcomes = [Outcome(row.outcome) if row.outcome in RUN_OUTCOMES else None for row in rows]
-    if None in outcomes:
-        # A target without an outcome was not rekeyed: never report 0 for it.
-        outcomes = [outcome or Outcome.ABORTED for outcome in outcomes]
-    return run_exit_code(
-        [o for o in outcomes if o is not None],
-        aborted=run.status is RunStatus.ABORTED,
-        interrupted=run.status is RunStatus.INTERRUPTED,
-    )
+    return exit_code_of(run.mode, run.status, [row.outcome for row in rows])

@@ -1,7 +1,7 @@
 """A target's life as time segments, derived from its transitions (for report.html).
 
 Each transition opens a segment in its state that lasts until the next transition; the
-segment's kind is what the target was doing then. The last segment ends at the DONE
+segment's kind is what the target was doing then. The last segment ends at the last DONE
 transition (or the row's `finished_at`, or the run's end for a target still in flight).
 """
 
@@ -54,7 +54,9 @@ def transitions_by_target(transitions: Iterable[Transition]) -> dict[TargetKey, 
 
 def build_lane(row: TargetRow, transitions: Sequence[Transition], run_end: float) -> Lane:
     """The segments of one target; `run_end` closes a segment that never ended."""
-    done_at = next((t.at for t in transitions if t.state is TargetState.DONE), None)
+    # The last DONE: a target aborted by an interrupt is DONE twice once `resume` rekeyed it.
+    dones = [t.at for t in transitions if t.state is TargetState.DONE]
+    done_at = dones[-1] if dones else None
     end = done_at if done_at is not None else row.finished_at
     segments = []
     for index, current in enumerate(transitions):

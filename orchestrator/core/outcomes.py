@@ -1,0 +1,47 @@
+"""Which outcomes count as what: the one owner of the outcome groupings.
+
+The failure budget, the exit code, junit.xml, report.md/html, the recap and failed.txt all
+ask these sets, so "did this target fail?" has one answer everywhere. Plan runs end their
+targets in a verdict (`ready` / `not_ready`) instead of an `Outcome`; both are strings in
+the ledger, which is why the helpers take the stored value (`None`: no outcome yet).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from orchestrator.core.targets import Outcome
+
+READY: Final = "ready"  # plan: the target would be rekeyed now
+NOT_READY: Final = "not_ready"  # plan: it would not, with a reason
+PLAN_VERDICTS: Final = (READY, NOT_READY)
+"""The plan's verdicts, in display order."""
+
+RUN_OUTCOMES: Final = tuple(outcome.value for outcome in Outcome)
+"""The run's outcomes, in display order."""
+
+SUCCESS: Final = frozenset({Outcome.REKEYED.value, READY})
+"""Done as asked: rekeyed (run) or ready (plan). Everything else goes into failed.txt."""
+
+FAILURES: Final = frozenset({Outcome.FAILED, Outcome.EXHAUSTED, Outcome.UNVERIFIED})
+"""Attempted and not rekeyed: these spend the failure budget and fail a junit case.
+Skips decided by discovery or a closed cluster do not: the circuit breaker already deals
+with a bad cluster."""
+
+NOT_ATTEMPTED: Final = frozenset({Outcome.SKIPPED, Outcome.ABORTED})
+"""Never started (a junit `skipped` case)."""
+
+
+def is_success(outcome: str | None) -> bool:
+    """Rekeyed or ready; `None` (no outcome yet) is not."""
+    return outcome in SUCCESS
+
+
+def is_failure(outcome: str | None) -> bool:
+    """Attempted and not rekeyed (run), or not ready (plan)."""
+    return outcome == NOT_READY or outcome in {o.value for o in FAILURES}
+
+
+def counts_against_budget(outcome: Outcome) -> bool:
+    """Whether a finished target spends the failure budget."""
+    return outcome in FAILURES
