@@ -7,7 +7,6 @@ import structlog
 
 from orchestrator.core.errors import OntapError
 from orchestrator.core.settling import Calibration, JobFacts, calibrate
-from orchestrator.observe import events
 from orchestrator.ontap.models import Job
 
 log = structlog.get_logger()
@@ -47,7 +46,5 @@ def learn_from_known_job(
     `config_uuid` (an answer to our POST named it)."""
     facts = job_facts(job)
     if calibration is None:
-        learnt = calibrate(cluster, facts, config_uuid, svm)
-        log.info(events.JOB_POLLED, calibrated=learnt.description, job_uuid=job.uuid)
-        return learnt
+        return calibrate(cluster, facts, config_uuid, svm)
     return calibration.checked_against(facts, config_uuid, svm)

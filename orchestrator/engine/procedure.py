@@ -417,7 +417,7 @@ def _note_error(loop: _Loop, err: OntapError) -> ErrorClass:
     breaker = loop.cluster.breaker
     if rule.error_class is ErrorClass.AUTH:
         if not breaker.blocked:
-            log.warning(events.CLUSTER_AUTH_FAILED, error_code=err.code, operation=err.operation)
+            log.warning(events.CLUSTER_AUTH_FAILED, error_code=err.code)
         breaker.trip_auth()
     elif err.kind in (ErrorKind.CONNECT, ErrorKind.SENT, ErrorKind.TLS):
         breaker.record_transport_failure()
@@ -489,6 +489,8 @@ async def _commit(loop: _Loop, decision: Decision) -> Decision:
         evidence=evidence,
         detail=_detail(loop),
     )
+    if decision.state is TargetState.VERIFYING and row.state is not TargetState.VERIFYING:
+        log.debug(events.TARGET_VERIFYING)
     if decision.state is TargetState.UNCERTAIN and row.state is not TargetState.UNCERTAIN:
         log.warning(events.ATTEMPT_UNCERTAIN, cause=loop.error.message if loop.error else None)
     return decision
