@@ -150,7 +150,7 @@ def _rotate_with_kills(
         if n == kills:
             _wait(proc, workdir)
             return done
-        time.sleep(rng.uniform(0.3, 2.5))
+        _wait_for_moment(db, proc, rng.uniform(0.05, 0.6))
         if proc.poll() is not None:  # it finished before the kill
             _check_exit(proc, workdir)
             return done
@@ -158,6 +158,31 @@ def _rotate_with_kills(
         proc.wait(timeout=WORKER_TIMEOUT_S)
         done += 1
     return done
+
+
+def _wait_for_moment(db: Path, proc: subprocess.Popen[bytes], share: float) -> None:
+    """Until `share` of the targets left are done (a seeded moment mid-rotation), or the
+    worker exits: a kill then catches rekeys in flight, not only discovery."""
+    deadline = time.monotonic() + WORKER_TIMEOUT_S
+    before, _ = _progress(db)  # a resume: the share is of what is left
+    while proc.poll() is None and time.monotonic() < deadline:
+        done, total = _progress(db)
+        if total and done - before >= share * (total - before):
+            return
+        time.sleep(0.05)
+
+
+def _progress(db: Path) -> tuple[int, int]:
+    """(targets done, targets) of the ledger's run; (0, 0) before it exists."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
+        try:
+            row = conn.execute("SELECT sum(state = 'done'), count(*) FROM targets").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return 0, 0
+    return int(row[0] or 0), int(row[1] or 0)
 
 
 def _worker(args: list[str], inventory: Path, db: Path, log: Any) -> subprocess.Popen[bytes]:

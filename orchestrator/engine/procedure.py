@@ -178,7 +178,7 @@ async def drive_target(
 
 def _evidence_of(row: TargetRow) -> Evidence:
     """The row's evidence; a recorded job uuid of an attempt in flight is evidence too
-    (rows written before the ledger kept evidence, schema v1)."""
+    (rows written before the ledger kept evidence, schema v1 and v2)."""
     evidence = Evidence.from_json(row.evidence)
     in_flight = row.state in (TargetState.SUBMITTED, TargetState.VERIFYING)
     if row.job_uuid and in_flight and not evidence.accepted:
@@ -420,7 +420,7 @@ def _note_error(loop: _Loop, err: OntapError) -> ErrorClass:
     breaker = loop.cluster.breaker
     if rule.error_class is ErrorClass.AUTH:
         if not breaker.blocked:
-            log.warning(events.CLUSTER_AUTH_FAILED, error_code=err.code, operation=err.operation)
+            log.warning(events.CLUSTER_AUTH_FAILED, error_code=err.code)
         breaker.trip_auth()
     elif err.kind in (ErrorKind.CONNECT, ErrorKind.SENT, ErrorKind.TLS):
         breaker.record_transport_failure()
@@ -492,6 +492,8 @@ async def _commit(loop: _Loop, decision: Decision) -> Decision:
         evidence=evidence,
         detail=_detail(loop),
     )
+    if decision.state is TargetState.VERIFYING and row.state is not TargetState.VERIFYING:
+        log.debug(events.TARGET_VERIFYING)
     if decision.state is TargetState.UNCERTAIN and row.state is not TargetState.UNCERTAIN:
         log.warning(events.ATTEMPT_UNCERTAIN, cause=loop.error.message if loop.error else None)
     return decision
@@ -614,6 +616,8 @@ async def _finish(loop: _Loop, decision: Decision) -> None:
         detail={"observed": loop.last.event.value},
     )
     row = loop.rec.row
+    if outcome is Outcome.REKEYED:
+        log.info(events.TARGET_VERIFIED, key_id=row.key_id_after)
     duration = (row.finished_at or 0) - (row.started_at or row.finished_at or 0)
     log.info(
         events.TARGET_FINISHED,
