@@ -289,3 +289,23 @@ def test_exclusions_and_bang_lines_leave_targets_out(
         "targets": ["east-02/svm_fin", "lab-01/svm_test"],
         "clusters_to_discover": [],
     }
+
+
+def test_a_list_where_a_group_name_belongs_is_one_line_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`groups: [[]]` (found by the fuzzer): the schema's one line, exit 2, no traceback."""
+    monkeypatch.setenv("X_PASSWORD", "secret")
+    path = tmp_path / "inv.yaml"
+    path.write_text(
+        "version: 1\n"
+        "defaults: {auth: {username: a, password_env: X_PASSWORD}}\n"
+        "groups: {g: {}}\n"
+        "clusters:\n"
+        "  - {name: c1, host: 127.0.0.1, groups: [[]], svms: [s]}\n",
+        encoding="utf-8",
+    )
+    code, _, err = _run(capsys, str(path))
+    assert code == 2
+    assert "Traceback" not in err
+    assert f"{path}:5:42: clusters[0].groups[0]: expected a string" in err

@@ -162,7 +162,9 @@ def _missing_auth(data: Mapping[str, Any]) -> Iterator[Issue]:
 
 def unused_group_warnings(data: Mapping[str, Any]) -> list[Issue]:
     """Groups no cluster names: harmless, but often a typo on the cluster side."""
-    used = {g for _, c in _clusters(data) for g in _sequence(c.get("groups"))}
+    # Only names count: a malformed `groups:` entry (a list, a mapping) is the schema's
+    # error to report, not a reason to crash here.
+    used = {g for _, c in _clusters(data) for g in _sequence(c.get("groups")) if isinstance(g, str)}
     return [
         Issue(
             ("groups", str(name)),
