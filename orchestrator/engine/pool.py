@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import AsyncExitStack
 from types import TracebackType
 
 import anyio
@@ -23,7 +24,8 @@ SPARE_CONNECTIONS = 2  # beyond the per-cluster limit: settle and verify GETs wh
 
 
 class ClusterPool:
-    """The clusters of one run; an async context manager that closes every client."""
+    """The clusters of one run; an async context manager that runs every cluster's
+    read-back batcher and closes every client."""
 
     def __init__(
         self,
@@ -34,11 +36,16 @@ class ClusterPool:
         self.clusters: dict[str, ClusterContext] = {
             spec.name: _context(spec, options, transport_factory) for spec in specs
         }
+        self._batchers = AsyncExitStack()
 
     def __getitem__(self, name: str) -> ClusterContext:
         return self.clusters[name]
 
     async def __aenter__(self) -> ClusterPool:
+        async with AsyncExitStack() as stack:
+            for context in self.clusters.values():
+                await stack.enter_async_context(context.batcher)
+            self._batchers = stack.pop_all()
         return self
 
     async def __aexit__(
@@ -47,9 +54,13 @@ class ClusterPool:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        with anyio.CancelScope(shield=True):
-            for context in self.clusters.values():
-                await context.client.aclose()
+        try:
+            # outside the shield: the batchers' task groups were entered before it
+            await self._batchers.aclose()  # a read-back still waiting ends with an error
+        finally:
+            with anyio.CancelScope(shield=True):
+                for context in self.clusters.values():
+                    await context.client.aclose()
 
 
 def _context(
