@@ -69,8 +69,8 @@ def key_store_tells(row: TargetRow) -> bool:
 
 
 def _version(text: str) -> tuple[int, int, int] | None:
-    """`9.14.1` -> (9, 14, 1); `9.16.1P3` -> (9, 16, 1); None when it is not a version."""
-    match = _VERSION.match(text)
+    """`NetApp Release 9.14.1: ...` -> (9, 14, 1); `9.16.1P3` -> (9, 16, 1); None: no version."""
+    match = _VERSION.search(text)
     if match is None:
         return None
     return int(match[1]), int(match[2]), int(match[3] or 0)
