@@ -245,9 +245,7 @@ class ReadBackBatcher:
         stores = await self.client.list_key_stores(svm=_key_store_filter(configs))
         return found | {c.uuid: ReadBack(c, _store_of(stores, c.target_svm)) for c in configs}
 
-    async def _configs(
-        self, uuids: Sequence[str]
-    ) -> tuple[list[KmsConfig], dict[str, OntapError]]:
+    async def _configs(self, uuids: Sequence[str]) -> tuple[list[KmsConfig], dict[str, OntapError]]:
         """The configurations by one filtered collection GET. A cluster that refuses the
         health fields on the collection (ONTAP answers e.g. 65537915 while a node cannot
         reach AWS) is read one configuration at a time from then on, as before batching:
