@@ -14,7 +14,7 @@ from orchestrator.core.options import RunOptions
 from orchestrator.core.settling import Calibration
 from orchestrator.core.targets import AbortReason, Outcome
 from orchestrator.engine.breaker import CircuitBreaker
-from orchestrator.engine.readback import ReadBackBatcher
+from orchestrator.engine.readback import DEFAULT_BUSY_WAIT_S, ReadBackBatcher
 from orchestrator.engine.recorder import LedgerWriter
 from orchestrator.ontap.client import OntapClient
 
@@ -36,10 +36,13 @@ class ClusterContext:
     calibration: Calibration | None = None  # what its rekey jobs look like (core.settling)
     ended_seen_at: dict[str, float] = field(default_factory=dict)  # job uuid -> first seen ended
     running: int = 0
+    read_back_wait_s: float = DEFAULT_BUSY_WAIT_S  # the batcher's `busy_wait_s`
     batcher: ReadBackBatcher = field(init=False)
 
     def __post_init__(self) -> None:
-        self.batcher = ReadBackBatcher(self.client, busy=self.busy)
+        self.batcher = ReadBackBatcher(
+            self.client, busy=self.busy, busy_wait_s=self.read_back_wait_s
+        )
 
     def busy(self) -> bool:
         return self.running > 0

@@ -14,6 +14,7 @@ from orchestrator.core.inventory import ClusterSpec
 from orchestrator.core.options import RunOptions, cluster_limit
 from orchestrator.engine.breaker import CircuitBreaker
 from orchestrator.engine.context import ClusterContext
+from orchestrator.engine.readback import DEFAULT_BUSY_WAIT_S
 from orchestrator.ontap.client import OntapClient
 from orchestrator.ontap.connect import build_http_client
 
@@ -84,4 +85,12 @@ def _context(
             threshold=options.breaker_threshold, cooldown_s=options.breaker_cooldown_s
         ),
         budget=RetryBudget(options.cluster_retry_budget),
+        read_back_wait_s=read_back_wait(options),
     )
+
+
+def read_back_wait(options: RunOptions) -> float:
+    """How long a read-back waits for the rest of its busy cluster. With `--fail-fast` a
+    failed read-back must stop the run at once, so each is read back within the
+    batcher's interval; otherwise a cluster's read-backs wait for one another."""
+    return 0.0 if options.fail_fast else DEFAULT_BUSY_WAIT_S
