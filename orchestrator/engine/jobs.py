@@ -48,6 +48,8 @@ def learn_from_known_job(
     facts = job_facts(job)
     if calibration is None:
         learnt = calibrate(cluster, facts, config_uuid, svm)
-        log.info(events.JOB_POLLED, calibrated=learnt.description, job_uuid=job.uuid)
+        log.info(
+            events.JOB_DESCRIPTIONS_CALIBRATED, description=learnt.description, job_uuid=job.uuid
+        )
         return learnt
     return calibration.checked_against(facts, config_uuid, svm)
