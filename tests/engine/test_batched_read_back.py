@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from orchestrator.core.options import RunOptions
 from orchestrator.core.targets import TargetState
+from orchestrator.engine.pool import read_back_wait
+from orchestrator.engine.readback import DEFAULT_BUSY_WAIT_S
 from tests.engine.conftest import Runner, scenario
 from tests.simfleet import sim_fleet
 
@@ -64,3 +67,9 @@ async def test_the_fleet_never_runs_more_rekeys_than_the_limits(run_sim: Runner)
     clusters = sim.fleet.stats()["clusters"]
     assert max(c["peak_concurrent_rekeys"] for c in clusters.values()) <= 3
     assert sum(c["peak_concurrent_rekeys"] for c in clusters.values()) <= 4 * len(clusters)
+
+
+def test_with_fail_fast_every_read_back_leaves_at_once() -> None:
+    """A failed read-back must stop a fail-fast run now, not when its cluster is quiet."""
+    assert read_back_wait(RunOptions(fail_fast=True)) == 0.0
+    assert read_back_wait(RunOptions()) == DEFAULT_BUSY_WAIT_S
