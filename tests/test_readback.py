@@ -11,7 +11,10 @@ import httpx
 import pytest
 
 from orchestrator.core.errors import ErrorKind, OntapError
+from orchestrator.core.targets import TargetKey
 from orchestrator.engine.readback import ReadBackBatcher
+from orchestrator.engine.verify import key_store_tells
+from orchestrator.ledger.records import TargetRow
 from orchestrator.ontap.client import OntapClient
 from orchestrator.simulator.app import SimulatorApp
 from orchestrator.simulator.fleet import Fleet, FleetSpec
@@ -252,3 +255,61 @@ async def test_a_caller_waiting_when_the_batcher_closes_gets_an_error() -> None:
         await anyio.sleep(0.05)
     assert len(outcome) == 1
     assert "closed" in str(outcome[0])
+
+
+async def test_a_busy_cluster_holds_the_batch_until_it_goes_quiet() -> None:
+    """Reads that arrive while the cluster is busy wait for each other (one batch, no
+    interval expiring in between), and `wake()` sends the batch at once."""
+    _, client = simulated(4)
+    configs = await client.list_aws_kms()
+    busy = True
+    async with ReadBackBatcher(
+        client, interval_s=0.0, linger_s=0.0, busy=lambda: busy, busy_wait_s=60.0
+    ) as batcher:
+        results: dict[str, Any] = {}
+
+        async def one(uuid: str) -> None:
+            results[uuid] = await batcher.read(uuid, key_store=False)
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as group:
+                for config in configs:
+                    group.start_soon(one, config.uuid)
+                    await anyio.sleep(0.05)
+                assert batcher.batches == 0  # all of them wait for the busy cluster
+                busy = False
+                batcher.wake()
+    assert batcher.batches == 1
+    assert set(results) == {c.uuid for c in configs}
+    assert all(r.key_store is None for r in results.values())  # not asked for: not read
+    await client.aclose()
+
+
+async def test_without_a_key_store_reader_the_batch_is_one_get() -> None:
+    fleet, client = simulated(3)
+    configs = await client.list_aws_kms()
+    before = requests_seen(fleet)
+    async with ReadBackBatcher(client) as batcher, anyio.create_task_group() as group:
+        for config in configs:
+            group.start_soon(lambda u=config.uuid: batcher.read(u, key_store=False))
+    assert requests_seen(fleet) - before == Counter({"GET /api/security/aws-kms": 1})
+    await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("version", "reads"),
+    [
+        ("NetApp Release 9.14.1: simulated", False),
+        ("9.15.1P7", False),
+        ("9.16.1", True),
+        ("NetApp Release 9.17.1: Mon", True),
+        (None, True),  # unknown: read it, never skip what might tell
+        ("garbled", True),
+    ],
+)
+def test_the_key_store_is_read_only_where_its_state_exists(
+    version: str | None, reads: bool
+) -> None:
+    facts = {} if version is None else {"version": version}
+    row = TargetRow(run_id="r", key=TargetKey("c001", "svm01"), facts=facts)
+    assert key_store_tells(row) is reads

@@ -14,13 +14,19 @@ from orchestrator.core.options import RunOptions
 from orchestrator.core.settling import Calibration
 from orchestrator.core.targets import AbortReason, Outcome
 from orchestrator.engine.breaker import CircuitBreaker
+from orchestrator.engine.readback import DEFAULT_BUSY_WAIT_S, ReadBackBatcher
 from orchestrator.engine.recorder import LedgerWriter
 from orchestrator.ontap.client import OntapClient
 
 
 @dataclass
 class ClusterContext:
-    """One cluster: its client, its concurrency limit, its breaker and its retry budget."""
+    """One cluster: its client, its concurrency limit, its breaker, its retry budget and
+    its read-back batcher (entered by the ClusterPool).
+
+    `running` counts the cluster's targets taken up and not waiting for a read-back (or
+    finished): while it is above zero, more read-backs are coming, and the batcher waits
+    for them (up to its `busy_wait_s`); the last one to start waiting wakes it."""
 
     spec: ClusterSpec
     client: OntapClient
@@ -29,6 +35,26 @@ class ClusterContext:
     budget: RetryBudget
     calibration: Calibration | None = None  # what its rekey jobs look like (core.settling)
     ended_seen_at: dict[str, float] = field(default_factory=dict)  # job uuid -> first seen ended
+    running: int = 0
+    read_back_wait_s: float = DEFAULT_BUSY_WAIT_S  # the batcher's `busy_wait_s`
+    batcher: ReadBackBatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = ReadBackBatcher(
+            self.client, busy=self.busy, busy_wait_s=self.read_back_wait_s
+        )
+
+    def busy(self) -> bool:
+        return self.running > 0
+
+    def target_started(self) -> None:
+        self.running += 1
+
+    def target_idle(self) -> None:
+        """A target finished, or waits for its read-back: nothing more comes from it now."""
+        self.running -= 1
+        if self.running <= 0:
+            self.batcher.wake()
 
     def saw_ended(self, job_uuid: str, at: float) -> None:
         """Remember when this run first saw a job of the cluster ended (a lifetime witness)."""

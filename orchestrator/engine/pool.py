@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import AsyncExitStack
 from types import TracebackType
 
 import anyio
@@ -13,6 +14,7 @@ from orchestrator.core.inventory import ClusterSpec
 from orchestrator.core.options import RunOptions, cluster_limit
 from orchestrator.engine.breaker import CircuitBreaker
 from orchestrator.engine.context import ClusterContext
+from orchestrator.engine.readback import DEFAULT_BUSY_WAIT_S
 from orchestrator.ontap.client import OntapClient
 from orchestrator.ontap.connect import build_http_client
 
@@ -23,7 +25,8 @@ SPARE_CONNECTIONS = 2  # beyond the per-cluster limit: settle and verify GETs wh
 
 
 class ClusterPool:
-    """The clusters of one run; an async context manager that closes every client."""
+    """The clusters of one run; an async context manager that runs every cluster's
+    read-back batcher and closes every client."""
 
     def __init__(
         self,
@@ -34,11 +37,16 @@ class ClusterPool:
         self.clusters: dict[str, ClusterContext] = {
             spec.name: _context(spec, options, transport_factory) for spec in specs
         }
+        self._batchers = AsyncExitStack()
 
     def __getitem__(self, name: str) -> ClusterContext:
         return self.clusters[name]
 
     async def __aenter__(self) -> ClusterPool:
+        async with AsyncExitStack() as stack:
+            for context in self.clusters.values():
+                await stack.enter_async_context(context.batcher)
+            self._batchers = stack.pop_all()
         return self
 
     async def __aexit__(
@@ -47,9 +55,13 @@ class ClusterPool:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        with anyio.CancelScope(shield=True):
-            for context in self.clusters.values():
-                await context.client.aclose()
+        try:
+            # outside the shield: the batchers' task groups were entered before it
+            await self._batchers.aclose()  # a read-back still waiting ends with an error
+        finally:
+            with anyio.CancelScope(shield=True):
+                for context in self.clusters.values():
+                    await context.client.aclose()
 
 
 def _context(
@@ -73,4 +85,12 @@ def _context(
             threshold=options.breaker_threshold, cooldown_s=options.breaker_cooldown_s
         ),
         budget=RetryBudget(options.cluster_retry_budget),
+        read_back_wait_s=read_back_wait(options),
     )
+
+
+def read_back_wait(options: RunOptions) -> float:
+    """How long a read-back waits for the rest of its busy cluster. With `--fail-fast` a
+    failed read-back must stop the run at once, so each is read back within the
+    batcher's interval; otherwise a cluster's read-backs wait for one another."""
+    return 0.0 if options.fail_fast else DEFAULT_BUSY_WAIT_S

@@ -6,7 +6,10 @@ The lifecycle decides everything that matters for safety; this module does the I
 turns what it sees into observations. The slots (the cluster's and the run's concurrency)
 are taken before a POST and kept until the lifecycle says nothing of ours runs any more
 (`Decision.hold`): a target waiting to settle an uncertain POST keeps its slot, because its
-job may be running. A waiting retry (`Wait.BACKOFF`) holds none.
+job may be running. A waiting retry (`Wait.BACKOFF`) holds none, and neither does the
+read-back of an attempt whose job was seen ending in success (`Evidence.succeeded`: the
+job is terminal, nothing of ours runs): it waits in the cluster's read-back batcher, and
+its VERIFYING row (committed before the slots go back) forbids any new POST.
 
 Every change of state or evidence is committed to the ledger before the next request:
 the intent before the POST, the job uuid and the evidence as soon as they are known, so a
@@ -56,6 +59,7 @@ from orchestrator.engine.verify import (
     MAX_PENDING_READS,
     READ_BACK_PAUSE_S,
     READ_BACK_TRIES,
+    ReadBack,
     read_back,
 )
 from orchestrator.ledger.records import TargetRow
@@ -169,11 +173,13 @@ async def drive_target(
     `resume` starts new targets only after every in-flight one has its slots back."""
     loop = _Loop(run, cluster, rec, TargetSlots(run, cluster), on_slots)
     loop.evidence = _evidence_of(rec.row)
+    cluster.target_started()
     try:
         await _drive(loop)
     finally:
         loop.slots.release()
         _slots_settled(loop)
+        cluster.target_idle()
 
 
 def _evidence_of(row: TargetRow) -> Evidence:
@@ -199,7 +205,10 @@ async def _step(loop: _Loop, decision: Decision) -> Decision:
     """One turn: gate, slots, act, observe, commit, decide, limits, wait."""
     if (gated := _gate(loop)) is not None:
         return gated
-    if not loop.slots.held:
+    if _reads_back_without_slots(loop, decision):
+        loop.slots.release()
+        _slots_settled(loop)
+    elif not loop.slots.held:
         taken = await loop.slots.take()
         _slots_settled(loop)
         if not taken:
@@ -213,6 +222,12 @@ async def _step(loop: _Loop, decision: Decision) -> Decision:
         return decision
     await _wait(loop, decision)
     return decision
+
+
+def _reads_back_without_slots(loop: _Loop, decision: Decision) -> bool:
+    """A read-back after the job was seen ending in success needs no slot: the job is
+    terminal, so the limits (which bound running jobs) need not count it."""
+    return decision.action is Action.VERIFY and loop.evidence.succeeded
 
 
 def _slots_settled(loop: _Loop) -> None:
@@ -390,7 +405,7 @@ async def _verify(loop: _Loop) -> Observation:
     """One read-back of the configuration and its key store."""
     log.debug(events.TARGET_VERIFYING)
     try:
-        result, changed = await read_back(loop.cluster.client, loop.rec.row)
+        result, changed = await _batched_read(loop)
     except OntapError as err:
         event = read_error_event(_note_error(loop, err))
         if event is Event.READ_RETRYABLE:
@@ -410,6 +425,17 @@ async def _verify(loop: _Loop) -> Observation:
         if loop.pending_reads >= MAX_PENDING_READS:
             return Observation(Event.LIMIT, Reason.READ_BACK_FAILED)
     return Observation(result.event, result.reason)
+
+
+async def _batched_read(loop: _Loop) -> tuple[ReadBack, bool]:
+    """The read-back from the cluster's next batch; meanwhile the target is idle for the
+    batcher (the cluster's last running target to wait lets the batch leave)."""
+    cluster = loop.cluster
+    cluster.target_idle()
+    try:
+        return await read_back(cluster.batcher, loop.rec.row)
+    finally:
+        cluster.target_started()
 
 
 def _note_error(loop: _Loop, err: OntapError) -> ErrorClass:

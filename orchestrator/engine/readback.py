@@ -7,11 +7,18 @@ callers of one cluster share them:
     async with ReadBackBatcher(client) as batcher:      # one per cluster, for the run
         result = await batcher.read(config_uuid)         # a ReadBack, or raises OntapError
 
-Everything asked for since the last batch goes into one collection GET
-(`/api/security/aws-kms?uuid=a|b|...` with the health fields and `key_id`) and one key-store
-GET for those SVMs (`svm.name=x|y|...`; every key store when a cluster-scoped configuration
-is among them). A batch leaves `linger_s` after the first request of a quiet period (so
-targets finishing together share it), and at most once every `interval_s` per cluster.
+Everything asked for since the last batch goes into one collection GET per provider
+(`/api/security/aws-kms?uuid=a|b|...` with the health fields and `key_id`) and, when a
+caller asks for it (`key_store=True`), one key-store GET for those SVMs (`svm.name=x|y|...`;
+every key store when a cluster-scoped configuration is among them). A batch leaves
+`linger_s` after the first request of a quiet period (so targets finishing together share
+it), and at most once every `interval_s` per cluster.
+
+While the cluster is `busy` (a callable: other targets of the cluster are still running
+and will ask soon), a batch waits up to `busy_wait_s` after its first request, so a
+cluster's read-backs share one batch instead of one per round of jobs; `wake()` tells the
+batcher the cluster went quiet (its last running target now waits here), and the batch
+leaves after `linger_s`. A batch of `max_batch` configurations leaves at once.
 
 Each caller gets its own record or its own error: a configuration missing from the answer
 is that caller's `OntapError` (404, code 4, as `GET aws-kms/{uuid}` would say); an error
@@ -27,7 +34,7 @@ the batch it was in still completes for the others.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -35,6 +42,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from orchestrator.core.errors import ErrorKind, OntapError
+from orchestrator.core.providers import Provider
 from orchestrator.core.targets import CLUSTER_SCOPE
 from orchestrator.ontap.client import NOT_FOUND_CODE, OntapClient
 from orchestrator.ontap.models import KeyStore, KmsConfig
@@ -42,11 +50,16 @@ from orchestrator.ontap.models import KeyStore, KmsConfig
 DEFAULT_INTERVAL_S = 1.0  # at most one batch per cluster per second
 DEFAULT_LINGER_S = 0.05  # targets whose jobs end together share the batch
 DEFAULT_MAX_BATCH = 100  # uuids per GET: 100 x 37 characters keeps the URL under 4 KB
+DEFAULT_BUSY_WAIT_S = 120.0  # the longest a read-back waits for the rest of a busy cluster:
+# a cluster whose targets all finish within it is read back once (at 40 SVMs, per-cluster 4
+# and 2 s jobs the cluster is busy ~20 s); longer runs read back every 2 minutes
+BATCHED_PROVIDERS = frozenset({Provider.AWS})  # collections the batch can read by uuid
 
 
 @dataclass(frozen=True)
 class ReadBack:
-    """A configuration as read back, and its SVM's key store (None: the cluster has none)."""
+    """A configuration as read back, and its SVM's key store (None: the cluster has none,
+    or it was not asked for)."""
 
     config: KmsConfig
     key_store: KeyStore | None
@@ -55,6 +68,8 @@ class ReadBack:
 @dataclass(eq=False)  # identity: two callers may wait for the same uuid
 class _Waiter:
     uuid: str
+    provider: Provider
+    key_store: bool
     done: anyio.Event = field(default_factory=anyio.Event)
     result: ReadBack | None = None
     error: BaseException | None = None
@@ -74,14 +89,19 @@ class ReadBackBatcher:
         interval_s: float = DEFAULT_INTERVAL_S,
         linger_s: float = DEFAULT_LINGER_S,
         max_batch: int = DEFAULT_MAX_BATCH,
+        busy: Callable[[], bool] | None = None,
+        busy_wait_s: float = DEFAULT_BUSY_WAIT_S,
     ) -> None:
-        if interval_s < 0 or linger_s < 0 or max_batch < 1:
-            raise ValueError("interval_s and linger_s must be >= 0, max_batch >= 1")
+        if min(interval_s, linger_s, busy_wait_s) < 0 or max_batch < 1:
+            raise ValueError("interval_s, linger_s, busy_wait_s must be >= 0, max_batch >= 1")
         self.client = client
         self.interval_s = interval_s
         self.linger_s = linger_s
         self.max_batch = max_batch
+        self.busy = busy
+        self.busy_wait_s = busy_wait_s
         self.batches = 0  # batches sent so far (for tests and benchmarks)
+        self.one_by_one = False  # the cluster refused the health fields on the collection
         self._pending: list[_Waiter] = []
         self._first_pending_at = 0.0
         self._last_batch_at = -math.inf
@@ -112,11 +132,21 @@ class ReadBackBatcher:
             waiter.resolve(None, closed)
         return await self._group.__aexit__(exc_type, exc, tb)
 
-    async def read(self, config_uuid: str) -> ReadBack:
-        """This configuration and its key store, from the next batch; raises OntapError."""
+    def wake(self) -> None:
+        """The cluster went quiet (see `busy`): a waiting batch need not wait for more."""
+        if self._pending:
+            self._wake.set()
+
+    async def read(
+        self, config_uuid: str, *, provider: Provider = Provider.AWS, key_store: bool = True
+    ) -> ReadBack:
+        """This configuration (and with `key_store` its SVM's key store), from the next
+        batch of its provider's collection; raises OntapError."""
         if self._group is None:
             raise RuntimeError("use `async with ReadBackBatcher(...)` before read()")
-        waiter = _Waiter(config_uuid)
+        if provider not in BATCHED_PROVIDERS:
+            raise ValueError(f"no batched read-back for {provider.value} configurations")
+        waiter = _Waiter(config_uuid, provider, key_store)
         if not self._pending:
             self._first_pending_at = anyio.current_time()
         self._pending.append(waiter)
@@ -137,10 +167,9 @@ class ReadBackBatcher:
         while True:
             await self._wake.wait()
             self._wake = anyio.Event()
+            await self._until_due()
             if not self._pending:
                 continue
-            due = max(self._first_pending_at + self.linger_s, self._last_batch_at + self.interval_s)
-            await anyio.sleep(max(0.0, due - anyio.current_time()))
             batch = self._take(self.max_batch)
             if self._pending:  # more than one batch's worth: the rest goes next time
                 self._first_pending_at = anyio.current_time()
@@ -150,13 +179,36 @@ class ReadBackBatcher:
                 self.batches += 1
                 await self._send(batch)
 
+    async def _until_due(self) -> None:
+        """Wait until the pending batch is due; every `read` and `wake` looks again (a
+        cluster that went quiet or a full batch makes it due sooner)."""
+        while self._pending:
+            delay = self._due() - anyio.current_time()
+            if delay <= 0:
+                return
+            with anyio.move_on_after(delay):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+
+    def _due(self) -> float:
+        """When the pending batch leaves (anyio clock)."""
+        soon = max(self._first_pending_at + self.linger_s, self._last_batch_at + self.interval_s)
+        full = len({w.uuid for w in self._pending}) >= self.max_batch
+        if full or self.busy is None or not self.busy():
+            return soon
+        return max(soon, self._first_pending_at + self.busy_wait_s)
+
     def _take(self, count: int) -> list[_Waiter]:
-        """The oldest waiters for up to `count` distinct uuids (duplicates ride along)."""
+        """The oldest waiters of the oldest waiter's provider, for up to `count` distinct
+        uuids (duplicates ride along)."""
         uuids: list[str] = []
         taken: list[_Waiter] = []
         rest: list[_Waiter] = []
+        provider = self._pending[0].provider if self._pending else None
         for waiter in self._pending:
-            if waiter.uuid in uuids or len(uuids) < count:
+            if waiter.provider is not provider:
+                rest.append(waiter)
+            elif waiter.uuid in uuids or len(uuids) < count:
                 if waiter.uuid not in uuids:
                     uuids.append(waiter.uuid)
                 taken.append(waiter)
@@ -167,23 +219,60 @@ class ReadBackBatcher:
 
     async def _send(self, batch: list[_Waiter]) -> None:
         """The two GETs of one batch; every waiter resolved, whatever happens."""
+        uuids = list(dict.fromkeys(w.uuid for w in batch))
         try:
-            results = await self._fetch(list(dict.fromkeys(w.uuid for w in batch)))
+            results = await self._fetch(uuids, key_stores=any(w.key_store for w in batch))
         except Exception as exc:  # each caller re-raises it as its own
             for waiter in batch:
                 waiter.resolve(None, exc)
             return
         for waiter in batch:
             found = results.get(waiter.uuid)
-            waiter.resolve(found, None if found is not None else self._not_found(waiter.uuid))
+            if isinstance(found, OntapError):
+                waiter.resolve(None, found)
+            else:
+                waiter.resolve(found, None if found is not None else self._not_found(waiter.uuid))
 
-    async def _fetch(self, uuids: Sequence[str]) -> dict[str, ReadBack]:
-        configs = await self.client.list_aws_kms(health=True, uuids=uuids)
-        configs = [c for c in configs if c.uuid in set(uuids)]  # a filter ignored is no match
+    async def _fetch(
+        self, uuids: Sequence[str], *, key_stores: bool
+    ) -> dict[str, ReadBack | OntapError]:
+        """The batch's configurations (AWS: the only batched collection yet), and their key
+        stores when any caller asked for them."""
+        configs, errors = await self._configs(uuids)
         if not configs:
-            return {}
+            return dict(errors)
+        found: dict[str, ReadBack | OntapError] = dict(errors)
+        if not key_stores:
+            return found | {c.uuid: ReadBack(c, None) for c in configs}
         stores = await self.client.list_key_stores(svm=_key_store_filter(configs))
-        return {c.uuid: ReadBack(c, _store_of(stores, c.target_svm)) for c in configs}
+        return found | {c.uuid: ReadBack(c, _store_of(stores, c.target_svm)) for c in configs}
+
+    async def _configs(self, uuids: Sequence[str]) -> tuple[list[KmsConfig], dict[str, OntapError]]:
+        """The configurations by one filtered collection GET. A cluster that refuses the
+        health fields on the collection (ONTAP answers e.g. 65537915 while a node cannot
+        reach AWS) is read one configuration at a time from then on, as before batching:
+        each caller then gets its own answer or error."""
+        if not self.one_by_one:
+            try:
+                configs = await self.client.list_aws_kms(health=True, uuids=uuids)
+            except OntapError as err:
+                if err.kind is not ErrorKind.HTTP or err.status != 400:
+                    raise
+                self.one_by_one = True
+            else:
+                wanted = set(uuids)  # a filter ignored is no match
+                return [c for c in configs if c.uuid in wanted], {}
+        return await self._each(uuids)
+
+    async def _each(self, uuids: Sequence[str]) -> tuple[list[KmsConfig], dict[str, OntapError]]:
+        configs: list[KmsConfig] = []
+        errors: dict[str, OntapError] = {}
+        for uuid in uuids:
+            try:
+                configs.append(await self.client.get_aws_kms(uuid, health=True))
+            except OntapError as err:
+                errors[uuid] = err
+        return configs, errors
 
     def _not_found(self, uuid: str) -> OntapError:
         return OntapError(

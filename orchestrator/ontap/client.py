@@ -60,6 +60,18 @@ KEY_STORE_FIELD_SETS = (
     ("uuid", "svm", "scope", "type", "enabled"),
     ("uuid", "svm", "type"),
 )
+KEY_STORE_FIELDS_SINCE = ((9, 16, 1), (9, 14, 0))  # KEY_STORE_FIELD_SETS[0], [1]
+
+
+def key_store_field_set(version: Sequence[int]) -> int:
+    """The index into KEY_STORE_FIELD_SETS of the richest set this ONTAP version serves
+    (`state` from 9.16.1; `scope` and `enabled` from 9.14)."""
+    for index, since in enumerate(KEY_STORE_FIELDS_SINCE):
+        if tuple(version) >= since:
+            return index
+    return len(KEY_STORE_FIELDS_SINCE)
+
+
 # Issue 15: the fields each provider's collection is asked for (the key field, and for
 # GCP its key ring), and its advanced health fields (named, or ONTAP leaves them out).
 KEY_MANAGER_FIELDS: Mapping[Provider, tuple[str, ...]] = {
@@ -149,7 +161,12 @@ class OntapClient:
         """Name, uuid and (lowest node) version of the cluster."""
         op = "cluster_info"
         response = await self._send(op, "GET", "/api/cluster", {"fields": "name,uuid,version"})
-        return self._parse(op, "GET", response, ClusterInfo.from_json)
+        info = self._parse(op, "GET", response, ClusterInfo.from_json)
+        # Ask the key stores for the fields this version serves from the start, instead of
+        # learning them from refusals (two failed GETs per cluster before 9.14); a set
+        # refused anyway still falls back, and the choice never moves to a richer set.
+        self._key_store_fields = max(self._key_store_fields, key_store_field_set(info.version))
+        return info
 
     async def list_aws_kms(
         self,
