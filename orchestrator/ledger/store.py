@@ -20,7 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from orchestrator.core.settling import Calibration
+from orchestrator.core.providers import Operation, Provider
+from orchestrator.core.settling import Calibration, CalibrationKind
 from orchestrator.core.targets import TargetKey, TargetState
 from orchestrator.errors import StateError
 from orchestrator.ledger.lock import LockHolder, RunLock
@@ -59,12 +60,13 @@ _TRANSITION_VALUES = (
     "INSERT INTO transitions (run_id, cluster, svm, at, state, attempt, event, detail)"
 )
 _CALIBRATION_COLUMNS = (
-    "cluster, description, names_svm, job_uuid, config_uuid, confirmed, unstable, "
-    "record_lifetime_s, run_id, updated_at"
+    "cluster, provider, operation, description, names_svm, job_uuid, config_uuid, "
+    "confirmed, unstable, record_lifetime_s, run_id, updated_at"
 )
 _UPSERT_CALIBRATION = (
-    f"INSERT INTO job_calibrations ({_CALIBRATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (cluster) DO UPDATE SET "
+    f"INSERT INTO job_calibrations ({_CALIBRATION_COLUMNS}) "
+    f"VALUES ({', '.join('?' * 12)}) "
+    "ON CONFLICT (cluster, provider, operation) DO UPDATE SET "
     "confirmed = MAX(confirmed, excluded.confirmed), "
     "unstable = MAX(unstable, excluded.unstable), "
     "record_lifetime_s = MAX(record_lifetime_s, excluded.record_lifetime_s), "
@@ -279,6 +281,8 @@ class Ledger:
         """
         params = (
             calibration.cluster,
+            calibration.provider.value,
+            calibration.operation.value,
             calibration.description,
             int(calibration.names_svm),
             calibration.job_uuid,
@@ -292,10 +296,14 @@ class Ledger:
         with self._transaction() as conn:
             conn.execute(_UPSERT_CALIBRATION, params)
 
-    def calibrations(self) -> dict[str, Calibration]:
-        """Every recorded calibration, by cluster name."""
+    def calibrations(self) -> dict[str, dict[CalibrationKind, Calibration]]:
+        """Every recorded calibration, by cluster name, then (provider, operation)."""
         rows = self._select(f"SELECT {_CALIBRATION_COLUMNS} FROM job_calibrations", ())
-        return {row["cluster"]: _calibration_from(row) for row in rows}
+        found: dict[str, dict[CalibrationKind, Calibration]] = {}
+        for row in rows:
+            calibration = _calibration_from(row)
+            found.setdefault(calibration.cluster, {})[calibration.kind] = calibration
+        return found
 
     def unfinished_in_flight(self) -> dict[str, list[TargetKey]]:
         """Runs not finished (crashed, interrupted, aborted) with targets in flight: by run id,
@@ -522,6 +530,8 @@ def _calibration_from(row: sqlite3.Row) -> Calibration:
         confirmed=bool(row["confirmed"]),
         unstable=bool(row["unstable"]),
         record_lifetime_s=float(row["record_lifetime_s"]),
+        provider=Provider(row["provider"]),
+        operation=Operation(row["operation"]),
     )
 
 
