@@ -45,6 +45,8 @@ class Rotation:
     run_id: str
     at: float  # unix time the target finished
     key_id: str | None
+    provider: str = Provider.AWS.value  # the target's key manager then
+    operation: Operation = Operation.EXTERNAL
 
 
 _RUN_COLUMNS = (
@@ -343,24 +345,31 @@ class Ledger:
         return {TargetKey(row["cluster"], row["svm"]) for row in rows}
 
     def last_rotations(
-        self, where: Callable[[TargetKey], bool] | None = None
+        self,
+        where: Callable[[TargetKey], bool] | None = None,
+        operation: Operation = Operation.EXTERNAL,
     ) -> dict[TargetKey, Rotation]:
-        """Per target, the last `rekeyed` outcome across all runs (plan runs excluded).
+        """Per target, the last `rekeyed` outcome of `operation` across all runs (plan runs
+        excluded; rows of earlier releases are AWS rekey-external).
 
         `where` keeps only the targets it accepts (e.g. a selection).
         """
         rows = self._select(
             "SELECT t.cluster, t.svm, t.run_id, COALESCE(t.finished_at, r.started_at) AS at, "
-            "COALESCE(t.key_id_after, t.key_id_intended) AS key_id "
+            "COALESCE(t.key_id_after, t.key_id_intended) AS key_id, "
+            "COALESCE(t.provider, 'aws') AS provider "
             "FROM targets AS t JOIN runs AS r ON r.id = t.run_id "
-            "WHERE t.outcome = 'rekeyed' AND r.mode != ? ORDER BY at, t.run_id",
-            (RunMode.PLAN.value,),
+            "WHERE t.outcome = 'rekeyed' AND r.mode != ? "
+            "AND COALESCE(t.operation, 'external') = ? ORDER BY at, t.run_id",
+            (RunMode.PLAN.value, operation.value),
         )
         latest: dict[TargetKey, Rotation] = {}
         for row in rows:  # ascending time: the last one seen per target wins
             key = TargetKey(row["cluster"], row["svm"])
             if where is None or where(key):
-                latest[key] = Rotation(row["run_id"], float(row["at"]), row["key_id"])
+                latest[key] = Rotation(
+                    row["run_id"], float(row["at"]), row["key_id"], row["provider"], operation
+                )
         return latest
 
     def recorded_cluster_uuids(self) -> dict[str, str]:
