@@ -209,13 +209,17 @@ class Wanted:
     gcp_key: GcpKeyTemplates = field(default_factory=GcpKeyTemplates)  # GCP key templates
 
 
-def wanted_targets(spec: ClusterSpec, discovery: Discovery) -> Iterator[Wanted]:
-    """The inventory's targets for this cluster, `svms: all` expanded from discovery."""
+def wanted_targets(
+    spec: ClusterSpec, discovery: Discovery, operation: Operation = Operation.EXTERNAL
+) -> Iterator[Wanted]:
+    """The inventory's targets for this cluster, `svms: all` expanded from discovery (a
+    cluster that could not tell its SVMs stands as `cluster/*`)."""
     explicit = {entry.name for entry in spec.svms}
     for entry in spec.svms:
         yield Wanted(entry.name, entry.key_id, entry.priority, entry.providers, entry.gcp_key)
     if spec.all_svms:
-        if discovery.skip_reason is not None:
+        unlistable = _unlistable(discovery, spec.providers, operation)
+        if discovery.skip_reason is not None or unlistable is not None:
             yield _cluster_wanted(spec, ALL_SVMS)
         found = dict.fromkeys(
             config.target_svm for config in discovery.configs if config.scope == "svm"
@@ -243,7 +247,7 @@ def target_rows(
     for found in discovery.configs:
         by_svm.setdefault(found.target_svm, []).append(found)
     rows = []
-    for wanted in wanted_targets(spec, discovery):
+    for wanted in wanted_targets(spec, discovery, operation):
         if wanted.svm != ALL_SVMS and not target_matches(selection, spec, wanted.svm):
             continue
         config = _config_for(by_svm.get(wanted.svm, []), wanted)
@@ -276,7 +280,7 @@ def _row(
     if (reason := discovery.skip_reason) is not None:
         return _skipped(base, reason, discovery)
     if config is None:
-        if (too_old := _unlistable(discovery, wanted, operation)) is not None:
+        if (too_old := _unlistable(discovery, wanted.providers, operation)) is not None:
             return _skipped_by(base, too_old)
         return _skipped(base, SkipReason.NOT_CONFIGURED, discovery)
     base = replace(
@@ -292,14 +296,14 @@ def _row(
     return _with_intended_key(base, spec, wanted, config, operation)
 
 
-def _unlistable(discovery: Discovery, wanted: Wanted, operation: Operation) -> Skip | None:
+def _unlistable(discovery: Discovery, providers: ProviderSet, operation: Operation) -> Skip | None:
     """`unsupported_version` for a target without a configuration on a cluster that lists
     none at all while its version cannot even show a provider the target may use (AWS KMS
     before 9.12): the SVM's key manager may be one this version cannot rekey."""
     if discovery.info is None or discovery.configs:
         return None
     version = discovery.info.version
-    allowed = wanted.providers or tuple(Provider)
+    allowed = providers or tuple(Provider)
     unlistable = [
         p for p in allowed if is_rekey_pair(p, operation) and not serves_collection(p, version)
     ]
