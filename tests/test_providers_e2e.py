@@ -44,12 +44,10 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def _serve(
-    spec: FleetSpec, *faults: dict[str, Any], svms: str = "all"
-) -> Iterator[tuple[Simulation, Path]]:
+def _serve(spec: FleetSpec, *faults: dict[str, Any]) -> Iterator[tuple[Simulation, Path]]:
     scenario = Scenario.model_validate({"options": FAST_JOBS, "faults": list(faults)})
     with running_simulator(spec, scenario, seed=5) as sim:
-        inventory = write_inventory(Path("inv.yaml"), spec, sim.urls, ca_bundle=None, svms=svms)
+        inventory = write_inventory(Path("inv.yaml"), spec, sim.urls, ca_bundle=None)
         yield sim, inventory
 
 
