@@ -9,13 +9,9 @@ from orchestrator.core.readiness import NOT_READY_FACT
 from orchestrator.core.targets import TargetState
 from orchestrator.engine.planner import RunPreview
 from orchestrator.ledger.records import TargetRow
+from orchestrator.observe.text import plural
 
 MAX_NAMES = 5  # SVM names listed per not-ready cause; the rest are counted
-
-
-def plural(count: int, noun: str) -> str:
-    """`1 target`, `2 targets`."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def question(shown: RunPreview) -> str:

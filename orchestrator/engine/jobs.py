@@ -54,6 +54,12 @@ def learn_from_known_job(
     facts = job_facts(job)
     if calibration is None:
         learnt = calibrate(cluster, facts, config_uuid, svm, kind)
-        log.info(events.JOB_POLLED, calibrated=learnt.description, job_uuid=job.uuid)
+        log.info(
+            events.JOB_DESCRIPTIONS_CALIBRATED,
+            description=learnt.description,
+            job_uuid=job.uuid,
+            provider=kind[0].value,
+            rekey=kind[1].value,
+        )
         return learnt
     return calibration.checked_against(facts, config_uuid, svm)

@@ -36,6 +36,7 @@ ATTEMPT_RETRY_SCHEDULED: Final = "attempt.retry_scheduled"
 ATTEMPT_UNCERTAIN: Final = "attempt.uncertain"
 ATTEMPT_SETTLED: Final = "attempt.settled"
 JOB_POLLED: Final = "job.polled"
+JOB_DESCRIPTIONS_CALIBRATED: Final = "cluster.jobs_calibrated"  # learnt from a known job
 
 # A target's end: exactly one `target.finished` per target of a run.
 TARGET_VERIFYING: Final = "target.verifying"  # the job succeeded; reading it back
