@@ -82,7 +82,7 @@ def test_lists_the_last_rotation_of_each_target(
     code, out, _ = _history(capsys, "--state", str(db))
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split()[:2] == ["TARGET", "LAST"]
+    assert lines[0].split()[:3] == ["TARGET", "PROVIDER", "LAST"]  # issue 15: the provider
     svm1 = next(line for line in lines if line.startswith("east/svm1 "))
     assert "20261126-100000-bbbb" in svm1
     assert "key-20261126-100000-bbbb" in svm1
@@ -227,11 +227,11 @@ def test_prometheus_label_values_are_escaped() -> None:
     )
     text = prometheus_text(history)
     sample = (
-        'ontap_rekey_last_rotation_timestamp_seconds{cluster="we\\"st\\\\1",svm="svm\\n2"} '
-        "1700000000.5"
+        'ontap_rekey_last_rotation_timestamp_seconds{cluster="we\\"st\\\\1",svm="svm\\n2",'
+        'operation="external"} 1700000000.5'
     )
     assert sample in text.splitlines()
-    assert "ontap_rekey_overdue_targets 0" in text.splitlines()
+    assert 'ontap_rekey_overdue_targets{operation="external"} 0' in text.splitlines()
 
 
 def test_exclusions_narrow_the_list_without_an_inventory(

@@ -96,6 +96,10 @@ def test_json_output_file_names_the_undiscovered_cluster(
         "age_s": None,
         "run_id": None,
         "key_id": None,
+        "provider": None,
+        "operation": None,
+        "last_external": None,
+        "last_internal": None,
         "discovered": False,
         "note": "not discovered yet: run plan",
     }
@@ -127,9 +131,11 @@ def test_prometheus_textfile_metrics_are_written_atomically(
         if line.startswith("ontap_rekey_last_rotation_timestamp_seconds")
     }
     metric = "ontap_rekey_last_rotation_timestamp_seconds"
-    assert stamps[f'{metric}{{cluster="c001",svm="svm01"}}'] > 1.7e9
-    assert stamps[f'{metric}{{cluster="c002",svm="*"}}'] == 0
-    assert "ontap_rekey_overdue_targets 2" in lines
+    external, internal = 'operation="external"', 'operation="internal"'
+    assert stamps[f'{metric}{{cluster="c001",svm="svm01",{external}}}'] > 1.7e9
+    assert stamps[f'{metric}{{cluster="c001",svm="svm01",{internal}}}'] == 0  # never
+    assert stamps[f'{metric}{{cluster="c002",svm="*",{external}}}'] == 0
+    assert f"ontap_rekey_overdue_targets{{{external}}} 2" in lines
 
 
 @pytest.mark.parametrize("content", [b"", b"not a database at all, just text\n"])

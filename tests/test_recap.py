@@ -41,6 +41,7 @@ def test_recap_has_a_row_per_cluster_with_counts_retries_and_duration() -> None:
     header = row_of(text, "cluster")
     assert header == [
         "cluster",
+        "providers",  # issue 15
         "rekeyed",
         "unverified",
         "failed",
@@ -50,11 +51,15 @@ def test_recap_has_a_row_per_cluster_with_counts_retries_and_duration() -> None:
         "retries",
         "duration",
     ]
-    assert row_of(text, "east-01") == ["east-01", "3", "1", "1", "0", "0", "0", "2", "15.8 s"]
+    assert row_of(text, "east-01") == [
+        "east-01", "none 5", "3", "1", "1", "0", "0", "0", "2", "15.8 s"
+    ]  # fmt: skip
     # retries are attempts after the first: svm_hr was exhausted after 3 attempts, 2 retries
-    assert row_of(text, "west-02") == ["west-02", "1", "0", "0", "1", "1", "1", "2", "25.0 s"]
-    assert row_of(text, "south-03")[1:7] == ["0", "0", "0", "0", "2", "0"]
-    assert row_of(text, "total")[1:8] == ["4", "1", "1", "1", "3", "1", "4"]
+    assert row_of(text, "west-02") == [
+        "west-02", "none 4", "1", "0", "0", "1", "1", "1", "2", "25.0 s"
+    ]  # fmt: skip
+    assert row_of(text, "south-03")[2:8] == ["0", "0", "0", "0", "2", "0"]
+    assert row_of(text, "total")[2:9] == ["4", "1", "1", "1", "3", "1", "4"]
 
 
 def test_recap_lists_top_errors_with_hints_and_the_status() -> None:
@@ -72,9 +77,9 @@ def test_plan_recap_shows_ready_not_ready_and_reasons() -> None:
     out = io.StringIO()
     render_recap(run, rows, [], Console(file=out, width=160))
     text = out.getvalue()
-    assert row_of(text, "cluster") == ["cluster", "ready", "not_ready", "reasons"]
-    assert row_of(text, "east-01") == ["east-01", "2", "0", "-"]
-    assert row_of(text, "west-02") == ["west-02", "0", "1", "key_store_switching x1"]
+    assert row_of(text, "cluster") == ["cluster", "providers", "ready", "not_ready", "reasons"]
+    assert row_of(text, "east-01") == ["east-01", "none 2", "2", "0", "-"]
+    assert row_of(text, "west-02") == ["west-02", "none 1", "0", "1", "key_store_switching x1"]
     assert "status: finished, exit code 5" in text
 
 

@@ -83,13 +83,13 @@ def test_an_aborted_run_says_why_names_the_targets_and_the_exact_next_commands(
         assert f"next: {rerun}\n" in out
         # every reason with the names behind it and its own hint
         assert re.search(r"skipped: unsupported_version +│ - +│ c003/\* ", out), out
-        assert "ONTAP older than 9.12.1 cannot" in out  # its own hint, not the generic one
+        assert "The cluster's ONTAP version" in out  # its own hint, not the generic one
         assert re.search(r"failed +│ 65537547 │ c002/svm01", out), out
         md = Path("reports/report.md").read_text()
         state = Path("state.db").resolve()
         assert "## Why it stopped, and what next" in md
         assert f"- `ontap-rekey resume {run_id} --state {state}`" in md
-        assert "| skipped: unsupported_version | - | 1 | c003/* | ONTAP older than 9.12.1" in md
+        assert "| skipped: unsupported_version | - | 1 | c003/* | The cluster's ONTAP version" in md
         html = Path("reports/report.html").read_text()
         assert '<div id="next"><p>Stopped: the failure budget ran out' in html
         assert '<table id="reasons">' in html and "c002/svm01" in html

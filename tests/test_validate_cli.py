@@ -206,7 +206,7 @@ def test_the_example_validates_with_its_env_vars(
     monkeypatch.setenv("ONTAP_TOKEN", "example")
     code, out, _ = _run(capsys, str(EXAMPLE))
     assert code == 0
-    assert "clusters:        7 (2 with svms: all)" in out
+    assert "clusters:        9 (3 with svms: all)" in out
 
 
 def test_help_works(capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,7 @@ from orchestrator.config.loader import load_inventory
 from orchestrator.core.durations import parse_duration
 from orchestrator.core.exitcodes import ExitCode
 from orchestrator.core.inventory import Inventory
+from orchestrator.core.providers import Operation
 from orchestrator.core.selectors import Selection, describe
 from orchestrator.errors import UserError
 from orchestrator.ledger.history import (
@@ -55,6 +56,15 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="Exit 5 if a target was last rotated longer ago than this (e.g. 90d), or never.",
 )
 @click.option(
+    "--rekey",
+    "operation",
+    type=click.Choice([op.value for op in Operation]),
+    default=Operation.EXTERNAL.value,
+    show_default=True,
+    help="The rotation STATUS and --older-than judge; the other one's last rotation is "
+    "shown beside it.",
+)
+@click.option(
     "--format",
     "output_format",
     type=click.Choice(FORMATS),
@@ -86,6 +96,7 @@ def command(
     as_json: bool,
     output: Path | None,
     state: Path,
+    operation: str,
     **selectors: object,
 ) -> int:
     """Per target, the last successful rotation (run, time, key id) across all runs.
@@ -100,7 +111,12 @@ def command(
     fleet = _load_inventory(inventory, selection) if inventory is not None else None
     with open_ledger_readonly(state) as ledger:
         history = load_history(
-            ledger, selection=selection, inventory=fleet, older_than_s=older_than_s, now=time.time()
+            ledger,
+            selection=selection,
+            inventory=fleet,
+            older_than_s=older_than_s,
+            now=time.time(),
+            operation=Operation(operation),
         )
     _require_matches(history, selection)
     _emit(_render(history, fmt, str(state), inventory), output)

@@ -70,7 +70,7 @@ async def plan_targets(
     """Discover with health fields and key stores; a verdict per target, and the estimate."""
     async with ClusterPool(specs, options, transport_factory) as pool:
         found = await discover_all(pool, options)
-        rows = plan_rows(run_id, pool, found, selection)
+        rows = plan_rows(run_id, pool, found, selection, options.rekey)
         require_selected_targets(selection, found, rows)
         return rows, estimate(rows, pool, options)
 

@@ -9,13 +9,13 @@ from enum import StrEnum
 class NotReady(StrEnum):
     """Why `plan` says a target is not ready."""
 
-    UNSUPPORTED_VERSION = "unsupported_version"  # ONTAP older than 9.12
-    NOT_CONFIGURED = "not_configured"  # no AWS KMS configuration for the SVM
+    UNSUPPORTED_VERSION = "unsupported_version"  # the version lacks this provider's rotation
+    NOT_CONFIGURED = "not_configured"  # no key manager configuration the run may rekey
     AUTH_FAILED = "auth_failed"  # the cluster refused the credentials
     UNREACHABLE = "unreachable"  # the cluster could not be reached
     TLS_FAILED = "tls_failed"  # certificate verification or handshake failed
     CONFIG_UNHEALTHY = "config_unhealthy"  # state.cluster_state is false
-    KMS_UNREACHABLE = "kms_unreachable"  # AWS KMS not reachable from the cluster or a node
+    KMS_UNREACHABLE = "kms_unreachable"  # the key manager unreachable from the cluster or a node
     KEYSTORE_INITIALIZING = "keystore_initializing"
     KEYSTORE_SWITCHING = "keystore_switching"
     KEYSTORE_DISABLING = "keystore_disabling"
@@ -25,6 +25,7 @@ class NotReady(StrEnum):
     KEYSTORE_DISABLED = "keystore_disabled"
     DISCOVERY_FAILED = "discovery_failed"  # the cluster answered, but not usably
     IDENTITY_MISMATCH = "identity_mismatch"  # another cluster answers (uuid: or the ledger)
+    INVALID_KEY = "invalid_key"  # the inventory's key has the wrong shape for the provider
 
 
 NOT_READY_FACT = "not_ready"

@@ -22,10 +22,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from orchestrator.core.providers import Operation, Provider
+
 UUID_FIELD = "{uuid}"
 SVM_FIELD = "{svm}"
 CLUSTER_SCOPE = "-"
 MIN_SVM_NAME_LEN = 3  # shorter names are not replaced: they could be part of anything
+
+CalibrationKind = tuple[Provider, Operation]
+"""Which endpoint's jobs a calibration describes."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,15 @@ class Calibration:
     confirmed: bool = False  # a job of another configuration matched the template
     unstable: bool = False  # a known job did not match: descriptions vary, never prove absence
     record_lifetime_s: float = 0.0  # measured lower bound of an ended job record's lifetime
+    # Issue 15: each endpoint's jobs are calibrated apart (an Azure rekey-external job is
+    # never worded like an AWS one, nor an internal like an external one).
+    provider: Provider = Provider.AWS
+    operation: Operation = Operation.EXTERNAL
+
+    @property
+    def kind(self) -> CalibrationKind:
+        """The (provider, operation) whose jobs this calibration describes."""
+        return (self.provider, self.operation)
 
     @property
     def trusted(self) -> bool:
@@ -76,8 +90,14 @@ class Calibration:
         return self
 
 
-def calibrate(cluster: str, job: JobFacts, config_uuid: str, svm: str) -> Calibration:
-    """A first calibration from a job known to be the rekey of `config_uuid` on `svm`."""
+def calibrate(
+    cluster: str,
+    job: JobFacts,
+    config_uuid: str,
+    svm: str,
+    kind: CalibrationKind = (Provider.AWS, Operation.EXTERNAL),
+) -> Calibration:
+    """A first calibration from a job known to be the `kind` rekey of `config_uuid` on `svm`."""
     # A job without a description calibrates too: the cluster's rekey jobs then carry
     # none, and only their SVM can tell them apart (`names_svm`).
     template = (job.description or "").replace(config_uuid, UUID_FIELD)
@@ -89,6 +109,8 @@ def calibrate(cluster: str, job: JobFacts, config_uuid: str, svm: str) -> Calibr
         names_svm=job.svm is not None and job.svm == svm,
         job_uuid=job.uuid,
         config_uuid=config_uuid,
+        provider=kind[0],
+        operation=kind[1],
     )
 
 

@@ -11,7 +11,7 @@ import anyio
 from orchestrator.core.backoff import RetryBudget
 from orchestrator.core.inventory import ClusterSpec, RetryOverride
 from orchestrator.core.options import RunOptions
-from orchestrator.core.settling import Calibration
+from orchestrator.core.settling import Calibration, CalibrationKind
 from orchestrator.core.targets import AbortReason, Outcome
 from orchestrator.engine.breaker import CircuitBreaker
 from orchestrator.engine.readback import DEFAULT_BUSY_WAIT_S, ReadBackBatcher
@@ -33,7 +33,8 @@ class ClusterContext:
     limiter: anyio.CapacityLimiter
     breaker: CircuitBreaker
     budget: RetryBudget
-    calibration: Calibration | None = None  # what its rekey jobs look like (core.settling)
+    # what its rekey jobs look like, per (provider, operation) endpoint (core.settling)
+    calibrations: dict[CalibrationKind, Calibration] = field(default_factory=dict)
     ended_seen_at: dict[str, float] = field(default_factory=dict)  # job uuid -> first seen ended
     running: int = 0
     read_back_wait_s: float = DEFAULT_BUSY_WAIT_S  # the batcher's `busy_wait_s`

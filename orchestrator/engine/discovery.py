@@ -1,27 +1,43 @@
-"""Discovery: one cluster's version, AWS KMS configurations with their health fields and
-the key stores (the readiness facts `plan` judges, and `run` orders by), turned into the
-run's target rows."""
+"""Discovery: one cluster's version, its key manager configurations (every collection a
+target of it may use: AWS KMS, Azure Key Vault, Google Cloud KMS, Barbican) with their
+health fields and the key stores (the readiness facts `plan` judges, and `run` orders by),
+turned into the run's target rows. Each row knows its provider and the run's operation;
+whether the cluster's version has that rotation is decided per target (`target_skip`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import anyio
 import structlog
 
 from orchestrator.core.errors import ErrorClass, ErrorKind, OntapError
 from orchestrator.core.identity import expected_uuid, identity_problem
-from orchestrator.core.inventory import ClusterSpec
-from orchestrator.core.keyids import resolve_key_id
+from orchestrator.core.inventory import KEY_ID_CURRENT, ClusterSpec, GcpKeyTemplates, ProviderSet
+from orchestrator.core.key_managers import (
+    Skip,
+    expected_key_after,
+    providers_to_discover,
+    target_skip,
+)
+from orchestrator.core.keyids import check_intended_key, intended_key
 from orchestrator.core.policy import RetryRule, classify
+from orchestrator.core.providers import (
+    IntendedKey,
+    Operation,
+    Provider,
+    is_rekey_pair,
+    serves_collection,
+    unsupported_reason,
+)
 from orchestrator.core.selectors import Selection, discovery_problems, target_matches
 from orchestrator.core.targets import CLUSTER_SCOPE, Outcome, SkipReason, TargetKey, TargetState
 from orchestrator.errors import UserError
 from orchestrator.ledger.records import TargetRow
 from orchestrator.observe import events
 from orchestrator.ontap.client import OntapClient
-from orchestrator.ontap.models import ClusterInfo, KeyStore, KmsConfig
+from orchestrator.ontap.models import ClusterInfo, KeyManagerConfig, KeyStore
 
 log = structlog.get_logger()
 
@@ -39,7 +55,7 @@ class Discovery:
 
     cluster: str
     info: ClusterInfo | None = None
-    configs: tuple[KmsConfig, ...] = ()
+    configs: tuple[KeyManagerConfig, ...] = ()
     key_stores: tuple[KeyStore, ...] = ()
     error: OntapError | None = None
     rule: RetryRule | None = None
@@ -55,9 +71,7 @@ class Discovery:
             return SkipReason.UNREACHABLE
         if self.identity_problem is not None:
             return SkipReason.IDENTITY_MISMATCH
-        if self.info is not None and not self.info.supports_aws_kms_rekey:
-            return SkipReason.UNSUPPORTED_VERSION
-        return None
+        return None  # the version is judged per target: each provider has its own gates
 
 
 async def discover(client: OntapClient, spec: ClusterSpec, *, timeout_s: float) -> Discovery:
@@ -124,27 +138,34 @@ async def _discover(client: OntapClient, spec: ClusterSpec) -> Discovery:
     problem = _check_identity(spec, info)
     if problem is not None:  # ask a stranger nothing more
         return Discovery(name, info=info, identity_problem=problem)
-    if not info.supports_aws_kms_rekey:
-        return Discovery(name, info=info)
     try:
-        configs, stores = await _readiness_reads(client)
+        configs, stores = await _readiness_reads(client, spec, info)
     except OntapError as err:
         if not _readiness_refused(err):
             raise
         # The rekey needs only the configurations: the run goes on without the facts
         # (plan calls these targets `discovery_failed`, with the error).
-        configs = tuple(await client.list_aws_kms(health=False))
+        configs = await _configs(client, spec, info, health=False)
         return Discovery(name, info=info, configs=configs, readiness_error=err)
     return Discovery(name, info=info, configs=configs, key_stores=stores)
 
 
+async def _configs(
+    client: OntapClient, spec: ClusterSpec, info: ClusterInfo, *, health: bool
+) -> tuple[KeyManagerConfig, ...]:
+    """Every configuration of the providers this cluster's targets may use (a collection
+    the version does not serve is not asked for)."""
+    wanted = providers_to_discover(spec)
+    return tuple(await client.list_key_managers(wanted, version=info.version, health=health))
+
+
 async def _readiness_reads(
-    client: OntapClient,
-) -> tuple[tuple[KmsConfig, ...], tuple[KeyStore, ...]]:
+    client: OntapClient, spec: ClusterSpec, info: ClusterInfo
+) -> tuple[tuple[KeyManagerConfig, ...], tuple[KeyStore, ...]]:
     """The configurations with their health fields, and the key stores: the facts `plan`
     judges readiness by. `run` reads the same, so it never starts a canary or a wave with
     a target the plan would call not ready."""
-    configs = tuple(await client.list_aws_kms(health=True))
+    configs = await _configs(client, spec, info, health=True)
     stores = tuple(await client.list_key_stores())
     return configs, stores
 
@@ -182,62 +203,171 @@ class Wanted:
     """A target the inventory asks for, before we know whether it exists."""
 
     svm: str
-    key_id: str  # template
+    key_id: str  # template (AWS, Azure)
     priority: int
+    providers: ProviderSet = None  # `providers:` resolved for this target (None: all)
+    gcp_key: GcpKeyTemplates = field(default_factory=GcpKeyTemplates)  # GCP key templates
 
 
-def wanted_targets(spec: ClusterSpec, discovery: Discovery) -> Iterator[Wanted]:
-    """The inventory's targets for this cluster, `svms: all` expanded from discovery."""
+def wanted_targets(
+    spec: ClusterSpec, discovery: Discovery, operation: Operation = Operation.EXTERNAL
+) -> Iterator[Wanted]:
+    """The inventory's targets for this cluster, `svms: all` expanded from discovery (a
+    cluster that could not tell its SVMs stands as `cluster/*`)."""
     explicit = {entry.name for entry in spec.svms}
     for entry in spec.svms:
-        yield Wanted(entry.name, entry.key_id, entry.priority)
+        yield Wanted(entry.name, entry.key_id, entry.priority, entry.providers, entry.gcp_key)
     if spec.all_svms:
-        if discovery.skip_reason is not None:
-            yield Wanted(ALL_SVMS, spec.key_id, spec.priority)
-        for config in discovery.configs:
-            if config.scope == "svm" and config.target_svm not in explicit:
-                yield Wanted(config.target_svm, spec.key_id, spec.priority)
+        unlistable = _unlistable(discovery, spec.providers, operation)
+        if discovery.skip_reason is not None or unlistable is not None:
+            yield _cluster_wanted(spec, ALL_SVMS)
+        found = dict.fromkeys(
+            config.target_svm for config in discovery.configs if config.scope == "svm"
+        )  # an SVM listed by two collections is one target
+        for svm in found:
+            if svm not in explicit:
+                yield _cluster_wanted(spec, svm)
     if spec.include_cluster_scope:
-        yield Wanted(CLUSTER_SCOPE, spec.key_id, spec.priority)
+        yield _cluster_wanted(spec, CLUSTER_SCOPE)
+
+
+def _cluster_wanted(spec: ClusterSpec, svm: str) -> Wanted:
+    return Wanted(svm, spec.key_id, spec.priority, spec.providers, spec.gcp_key)
 
 
 def target_rows(
-    run_id: str, spec: ClusterSpec, discovery: Discovery, selection: Selection
+    run_id: str,
+    spec: ClusterSpec,
+    discovery: Discovery,
+    selection: Selection,
+    operation: Operation = Operation.EXTERNAL,
 ) -> list[TargetRow]:
     """One row per selected target: PENDING, or already DONE when discovery decided it."""
-    configs = {config.target_svm: config for config in discovery.configs}
+    by_svm: dict[str, list[KeyManagerConfig]] = {}
+    for found in discovery.configs:
+        by_svm.setdefault(found.target_svm, []).append(found)
     rows = []
-    for wanted in wanted_targets(spec, discovery):
+    for wanted in wanted_targets(spec, discovery, operation):
         if wanted.svm != ALL_SVMS and not target_matches(selection, spec, wanted.svm):
             continue
-        rows.append(_row(run_id, spec, discovery, wanted, configs.get(wanted.svm)))
+        config = _config_for(by_svm.get(wanted.svm, []), wanted)
+        rows.append(_row(run_id, spec, discovery, wanted, config, operation))
     return rows
 
 
+def _config_for(found: Sequence[KeyManagerConfig], wanted: Wanted) -> KeyManagerConfig | None:
+    """The target's configuration: the first of an allowed provider, else (to say which
+    provider the SVM uses) the first at all."""
+    allowed = [c for c in found if wanted.providers is None or c.provider in wanted.providers]
+    return next(iter(allowed or found), None)
+
+
 def _row(
-    run_id: str, spec: ClusterSpec, discovery: Discovery, wanted: Wanted, config: KmsConfig | None
+    run_id: str,
+    spec: ClusterSpec,
+    discovery: Discovery,
+    wanted: Wanted,
+    config: KeyManagerConfig | None,
+    operation: Operation,
 ) -> TargetRow:
     base = TargetRow(
         run_id=run_id,
         key=TargetKey(spec.name, wanted.svm),
         priority=wanted.priority,
         cluster_uuid=_recorded_uuid(discovery),
+        operation=operation.value,
     )
     if (reason := discovery.skip_reason) is not None:
         return _skipped(base, reason, discovery)
     if config is None:
+        if (too_old := _unlistable(discovery, wanted.providers, operation)) is not None:
+            return _skipped_by(base, too_old)
         return _skipped(base, SkipReason.NOT_CONFIGURED, discovery)
-    intended = resolve_key_id(
-        wanted.key_id, cluster=spec.name, svm=wanted.svm, current=config.key_id
-    )
-    return TargetRow(
-        run_id=run_id,
-        key=base.key,
-        priority=wanted.priority,
-        cluster_uuid=base.cluster_uuid,
+    base = replace(
+        base,
+        provider=config.provider.value,
         config_uuid=config.uuid,
         key_id_before=config.key_id,
-        key_id_intended=intended,
+    )
+    assert discovery.info is not None  # configurations come only with the cluster's info
+    skip = target_skip(config.provider, operation, discovery.info.version, wanted.providers)
+    if skip is not None:
+        return _skipped_by(base, skip)
+    return _with_intended_key(base, spec, wanted, config, operation)
+
+
+def _unlistable(discovery: Discovery, providers: ProviderSet, operation: Operation) -> Skip | None:
+    """`unsupported_version` for a target without a configuration on a cluster that lists
+    none at all while its version cannot even show a provider the target may use (AWS KMS
+    before 9.12): the SVM's key manager may be one this version cannot rekey."""
+    if discovery.info is None or discovery.configs:
+        return None
+    version = discovery.info.version
+    allowed = providers or tuple(Provider)
+    unlistable = [
+        p for p in allowed if is_rekey_pair(p, operation) and not serves_collection(p, version)
+    ]
+    if not unlistable:
+        return None
+    return Skip(
+        SkipReason.UNSUPPORTED_VERSION, unsupported_reason(unlistable[0], operation, version)
+    )
+
+
+def _with_intended_key(
+    base: TargetRow,
+    spec: ClusterSpec,
+    wanted: Wanted,
+    config: KeyManagerConfig,
+    operation: Operation,
+) -> TargetRow:
+    """The row with the key it sends (external) or must keep (internal); a key of the
+    wrong shape for its provider ends the target `failed` before anything is sent."""
+    if operation is Operation.INTERNAL:  # no body; the cloud key id must stay as it is
+        after = expected_key_after(operation, before=config.key_id, intended=config.key_id)
+        return replace(base, key_id_intended=after)
+    template = wanted.gcp_key.key_name if config.provider is Provider.GCP else wanted.key_id
+    key = intended_key(
+        config.provider,
+        key_id=wanted.key_id,
+        gcp=wanted.gcp_key,
+        cluster=spec.name,
+        svm=wanted.svm,
+        current=config.key_id,
+    )
+    facts = {GCP_KEY_FACT: key.gcp_fields()} if key.gcp_fields() else {}
+    row = replace(base, key_id_intended=key.key, facts=facts)
+    problem = check_intended_key(config.provider, key, key_is_current=template == KEY_ID_CURRENT)
+    if problem is None:
+        return row
+    return replace(
+        row,
+        state=TargetState.DONE,
+        outcome=Outcome.FAILED.value,
+        reason=INVALID_KEY,
+        error_message=problem.message,
+        error_class=problem.error_class,
+        error_hint=problem.hint,
+    )
+
+
+GCP_KEY_FACT = "gcp_key"
+"""TargetRow.facts key: GCP's optional ring fields the rekey-external sends."""
+
+INVALID_KEY = "invalid_key"
+"""The `reason` of a target `failed` before its POST: its key has the wrong shape."""
+
+
+def row_intended_key(row: TargetRow) -> IntendedKey | None:
+    """The key the row's rekey sends; None for rekey-internal (no body)."""
+    if row.operation_kind is Operation.INTERNAL:
+        return None
+    ring = row.facts.get(GCP_KEY_FACT) or {}
+    return IntendedKey(
+        row.key_id_intended or "",
+        project_id=ring.get("project_id"),
+        key_ring_location=ring.get("key_ring_location"),
+        key_ring_name=ring.get("key_ring_name"),
     )
 
 
@@ -250,11 +380,8 @@ def _recorded_uuid(discovery: Discovery) -> str | None:
 
 def _skipped(base: TargetRow, reason: SkipReason, discovery: Discovery) -> TargetRow:
     err, rule = discovery.error, discovery.rule
-    return TargetRow(
-        run_id=base.run_id,
-        key=base.key,
-        priority=base.priority,
-        cluster_uuid=base.cluster_uuid,
+    return replace(
+        base,
         state=TargetState.DONE,
         outcome=Outcome.SKIPPED.value,
         reason=reason.value,
@@ -265,11 +392,19 @@ def _skipped(base: TargetRow, reason: SkipReason, discovery: Discovery) -> Targe
     )
 
 
+def _skipped_by(base: TargetRow, skip: Skip) -> TargetRow:
+    return replace(
+        base,
+        state=TargetState.DONE,
+        outcome=Outcome.SKIPPED.value,
+        reason=skip.reason.value,
+        error_message=skip.message,
+    )
+
+
 def _skip_message(reason: SkipReason, discovery: Discovery) -> str | None:
-    if reason is SkipReason.UNSUPPORTED_VERSION and discovery.info is not None:
-        return f"ONTAP {discovery.info.version_full} has no AWS KMS rekey (needs 9.12 or later)"
     if reason is SkipReason.NOT_CONFIGURED:
-        return "no AWS KMS configuration for this SVM on the cluster"
+        return "no cloud key manager configuration for this SVM on the cluster"
     if reason is SkipReason.IDENTITY_MISMATCH:
         return discovery.identity_problem
     return None

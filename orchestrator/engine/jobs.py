@@ -6,7 +6,8 @@ from __future__ import annotations
 import structlog
 
 from orchestrator.core.errors import OntapError
-from orchestrator.core.settling import Calibration, JobFacts, calibrate
+from orchestrator.core.providers import Operation, Provider
+from orchestrator.core.settling import Calibration, CalibrationKind, JobFacts, calibrate
 from orchestrator.observe import events
 from orchestrator.ontap.models import Job
 
@@ -41,15 +42,24 @@ def job_facts(job: Job) -> JobFacts:
 
 
 def learn_from_known_job(
-    cluster: str, calibration: Calibration | None, job: Job, config_uuid: str, svm: str
+    cluster: str,
+    calibration: Calibration | None,
+    job: Job,
+    config_uuid: str,
+    svm: str,
+    kind: CalibrationKind = (Provider.AWS, Operation.EXTERNAL),
 ) -> Calibration | None:
-    """The cluster's calibration after seeing `job`, known for certain to be the rekey of
-    `config_uuid` (an answer to our POST named it)."""
+    """The cluster's calibration of `kind` after seeing `job`, known for certain to be the
+    rekey of `config_uuid` (an answer to our POST named it)."""
     facts = job_facts(job)
     if calibration is None:
-        learnt = calibrate(cluster, facts, config_uuid, svm)
+        learnt = calibrate(cluster, facts, config_uuid, svm, kind)
         log.info(
-            events.JOB_DESCRIPTIONS_CALIBRATED, description=learnt.description, job_uuid=job.uuid
+            events.JOB_DESCRIPTIONS_CALIBRATED,
+            description=learnt.description,
+            job_uuid=job.uuid,
+            provider=kind[0].value,
+            rekey=kind[1].value,
         )
         return learnt
     return calibration.checked_against(facts, config_uuid, svm)

@@ -10,6 +10,7 @@ from typing import Any
 from orchestrator.core.errors import ErrorKind
 from orchestrator.core.options import RunOptions, cluster_limit
 from orchestrator.core.outcomes import NOT_READY, READY
+from orchestrator.core.providers import PROVIDERS, Operation
 from orchestrator.core.readiness import NOT_READY_FACT, NotReady, TargetFacts, readiness
 from orchestrator.core.selectors import Selection
 from orchestrator.core.targets import Outcome, SkipReason, TargetState
@@ -17,9 +18,8 @@ from orchestrator.core.waves import parse_waves, wave_sizes
 from orchestrator.engine.discovery import Discovery, target_rows
 from orchestrator.engine.pool import ClusterPool
 from orchestrator.engine.scheduling import order_rows
-from orchestrator.engine.settle import key_store_for
 from orchestrator.ledger.records import TargetRow
-from orchestrator.ontap.models import KeyStore, KmsConfig
+from orchestrator.ontap.models import KeyManagerConfig, KeyStore, key_store_for_config
 
 DEFAULT_JOB_ESTIMATE_S = 5.0  # a rekey job's typical duration, for the time estimate
 
@@ -33,22 +33,29 @@ _SKIP_TO_NOT_READY = {
 
 
 def plan_rows(
-    run_id: str, pool: ClusterPool, found: dict[str, Discovery], selection: Selection
+    run_id: str,
+    pool: ClusterPool,
+    found: dict[str, Discovery],
+    selection: Selection,
+    operation: Operation = Operation.EXTERNAL,
 ) -> list[TargetRow]:
     """Every selected target with its verdict (`outcome` ready / not_ready) and facts."""
     rows: list[TargetRow] = []
     for name, discovery in found.items():
         rows.extend(
             _verdict(row, discovery)
-            for row in target_rows(run_id, pool[name].spec, discovery, selection)
+            for row in target_rows(run_id, pool[name].spec, discovery, selection, operation)
         )
     return rows
 
 
 def _verdict(row: TargetRow, discovery: Discovery) -> TargetRow:
-    if row.state is TargetState.DONE:  # decided by discovery: a cluster-level reason
-        reason = _not_ready_from_skip(row.reason, discovery)
-        return replace(row, outcome=NOT_READY, reason=reason.value, facts=_cluster_facts(discovery))
+    if row.state is TargetState.DONE:  # decided by discovery: no request would be sent
+        reason = _not_ready_from_done(row, discovery)
+        facts = _cluster_facts(discovery) | _provider_facts(row)
+        if row.error_message and reason is not NotReady.UNREACHABLE:
+            facts.setdefault("cause", row.error_message)
+        return replace(row, outcome=NOT_READY, reason=reason.value, facts=facts)
     verdict, facts = target_verdict(row, discovery)
     return replace(
         row,
@@ -62,8 +69,8 @@ def _verdict(row: TargetRow, discovery: Discovery) -> TargetRow:
 def target_verdict(row: TargetRow, discovery: Discovery) -> tuple[NotReady | None, dict[str, Any]]:
     """The plan's verdict on one discovered target (None: ready) and the facts behind it."""
     config = _config(discovery, row.config_uuid)
-    store = key_store_for(discovery.key_stores, row.key.svm)
-    facts = _cluster_facts(discovery) | _target_facts(config, store)
+    store = key_store_for_config(config, discovery.key_stores) if config else None
+    facts = _cluster_facts(discovery) | _provider_facts(row) | _target_facts(config, store)
     if discovery.readiness_error is not None:
         facts["error"] = discovery.readiness_error.summary()
         return NotReady.DISCOVERY_FAILED, facts
@@ -98,6 +105,18 @@ def _readied(row: TargetRow, discovery: Discovery, skip_not_ready: bool) -> Targ
     )
 
 
+def _not_ready_from_done(row: TargetRow, discovery: Discovery) -> NotReady:
+    if row.outcome == Outcome.FAILED.value:  # the inventory's key has the wrong shape
+        return NotReady.INVALID_KEY
+    return _not_ready_from_skip(row.reason, discovery)
+
+
+def _provider_facts(row: TargetRow) -> dict[str, Any]:
+    if row.provider is None:
+        return {}
+    return {"provider": row.provider, "operation": row.operation_kind.value}
+
+
 def _not_ready_from_skip(reason: str | None, discovery: Discovery) -> NotReady:
     if discovery.error is not None and discovery.error.kind is ErrorKind.TLS:
         return NotReady.TLS_FAILED
@@ -115,31 +134,32 @@ def _cluster_facts(discovery: Discovery) -> dict[str, Any]:
     return facts
 
 
-def _config(discovery: Discovery, uuid: str | None) -> KmsConfig | None:
+def _config(discovery: Discovery, uuid: str | None) -> KeyManagerConfig | None:
     return next((c for c in discovery.configs if c.uuid == uuid), None)
 
 
-def _facts(config: KmsConfig | None, store: KeyStore | None) -> TargetFacts:
+def _facts(config: KeyManagerConfig | None, store: KeyStore | None) -> TargetFacts:
     return TargetFacts(
         cluster_state=config.cluster_state if config else None,
-        amazon_reachable=config.amazon_reachable if config else None,
-        unreachable_nodes=tuple(n.node for n in config.ekmip if not n.reachable) if config else (),
+        amazon_reachable=config.kms_reachable if config else None,  # the provider's own
+        unreachable_nodes=config.unreachable_nodes if config else (),
         key_store_state=store.state if store else None,
         key_store_enabled=store.enabled if store else None,
     )
 
 
-def _target_facts(config: KmsConfig | None, store: KeyStore | None) -> dict[str, Any]:
+def _target_facts(config: KeyManagerConfig | None, store: KeyStore | None) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     if config is not None:
         facts |= {
             "config_uuid": config.uuid,
             "key_id": config.key_id,
-            "region": config.region,
             "cluster_state": config.cluster_state,
-            "amazon_reachable": config.amazon_reachable,
-            "ekmip_unreachable_nodes": [n.node for n in config.ekmip if not n.reachable],
+            PROVIDERS[config.provider].reachability_field: config.kms_reachable,
+            "ekmip_unreachable_nodes": list(config.unreachable_nodes),
         }
+        if config.region is not None:
+            facts["region"] = config.region
     if store is not None:
         facts |= {"key_store_state": store.state, "key_store_enabled": store.enabled}
     return facts

@@ -42,10 +42,12 @@ from orchestrator.core.lifecycle import (
     read_error_event,
 )
 from orchestrator.core.policy import RetryRule, classify
-from orchestrator.core.settling import Calibration
+from orchestrator.core.providers import rekey_body
+from orchestrator.core.settling import Calibration, CalibrationKind
 from orchestrator.core.targets import AbortReason, Outcome, TargetState
 from orchestrator.engine.breaker import Admission, BreakerState
 from orchestrator.engine.context import ClusterContext, RunContext
+from orchestrator.engine.discovery import row_intended_key
 from orchestrator.engine.jobs import (
     MAX_CONSECUTIVE_GET_ERRORS,
     MAX_FOLLOW_S,
@@ -65,7 +67,7 @@ from orchestrator.engine.verify import (
 from orchestrator.ledger.records import TargetRow
 from orchestrator.observe import events
 from orchestrator.ontap.client import job_error
-from orchestrator.ontap.models import Job
+from orchestrator.ontap.models import ConfigRef, Job
 
 log = structlog.get_logger()
 
@@ -297,14 +299,15 @@ async def _post(loop: _Loop) -> Observation:
         evidence={},
         facts=remember_job(row.facts, row.job_uuid),  # settling must not mistake it for ours
         started_at=row.started_at or time.time(),
-        detail={"key_id": row.key_id_intended},
+        detail={"key_id": row.key_id_intended, "operation": row.operation_kind.value},
     )
     loop.evidence, loop.job, loop.polls, loop.read_errors = Evidence(), None, 0, 0
     log.info(events.ATTEMPT_STARTED, attempt=loop.rec.row.attempts, key_id=row.key_id_intended)
     try:
-        answer = await loop.cluster.client.rekey_external(
-            row.config_uuid or "",
-            row.key_id_intended or "",
+        answer = await loop.cluster.client.rekey(
+            ConfigRef(row.provider_kind, row.config_uuid or ""),
+            row.operation_kind,
+            rekey_body(row.provider_kind, row.operation_kind, row_intended_key(row)),
             return_timeout=run.options.return_timeout,
         )
     except OntapError as err:
@@ -350,7 +353,7 @@ async def _follow(loop: _Loop) -> Observation:
     if job.succeeded:
         return Observation(Event.JOB_SUCCEEDED)
     failure = job_error(loop.cluster.spec.name, job)
-    loop.error, loop.rule = failure, classify(failure, loop.run.overrides)
+    loop.error, loop.rule = failure, _classify(loop, failure)
     return Observation(job_failure_event(loop.rule.error_class))
 
 
@@ -373,7 +376,7 @@ async def _settle(loop: _Loop) -> Observation:
         found = await settle(
             cluster.client,
             loop.rec.row,
-            cluster.calibration,
+            cluster.calibrations.get(_kind(loop)),
             settle_window_s=loop.run.options.settle_window_s,
             ended_seen_at=cluster.ended_seen_at,
         )
@@ -433,7 +436,7 @@ async def _batched_read(loop: _Loop) -> tuple[ReadBack, bool]:
     cluster = loop.cluster
     cluster.target_idle()
     try:
-        return await read_back(cluster.batcher, loop.rec.row)
+        return await read_back(cluster.batcher, cluster.client, loop.rec.row)
     finally:
         cluster.target_started()
 
@@ -441,7 +444,7 @@ async def _batched_read(loop: _Loop) -> tuple[ReadBack, bool]:
 def _note_error(loop: _Loop, err: OntapError) -> ErrorClass:
     """Classify an error of any request and tell the breaker, the same for every request:
     a 401 closes the cluster, a transport or TLS failure counts towards opening it."""
-    rule = classify(err, loop.run.overrides)
+    rule = _classify(loop, err)
     loop.error, loop.rule = err, rule
     breaker = loop.cluster.breaker
     if rule.error_class is ErrorClass.AUTH:
@@ -455,21 +458,36 @@ def _note_error(loop: _Loop, err: OntapError) -> ErrorClass:
     return rule.error_class
 
 
+def _classify(loop: _Loop, err: OntapError) -> RetryRule:
+    """The policy's rule for an error of this target: its provider's and operation's."""
+    row = loop.rec.row
+    return classify(
+        err, loop.run.overrides, provider=row.provider_kind, operation=row.operation_kind
+    )
+
+
+def _kind(loop: _Loop) -> CalibrationKind:
+    """The endpoint whose jobs this target's POST starts (calibrated apart)."""
+    return (loop.rec.row.provider_kind, loop.rec.row.operation_kind)
+
+
 async def _learn(loop: _Loop, job: Job) -> None:
     """Calibrate the cluster's job descriptions from a job our POST's answer named."""
     row = loop.rec.row
-    before = loop.cluster.calibration
+    before = loop.cluster.calibrations.get(_kind(loop))
     after = learn_from_known_job(
-        loop.cluster.spec.name, before, job, row.config_uuid or "", row.key.svm
+        loop.cluster.spec.name, before, job, row.config_uuid or "", row.key.svm, _kind(loop)
     )
     await _save_calibration(loop, after)
 
 
 async def _save_calibration(loop: _Loop, calibration: Calibration | None) -> None:
-    if calibration is None or calibration == loop.cluster.calibration:
+    if calibration is None:
         return
-    previous = loop.cluster.calibration
-    loop.cluster.calibration = calibration
+    previous = loop.cluster.calibrations.get(calibration.kind)
+    if calibration == previous:
+        return
+    loop.cluster.calibrations[calibration.kind] = calibration
     # A lifetime measurement alone is written only when it grew by a second or more:
     # every settle measures, and the ledger need not hear of every tenth of a second.
     if previous is not None and _only_lifetime_grew_a_little(previous, calibration):

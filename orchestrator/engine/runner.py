@@ -182,7 +182,7 @@ async def discover_rows(run_id: str, request: RunRequest, pool: ClusterPool) -> 
         spec = pool[name].spec
         if discovery.skip_reason is not None and discovery.rule is not None:
             _close_cluster(pool, name, discovery)
-        found_rows = target_rows(run_id, spec, discovery, request.selection)
+        found_rows = target_rows(run_id, spec, discovery, request.selection, request.options.rekey)
         rows.extend(with_readiness(found_rows, discovery, skip_not_ready=skip_not_ready))
     require_selected_targets(request.selection, found, rows)
     return rows
@@ -289,7 +289,7 @@ def _load_calibrations(pool: ClusterPool, ledger: Ledger) -> None:
     """What earlier runs learnt about each cluster's rekey jobs (core.settling)."""
     known = ledger.calibrations()
     for name, context in pool.clusters.items():
-        context.calibration = known.get(name, context.calibration)
+        context.calibrations.update(known.get(name, {}))
 
 
 def _run_context_for(

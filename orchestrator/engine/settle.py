@@ -4,8 +4,10 @@ One listing of the cluster's jobs (every page) answers three questions at once: 
 job of this attempt (by the calibrated description, or the configuration uuid anywhere in
 a description), might there be one (a job nothing tells apart), and how long do ended job
 records stay listed (witnessed, `core.settling.witnessed_lifetime`). Then the key store
-(`svm_kek_rekey`, 9.16.1 and later only) and the key id. "No trace" proves the POST was not
-submitted only when the search could have found it (`core.settling.absence_proven`).
+(`svm_kek_rekey`, 9.16.1 and later only, the record of the target's provider) and, for an
+external rekey only, the key id (an internal rekey never changes it). "No trace" proves
+the POST was not submitted only when the search could have found it
+(`core.settling.absence_proven`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.core.lifecycle import Event
+from orchestrator.core.providers import Operation, Provider, key_store_type
 from orchestrator.core.settling import (
     Calibration,
     Finding,
@@ -74,11 +77,10 @@ async def settle(
     )
     if found.finding is Finding.FOUND and found.job is not None:
         return Settlement(Event.FOUND_JOB, "job", calibration, found.job.uuid)
-    store = await key_store_of(client, row.key.svm)
+    store = await key_store_of(client, row.key.svm, row.provider_kind)
     if store is not None and store.state == "svm_kek_rekey":
         return Settlement(Event.FOUND_REKEY, "key_store", calibration)
-    config = await client.get_aws_kms(row.config_uuid or "", health=False)
-    if config.key_id == row.key_id_intended and row.key_id_before != row.key_id_intended:
+    if await _key_changed(client, row):
         return Settlement(Event.FOUND_KEY, "key_id", calibration)
     if elapsed < settle_window_s:
         return Settlement(Event.TOO_EARLY, "window", calibration)  # it may still be queued
@@ -94,6 +96,17 @@ async def settle(
     return Settlement(Event.NOT_SUBMITTED, "search", calibration)
 
 
+async def _key_changed(client: OntapClient, row: TargetRow) -> bool:
+    """Whether the configuration now holds the new key this external rekey named.
+
+    An internal rekey replaces the SVM's own KEK and leaves the cloud key id as it was:
+    the key id proves nothing then, and is not read (jobs and key store only)."""
+    if row.operation_kind is Operation.INTERNAL or row.key_id_before == row.key_id_intended:
+        return False
+    config = await client.get_key_manager(row.provider_kind, row.config_uuid or "", health=False)
+    return config.key_id == row.key_id_intended
+
+
 def remember_job(facts: dict[str, Any], job_uuid: str | None) -> dict[str, Any]:
     """`facts` with `job_uuid` added to the earlier attempts' jobs (kept in the ledger)."""
     if job_uuid is None or job_uuid in facts.get(EARLIER_JOBS, []):
@@ -105,12 +118,21 @@ def earlier_jobs(row: TargetRow) -> frozenset[str]:
     return frozenset(row.facts.get(EARLIER_JOBS, []))
 
 
-async def key_store_of(client: OntapClient, svm: str) -> KeyStore | None:
-    """The key store of this SVM (the cluster-scoped one for `-`), read from the cluster."""
-    return key_store_for(await client.list_key_stores(svm=svm), svm)  # filtered: one record
+async def key_store_of(
+    client: OntapClient, svm: str, provider: Provider = Provider.AWS
+) -> KeyStore | None:
+    """The provider's key store of this SVM (the cluster-scoped one for `-`), read from
+    the cluster."""
+    return key_store_for(await client.list_key_stores(svm=svm), svm, provider)
 
 
-def key_store_for(stores: Iterable[KeyStore], svm: str) -> KeyStore | None:
-    """The key store of this SVM among `stores` (the one without an SVM for `-`)."""
+def key_store_for(
+    stores: Iterable[KeyStore], svm: str, provider: Provider = Provider.AWS
+) -> KeyStore | None:
+    """The key store of this SVM among `stores` (the one without an SVM for `-`) whose
+    `type` is the provider's (`aws`, `akv`, `gcp`, `barbican`); an SVM may also list its
+    onboard or KMIP key store, which no cloud rekey touches."""
     wanted = None if svm == CLUSTER_SCOPE else svm
-    return next((store for store in stores if store.svm_name == wanted), None)
+    mine = [store for store in stores if store.svm_name == wanted]
+    kind = key_store_type(provider)
+    return next((store for store in mine if store.type == kind), None)

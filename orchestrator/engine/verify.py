@@ -1,12 +1,16 @@
-"""Read-back after a rekey: the intended key id, a healthy configuration, and the key store
-back to `active` (or without a `state`, as before 9.16.1). One read per call, through the
-cluster's `ReadBackBatcher` (one filtered GET per cluster for every target read back
-together); the procedure's loop waits and reads again.
+"""Read-back after a rekey: the expected key id, a healthy configuration, and the key store
+back to `active` (or without a `state`, as before 9.16.1). One read per call; the
+procedure's loop waits and reads again.
 
-The key store is read only where it can tell something: its `state` (`svm_kek_rekey`,
-`active`, ...) exists from ONTAP 9.16.1; before, the record has no state and the verdict
-never depends on it, so on a cluster known to run an older version the key-store GET is
-left out of the batch."""
+The read and the judgement (`judge`) are apart. AWS configurations are read through the
+cluster's `ReadBackBatcher` (one filtered collection GET per cluster for every target read
+back together); the other providers' collections one configuration at a time
+(`read_config`). The key store is read only where it can tell something: its `state`
+exists from ONTAP 9.16.1, so on a cluster known to run an older version the batch leaves
+the key-store GET out. The expected key id is the row's `key_id_intended`: the new key for
+rekey-external, the key held before for rekey-internal (an internal rekey replaces the
+SVM's own KEK and must leave the cloud key id as it was).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,12 @@ import re
 from dataclasses import dataclass
 
 from orchestrator.core.lifecycle import Event, Reason
-from orchestrator.engine.readback import ReadBackBatcher
+from orchestrator.core.providers import Operation, Provider
+from orchestrator.engine.readback import BATCHED_PROVIDERS, ReadBackBatcher
+from orchestrator.engine.settle import key_store_of
 from orchestrator.ledger.records import TargetRow
-from orchestrator.ontap.models import KmsConfig
+from orchestrator.ontap.client import OntapClient
+from orchestrator.ontap.models import KeyManagerConfig, KeyStore, KmsConfig
 
 READ_BACK_TRIES = 3  # failed reads in a row, then `unverified: read_back_failed`
 READ_BACK_PAUSE_S = 1.0
@@ -34,15 +41,42 @@ class ReadBack:
     key_store_state: str | None = None
 
 
-async def read_back(batcher: ReadBackBatcher, row: TargetRow) -> tuple[ReadBack, bool]:
-    """One read-back from the cluster's next batch (raises OntapError); also whether the
-    key id changed to the intended one (evidence that the rekey took effect)."""
-    read = await batcher.read(row.config_uuid or "", key_store=key_store_tells(row))
-    config = read.config
-    changed = config.key_id == row.key_id_intended and row.key_id_before != row.key_id_intended
+async def read_back(
+    batcher: ReadBackBatcher, client: OntapClient, row: TargetRow
+) -> tuple[ReadBack, bool]:
+    """One read-back (raises OntapError); also whether the key id changed to the intended
+    one (evidence that an external rekey took effect)."""
+    provider = row.provider_kind
+    if provider in BATCHED_PROVIDERS:
+        read = await batcher.read(
+            row.config_uuid or "", provider=provider, key_store=key_store_tells(row)
+        )
+        return judge(read.config, read.key_store, row)
+    config, store = await read_config(client, provider, row.config_uuid or "", row.key.svm)
+    return judge(config, store, row)
+
+
+async def read_config(
+    client: OntapClient, provider: Provider, config_uuid: str, svm: str
+) -> tuple[KeyManagerConfig, KeyStore | None]:
+    """The configuration (with its health fields) and the provider's key store of `svm`."""
+    config = await client.get_key_manager(provider, config_uuid, health=True)
+    return config, await key_store_of(client, svm, provider)
+
+
+def judge(
+    config: KeyManagerConfig | KmsConfig, store: KeyStore | None, row: TargetRow
+) -> tuple[ReadBack, bool]:
+    """The verdict on one read-back of `row`'s configuration (pure), and whether the key
+    id changed to the new one (never for an internal rekey: it keeps the key id)."""
+    external = row.operation_kind is Operation.EXTERNAL
+    changed = (
+        external
+        and config.key_id == row.key_id_intended
+        and row.key_id_before != row.key_id_intended
+    )
     if (mismatch := _config_mismatch(config, row)) is not None:
         return ReadBack(Event.VERIFY_MISMATCH, mismatch, config.key_id), changed
-    store = read.key_store
     state = store.state if store is not None else None
     if state == "svm_kek_rekey":
         return ReadBack(Event.VERIFY_PENDING, key_id_after=config.key_id), changed
@@ -52,8 +86,8 @@ async def read_back(batcher: ReadBackBatcher, row: TargetRow) -> tuple[ReadBack,
     return ReadBack(Event.VERIFIED, key_id_after=config.key_id), changed
 
 
-def _config_mismatch(config: KmsConfig, row: TargetRow) -> Reason | None:
-    if config.key_id != row.key_id_intended:
+def _config_mismatch(config: KeyManagerConfig | KmsConfig, row: TargetRow) -> Reason | None:
+    if config.key_id != row.key_id_intended:  # external: the new key; internal: unchanged
         return Reason.KEY_ID_MISMATCH
     if config.cluster_state is False:
         return Reason.CONFIG_UNHEALTHY

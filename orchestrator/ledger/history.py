@@ -11,22 +11,26 @@ Which targets are listed:
   run plan), so an auditor's count of overdue targets cannot miss it.
 
 A rotation is a target whose outcome was `rekeyed` (confirmed by the read-back) in a run
-that was not a plan; `unverified` does not count.
+that was not a plan; `unverified` does not count. ONTAP has two rotations (issue 15): each
+entry carries the last rekey-external and the last rekey-internal; its status (and
+`--older-than`) judges the one `history --rekey` names (external by default).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from fnmatch import fnmatchcase
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from orchestrator.core.durations import format_duration
 from orchestrator.core.inventory import ClusterSpec, Inventory
+from orchestrator.core.providers import Operation
 from orchestrator.core.selectors import (
     WHOLE_CLUSTER,
     Selection,
@@ -56,10 +60,29 @@ class RotationStatus(StrEnum):
 @dataclass(frozen=True)
 class HistoryEntry:
     key: TargetKey
-    rotation: Rotation | None
+    rotation: Rotation | None  # the last rotation of the judged operation
     age_s: float | None  # seconds since the last rotation
     status: RotationStatus
     note: str | None = None  # NOT_DISCOVERED for a `cluster/*` entry
+    other: Rotation | None = None  # the last rotation of the other operation
+
+    def last(self, operation: Operation) -> Rotation | None:
+        """The last rotation of `operation` (external or internal)."""
+        if self.rotation is not None and self.rotation.operation is operation:
+            return self.rotation
+        if self.other is not None and self.other.operation is operation:
+            return self.other
+        return None
+
+    @property
+    def provider(self) -> str | None:
+        """The target's key manager, as its last rotation (of either kind) recorded it."""
+        latest = max(
+            (r for r in (self.rotation, self.other) if r is not None),
+            key=lambda r: r.at,
+            default=None,
+        )
+        return latest.provider if latest is not None else None
 
 
 @dataclass(frozen=True)
@@ -67,6 +90,7 @@ class History:
     entries: tuple[HistoryEntry, ...]
     generated_at: float  # unix time
     older_than_s: float | None  # the threshold, when one was given
+    operation: Operation = Operation.EXTERNAL  # the rotation the statuses judge
 
     def count(self, status: RotationStatus) -> int:
         return sum(1 for entry in self.entries if entry.status is status)
@@ -86,14 +110,38 @@ def load_history(
     inventory: Inventory | None,
     older_than_s: float | None,
     now: float,
+    operation: Operation = Operation.EXTERNAL,
 ) -> History:
-    """The history of the selected targets (see the module docstring for which)."""
+    """The history of the selected targets (see the module docstring for which), judged
+    on `operation`'s rotations; the other operation's last rotation rides along."""
+    other = _other(operation)
     if inventory is None:
-        rotations = ledger.last_rotations(lambda key: key_selected(selection, key))
-        return build_history(rotations, now=now, older_than_s=older_than_s)
+        where = partial(key_selected, selection)
+        rotations = ledger.last_rotations(where, operation)
+        others = ledger.last_rotations(where, other)
+        return build_history(
+            rotations,
+            now=now,
+            older_than_s=older_than_s,
+            fleet=set(rotations) | set(others),
+            others=others,
+            operation=operation,
+        )
     fleet = fleet_targets(inventory, ledger.seen_targets(), selection)
-    rotations = ledger.last_rotations(fleet.__contains__)
-    return build_history(rotations, fleet=fleet, now=now, older_than_s=older_than_s)
+    rotations = ledger.last_rotations(fleet.__contains__, operation)
+    others = ledger.last_rotations(fleet.__contains__, other)
+    return build_history(
+        rotations,
+        fleet=fleet,
+        now=now,
+        older_than_s=older_than_s,
+        others=others,
+        operation=operation,
+    )
+
+
+def _other(operation: Operation) -> Operation:
+    return Operation.INTERNAL if operation is Operation.EXTERNAL else Operation.EXTERNAL
 
 
 def _note(key: TargetKey) -> str | None:
@@ -106,13 +154,21 @@ def build_history(
     now: float,
     older_than_s: float | None,
     fleet: Iterable[TargetKey] | None = None,
+    others: Mapping[TargetKey, Rotation] | None = None,
+    operation: Operation = Operation.EXTERNAL,
 ) -> History:
-    """Entries for `fleet` (default: the rotated targets), sorted by target."""
+    """Entries for `fleet` (default: the rotated targets), sorted by target; `others`
+    holds the other operation's last rotations."""
     keys = set(rotations) if fleet is None else set(fleet)
+    others = others or {}
     entries = tuple(
-        _entry(key, rotations.get(key), now=now, older_than_s=older_than_s) for key in sorted(keys)
+        replace(
+            _entry(key, rotations.get(key), now=now, older_than_s=older_than_s),
+            other=others.get(key),
+        )
+        for key in sorted(keys)
     )
-    return History(entries, now, older_than_s)
+    return History(entries, now, older_than_s, operation)
 
 
 def _entry(
@@ -184,6 +240,7 @@ def history_json(history: History, *, ledger: str, inventory: str | None) -> dic
         "ledger": ledger,
         "inventory": inventory,
         "older_than_s": history.older_than_s,
+        "operation": history.operation.value,
         "totals": {"targets": len(history.entries)}
         | {status.value: history.count(status) for status in RotationStatus},
         "targets": [_entry_json(entry) for entry in history.entries],
@@ -201,16 +258,41 @@ def _entry_json(entry: HistoryEntry) -> dict[str, Any]:
         "age_s": round(entry.age_s, 3) if entry.age_s is not None else None,
         "run_id": rotation.run_id if rotation else None,
         "key_id": rotation.key_id if rotation else None,
+        "provider": entry.provider,
+        "operation": rotation.operation.value if rotation else None,
+        "last_external": _rotation_json(entry.last(Operation.EXTERNAL)),
+        "last_internal": _rotation_json(entry.last(Operation.INTERNAL)),
         "discovered": entry.note != NOT_DISCOVERED,
         "note": entry.note,
     }
 
 
-_HEADERS = ("TARGET", "LAST ROTATED (UTC)", "AGE", "RUN", "KEY ID", "STATUS")
+def _rotation_json(rotation: Rotation | None) -> dict[str, Any] | None:
+    if rotation is None:
+        return None
+    return {
+        "rotated_at": iso_utc(rotation.at),
+        "run_id": rotation.run_id,
+        "key_id": rotation.key_id,
+        "provider": rotation.provider,
+    }
+
+
+_HEADERS = (
+    "TARGET",
+    "PROVIDER",
+    "LAST ROTATED (UTC)",
+    "AGE",
+    "RUN",
+    "KEY ID",
+    "OTHER ROTATION (UTC)",
+    "STATUS",
+)
 
 
 def history_lines(history: History) -> list[str]:
-    """A plain aligned table and a summary line.
+    """A plain aligned table and a summary line. `LAST ROTATED` is the judged operation's
+    (`--rekey`, external by default), `OTHER ROTATION` the other one's.
 
     Plain text, not a terminal widget: the usual reader is a cron mail or a grep, where
     wrapped columns and colour codes only get in the way.
@@ -225,13 +307,24 @@ def history_lines(history: History) -> list[str]:
 
 
 def _entry_cells(entry: HistoryEntry) -> tuple[str, ...]:
-    rotation = entry.rotation
+    rotation, other = entry.rotation, entry.other
+    provider = entry.provider or "-"
+    other_cell = f"{iso_utc(other.at)} {other.operation.value}" if other else "never"
     if rotation is None:
         status = f"{entry.status.value} ({entry.note})" if entry.note else entry.status.value
-        return (str(entry.key), "never", "-", "-", "-", status)
+        return (str(entry.key), provider, "never", "-", "-", "-", other_cell, status)
     age = format_duration(entry.age_s or 0.0)
     key_id = rotation.key_id or "-"
-    return (str(entry.key), iso_utc(rotation.at), age, rotation.run_id, key_id, entry.status.value)
+    return (
+        str(entry.key),
+        provider,
+        iso_utc(rotation.at),
+        age,
+        rotation.run_id,
+        key_id,
+        other_cell,
+        entry.status.value,
+    )
 
 
 def summary_line(history: History) -> str:
@@ -249,7 +342,8 @@ def summary_line(history: History) -> str:
         )
     parts.append(f"{history.count(RotationStatus.NEVER_ROTATED)} never rotated")
     noun = "target" if len(history.entries) == 1 else "targets"
-    return f"{len(history.entries)} {noun}: {', '.join(parts)}"
+    which = "" if history.operation is Operation.EXTERNAL else " (rekey-internal)"
+    return f"{len(history.entries)} {noun}{which}: {', '.join(parts)}"
 
 
 # -- opening the ledger read-only -----------------------------------------------------------

@@ -6,12 +6,14 @@ final name and renamed over it (a rename within one folder is atomic on POSIX).
 
 Metrics (gauges):
 
-- `ontap_rekey_last_rotation_timestamp_seconds{cluster,svm}`: unix time of the target's
-  last confirmed rotation; 0 for a target never rotated (`svm="*"` stands for a
+- `ontap_rekey_last_rotation_timestamp_seconds{cluster,svm,operation}`: unix time of the
+  target's last confirmed rotation of that operation (`external`, `internal`: one line
+  each); 0 for a target never rotated (`svm="*"` stands for a
   `svms: all` cluster not discovered yet), so `time() - metric > 90 * 86400` alerts on
   those too.
-- `ontap_rekey_overdue_targets`: targets older than `--older-than` plus targets never
-  rotated (without `--older-than`: the never rotated ones).
+- `ontap_rekey_overdue_targets{operation}`: targets whose `history --rekey` operation
+  is older than `--older-than` plus targets never rotated (without `--older-than`: the
+  never rotated ones).
 - `ontap_rekey_targets{status}`: targets per status (ok, overdue, never_rotated).
 - `ontap_rekey_history_generated_timestamp_seconds`: when the file was written, to alert
   on a cron job that stopped.
@@ -23,6 +25,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from orchestrator.core.providers import Operation
 from orchestrator.ledger.history import History, RotationStatus
 
 PREFIX = "ontap_rekey_"
@@ -36,17 +39,23 @@ def prometheus_text(history: History) -> str:
         "Unix time of the last confirmed rotation of the target (0: never rotated).",
     )
     for entry in history.entries:
-        at = entry.rotation.at if entry.rotation is not None else 0.0
-        labels = f'cluster="{_escape(entry.key.cluster)}",svm="{_escape(entry.key.svm)}"'
-        lines.append(f"{PREFIX}last_rotation_timestamp_seconds{{{labels}}} {_number(at)}")
+        for operation in Operation:
+            rotation = entry.last(operation)
+            at = rotation.at if rotation is not None else 0.0
+            labels = (
+                f'cluster="{_escape(entry.key.cluster)}",svm="{_escape(entry.key.svm)}",'
+                f'operation="{operation.value}"'
+            )
+            lines.append(f"{PREFIX}last_rotation_timestamp_seconds{{{labels}}} {_number(at)}")
+    judged = f'operation="{history.operation.value}"'
     overdue = history.count(RotationStatus.OVERDUE) + history.count(RotationStatus.NEVER_ROTATED)
     lines += _gauge(
         "overdue_targets", "Targets last rotated longer ago than --older-than, or never."
     )
-    lines.append(f"{PREFIX}overdue_targets {overdue}")
+    lines.append(f"{PREFIX}overdue_targets{{{judged}}} {overdue}")
     lines += _gauge("targets", "Targets of the history by rotation status.")
     lines += [
-        f'{PREFIX}targets{{status="{status.value}"}} {history.count(status)}'
+        f'{PREFIX}targets{{status="{status.value}",{judged}}} {history.count(status)}'
         for status in RotationStatus
     ]
     lines += _gauge("history_generated_timestamp_seconds", "When this file was written.")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from orchestrator.core.providers import Operation, Provider
 from orchestrator.core.targets import TargetKey, TargetState
 
 
@@ -68,6 +69,18 @@ class TargetRow:
     facts: dict[str, Any] = field(default_factory=dict)  # plan: version, key store state, ...
     evidence: dict[str, Any] = field(default_factory=dict)  # core.lifecycle.Evidence, as JSON
     cluster_uuid: str | None = None  # the uuid the cluster reported when it was discovered
+    provider: str | None = None  # a Provider value (None: a row of a v3 ledger, AWS)
+    operation: str | None = None  # an Operation value (None: a row of a v3 ledger, external)
+
+    @property
+    def provider_kind(self) -> Provider:
+        """The row's provider; rows of earlier releases were all AWS KMS."""
+        return Provider(self.provider) if self.provider else Provider.AWS
+
+    @property
+    def operation_kind(self) -> Operation:
+        """The row's rotation; rows of earlier releases were all rekey-external."""
+        return Operation(self.operation) if self.operation else Operation.EXTERNAL
 
 
 @dataclass(frozen=True)

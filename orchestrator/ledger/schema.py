@@ -142,10 +142,64 @@ _V3_STATEMENTS = (
     "CREATE INDEX targets_cluster_uuid ON targets (cluster) WHERE cluster_uuid IS NOT NULL",
 )
 
+_V4_STATEMENTS = (
+    # Issue 15: a target is a key manager configuration of any provider, and a run performs
+    # one of two rotations. Rows written before (NULL) are AWS rekey-external: the only
+    # rotation earlier releases performed.
+    "ALTER TABLE targets ADD COLUMN provider TEXT",  # core.providers.Provider
+    "ALTER TABLE targets ADD COLUMN operation TEXT",  # core.providers.Operation
+    # `history` asks "the last rekeyed row per target and operation".
+    """
+    CREATE INDEX targets_rekeyed_by_operation ON targets (cluster, svm, operation, finished_at)
+        WHERE outcome = 'rekeyed'
+    """,
+    # Calibrations per cluster, provider and operation: each endpoint's jobs are worded
+    # alike, but an Azure job never looks like an AWS one (the template would go unstable).
+    """
+    CREATE TABLE job_calibrations_v4 (
+        cluster           TEXT NOT NULL,
+        provider          TEXT NOT NULL,
+        operation         TEXT NOT NULL,
+        description       TEXT NOT NULL,
+        names_svm         INTEGER NOT NULL,
+        job_uuid          TEXT NOT NULL,
+        config_uuid       TEXT NOT NULL,
+        confirmed         INTEGER NOT NULL,
+        unstable          INTEGER NOT NULL,
+        record_lifetime_s REAL NOT NULL,
+        run_id            TEXT,
+        updated_at        REAL NOT NULL,
+        PRIMARY KEY (cluster, provider, operation)
+    )
+    """,
+    """
+    INSERT INTO job_calibrations_v4
+    SELECT cluster, 'aws', 'external', description, names_svm, job_uuid, config_uuid,
+           confirmed, unstable, record_lifetime_s, run_id, updated_at FROM job_calibrations
+    """,
+    "DROP TABLE job_calibrations",
+    "ALTER TABLE job_calibrations_v4 RENAME TO job_calibrations",
+    # The auditors' view names the provider and the rotation.
+    "DROP VIEW rotations",
+    """
+    CREATE VIEW rotations AS
+    SELECT t.cluster, t.svm, t.run_id,
+           COALESCE(t.provider, 'aws') AS provider,
+           COALESCE(t.operation, 'external') AS operation,
+           strftime('%Y-%m-%dT%H:%M:%SZ', COALESCE(t.finished_at, r.started_at), 'unixepoch')
+               AS rotated_at,
+           COALESCE(t.key_id_after, t.key_id_intended) AS key_id,
+           r.mode, r.operator, r.reason
+    FROM targets AS t JOIN runs AS r ON r.id = t.run_id
+    WHERE t.outcome = 'rekeyed' AND r.mode != 'plan'
+    """,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, targets, transitions, rotations view", _V1_STATEMENTS),
     Migration(2, "targets.evidence, job_calibrations", _V2_STATEMENTS),
     Migration(3, "targets.cluster_uuid: the identity each cluster reported", _V3_STATEMENTS),
+    Migration(4, "targets.provider/operation, calibrations per provider", _V4_STATEMENTS),
 )
 """Every migration, in order; `MIGRATIONS[n - 1].version == n`."""
 
@@ -177,6 +231,8 @@ TARGET_COLUMNS: tuple[str, ...] = (
     "facts",
     "evidence",
     "cluster_uuid",
+    "provider",
+    "operation",
 )
 """The `targets` columns in insert order (a test keeps them in step with `TargetRow`)."""
 

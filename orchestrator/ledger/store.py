@@ -20,7 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from orchestrator.core.settling import Calibration
+from orchestrator.core.providers import Operation, Provider
+from orchestrator.core.settling import Calibration, CalibrationKind
 from orchestrator.core.targets import TargetKey, TargetState
 from orchestrator.errors import StateError
 from orchestrator.ledger.lock import LockHolder, RunLock
@@ -44,6 +45,8 @@ class Rotation:
     run_id: str
     at: float  # unix time the target finished
     key_id: str | None
+    provider: str = Provider.AWS.value  # the target's key manager then
+    operation: Operation = Operation.EXTERNAL
 
 
 _RUN_COLUMNS = (
@@ -59,12 +62,13 @@ _TRANSITION_VALUES = (
     "INSERT INTO transitions (run_id, cluster, svm, at, state, attempt, event, detail)"
 )
 _CALIBRATION_COLUMNS = (
-    "cluster, description, names_svm, job_uuid, config_uuid, confirmed, unstable, "
-    "record_lifetime_s, run_id, updated_at"
+    "cluster, provider, operation, description, names_svm, job_uuid, config_uuid, "
+    "confirmed, unstable, record_lifetime_s, run_id, updated_at"
 )
 _UPSERT_CALIBRATION = (
-    f"INSERT INTO job_calibrations ({_CALIBRATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (cluster) DO UPDATE SET "
+    f"INSERT INTO job_calibrations ({_CALIBRATION_COLUMNS}) "
+    f"VALUES ({', '.join('?' * 12)}) "
+    "ON CONFLICT (cluster, provider, operation) DO UPDATE SET "
     "confirmed = MAX(confirmed, excluded.confirmed), "
     "unstable = MAX(unstable, excluded.unstable), "
     "record_lifetime_s = MAX(record_lifetime_s, excluded.record_lifetime_s), "
@@ -279,6 +283,8 @@ class Ledger:
         """
         params = (
             calibration.cluster,
+            calibration.provider.value,
+            calibration.operation.value,
             calibration.description,
             int(calibration.names_svm),
             calibration.job_uuid,
@@ -292,10 +298,14 @@ class Ledger:
         with self._transaction() as conn:
             conn.execute(_UPSERT_CALIBRATION, params)
 
-    def calibrations(self) -> dict[str, Calibration]:
-        """Every recorded calibration, by cluster name."""
+    def calibrations(self) -> dict[str, dict[CalibrationKind, Calibration]]:
+        """Every recorded calibration, by cluster name, then (provider, operation)."""
         rows = self._select(f"SELECT {_CALIBRATION_COLUMNS} FROM job_calibrations", ())
-        return {row["cluster"]: _calibration_from(row) for row in rows}
+        found: dict[str, dict[CalibrationKind, Calibration]] = {}
+        for row in rows:
+            calibration = _calibration_from(row)
+            found.setdefault(calibration.cluster, {})[calibration.kind] = calibration
+        return found
 
     def unfinished_in_flight(self) -> dict[str, list[TargetKey]]:
         """Runs not finished (crashed, interrupted, aborted) with targets in flight: by run id,
@@ -335,24 +345,31 @@ class Ledger:
         return {TargetKey(row["cluster"], row["svm"]) for row in rows}
 
     def last_rotations(
-        self, where: Callable[[TargetKey], bool] | None = None
+        self,
+        where: Callable[[TargetKey], bool] | None = None,
+        operation: Operation = Operation.EXTERNAL,
     ) -> dict[TargetKey, Rotation]:
-        """Per target, the last `rekeyed` outcome across all runs (plan runs excluded).
+        """Per target, the last `rekeyed` outcome of `operation` across all runs (plan runs
+        excluded; rows of earlier releases are AWS rekey-external).
 
         `where` keeps only the targets it accepts (e.g. a selection).
         """
         rows = self._select(
             "SELECT t.cluster, t.svm, t.run_id, COALESCE(t.finished_at, r.started_at) AS at, "
-            "COALESCE(t.key_id_after, t.key_id_intended) AS key_id "
+            "COALESCE(t.key_id_after, t.key_id_intended) AS key_id, "
+            "COALESCE(t.provider, 'aws') AS provider "
             "FROM targets AS t JOIN runs AS r ON r.id = t.run_id "
-            "WHERE t.outcome = 'rekeyed' AND r.mode != ? ORDER BY at, t.run_id",
-            (RunMode.PLAN.value,),
+            "WHERE t.outcome = 'rekeyed' AND r.mode != ? "
+            "AND COALESCE(t.operation, 'external') = ? ORDER BY at, t.run_id",
+            (RunMode.PLAN.value, operation.value),
         )
         latest: dict[TargetKey, Rotation] = {}
         for row in rows:  # ascending time: the last one seen per target wins
             key = TargetKey(row["cluster"], row["svm"])
             if where is None or where(key):
-                latest[key] = Rotation(row["run_id"], float(row["at"]), row["key_id"])
+                latest[key] = Rotation(
+                    row["run_id"], float(row["at"]), row["key_id"], row["provider"], operation
+                )
         return latest
 
     def recorded_cluster_uuids(self) -> dict[str, str]:
@@ -522,6 +539,8 @@ def _calibration_from(row: sqlite3.Row) -> Calibration:
         confirmed=bool(row["confirmed"]),
         unstable=bool(row["unstable"]),
         record_lifetime_s=float(row["record_lifetime_s"]),
+        provider=Provider(row["provider"]),
+        operation=Operation(row["operation"]),
     )
 
 

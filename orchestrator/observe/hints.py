@@ -21,8 +21,9 @@ _CHECK_KEY: Final = (
 REASON_HINTS: Final[dict[str, str]] = {
     # skipped
     "unsupported_version": (
-        "ONTAP older than 9.12.1 cannot rekey an AWS KMS key (`rekey-external`): upgrade the "
-        f"cluster, {_RERUN}."
+        "The cluster's ONTAP version has no such rotation for this key manager (AWS KMS "
+        "9.12+, Azure and GCP rekey-external 9.11+, rekey-internal 9.10+, Barbican "
+        f"rekey-internal only, 9.17+): upgrade the cluster, {_RERUN}."
     ),
     "unreachable": (
         "The cluster did not answer discovery: check its address in the inventory, DNS, "
@@ -38,8 +39,9 @@ REASON_HINTS: Final[dict[str, str]] = {
         "The cluster stopped answering mid-run (consecutive connection failures opened its "
         "circuit): check the cluster's health and the network to it, " + _RERUN + "."
     ),
-    "not_configured": "The SVM has no AWS KMS configuration: configure one, or drop the SVM "
-    "from the inventory.",
+    "not_configured": "The SVM has no cloud key manager configuration the run may rekey "
+    "(AWS KMS, Azure Key Vault, Google Cloud KMS, Barbican; `providers:` narrows them): "
+    "configure one, or drop the SVM from the inventory.",
     "identity_mismatch": (
         "The address answers as another cluster than the one recorded: fix the inventory's "
         "address or `uuid:` (never rekey the wrong cluster), " + _RERUN + "."
@@ -74,9 +76,10 @@ REASON_HINTS: Final[dict[str, str]] = {
     # plan: not ready
     "tls_failed": "Certificate verification or the TLS handshake failed: check the cluster's "
     "certificate and `tls.ca_bundle` in the inventory.",
-    "kms_unreachable": "AWS KMS is not reachable from the cluster or a node: check the "
-    "cluster's route, proxy and DNS to AWS KMS.",
-    "config_unhealthy": "The AWS KMS configuration is unhealthy (`state.cluster_state` false): "
+    "kms_unreachable": "The key manager is not reachable from the cluster or a node: check "
+    "the cluster's route, proxy and DNS to it.",
+    "config_unhealthy": "The key manager configuration is unhealthy (`state.cluster_state` "
+    "false): "
     "fix it on the cluster first.",
     "keystore_initializing": "The key store is still initializing: wait until it is `active`, "
     "then plan again.",

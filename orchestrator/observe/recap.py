@@ -98,6 +98,7 @@ def _run_table(run: RunRecord, targets: Sequence[TargetRow]) -> Table:
         counts = summary.count_outcomes(run, rows)
         table.add_row(
             cluster,
+            _providers(rows),
             *_counts(names, counts),
             str(sum(map(summary.retries, rows))),
             _seconds(summary.span(rows)),
@@ -106,6 +107,7 @@ def _run_table(run: RunRecord, targets: Sequence[TargetRow]) -> Table:
     table.add_section()
     table.add_row(
         "total",
+        _providers(targets),
         *_counts(names, totals),
         str(sum(map(summary.retries, targets))),
         _seconds(summary.span(targets)),
@@ -118,10 +120,13 @@ def _plan_table(run: RunRecord, targets: Sequence[TargetRow]) -> Table:
     names = summary.outcome_names(run)
     table = _table(f"Plan {run.run_id}", names, ["reasons"], targets)
     for cluster, rows in summary.by_cluster(targets).items():
-        table.add_row(cluster, *_counts(names, summary.count_outcomes(run, rows)), _reasons(rows))
+        counts = _counts(names, summary.count_outcomes(run, rows))
+        table.add_row(cluster, _providers(rows), *counts, _reasons(rows))
     table.add_section()
     totals = summary.count_outcomes(run, targets)
-    table.add_row("total", *_counts(names, totals), _reasons(targets), style="bold")
+    table.add_row(
+        "total", _providers(targets), *_counts(names, totals), _reasons(targets), style="bold"
+    )
     return table
 
 
@@ -134,6 +139,7 @@ def _table(
     # as lines instead (`_print_fitting`): a name must never shrink to `c0…`.
     longest = max((len(row.key.cluster) for row in targets), default=0)
     table.add_column("cluster", no_wrap=True, min_width=max(len("total"), longest))
+    table.add_column("providers", no_wrap=True)  # issue 15: `aws 2, azure 2, gcp 2`
     for name in names:
         table.add_column(name, justify="right", style=OUTCOME_STYLES.get(name), no_wrap=True)
     for column in extra:
@@ -144,6 +150,12 @@ def _table(
 
 def _counts(names: Sequence[str], counts: dict[str, int]) -> list[str]:
     return [str(counts.get(name, 0)) for name in names]
+
+
+def _providers(rows: Sequence[TargetRow]) -> str:
+    """`aws 2, azure 2, gcp 2`: the key managers of these targets (issue 15)."""
+    counted = summary.provider_counts(rows)
+    return ", ".join(f"{name} {count}" for name, count in counted.items()) or "-"
 
 
 def _reasons(rows: Sequence[TargetRow]) -> str:

@@ -30,6 +30,7 @@ from orchestrator.core.errors import ErrorKind, OntapError
 from orchestrator.core.providers import Operation, Provider
 from orchestrator.ontap.models import (
     ClusterInfo,
+    ConfigRef,
     Job,
     KeyManagerConfig,
     KeyStore,
@@ -262,7 +263,7 @@ class OntapClient:
 
     async def rekey(
         self,
-        config: KeyManagerConfig,
+        config: KeyManagerConfig | ConfigRef,
         operation: Operation,
         body: Mapping[str, str] | None,
         *,

@@ -296,6 +296,14 @@ class KeyManagerConfig:
         )
 
 
+@dataclass(frozen=True)
+class ConfigRef:
+    """A configuration known by provider and uuid alone (what a ledger row records)."""
+
+    provider: Provider
+    uuid: str
+
+
 def _gcp_ring(record: Mapping[str, Any]) -> GcpKeyRing:
     return GcpKeyRing(
         project_id=_opt_str(record, "project_id"),

@@ -56,6 +56,7 @@ def _run_section(run: RunRecord, targets: Sequence[TargetRow]) -> dict[str, Any]
     return {
         "run_id": run.run_id,
         "mode": run.mode.value,
+        "operation": run.options.get("rekey", "external"),  # issue 15: the rotation
         "reason": run.reason,
         "status": run.status.value,
         "exit_code": int(code) if code is not None else None,
@@ -96,6 +97,7 @@ def _cluster_section(
         "targets": len(rows),
         "outcomes": summary.count_outcomes(run, rows),
         "reasons": dict(sorted(summary.reason_counts(rows).items())),
+        "providers": summary.provider_counts(rows),
         "retries": sum(retries.get(str(row.key), 0) for row in rows),
         "duration_s": _round(span) if span is not None else None,
     }
@@ -138,6 +140,8 @@ def _target_section(row: TargetRow, retries: int) -> dict[str, Any]:
         "target": str(row.key),
         "cluster": row.key.cluster,
         "svm": row.key.svm,
+        "provider": row.provider,  # None: the SVM has no key manager the run could use
+        "operation": row.operation_kind.value,
         "outcome": row.outcome,
         "reason": row.reason,
         "state": row.state.value,

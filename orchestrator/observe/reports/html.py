@@ -289,6 +289,7 @@ def _segment(row: TargetRow, segment: Segment, y: int, start: float, scale: floa
 def _target_tables(targets: list[dict[str, Any]]) -> str:
     header = [
         "target",
+        "provider",
         "outcome",
         "reason",
         "attempts",
@@ -302,6 +303,7 @@ def _target_tables(targets: list[dict[str, Any]]) -> str:
     rows = [
         [
             t["target"],
+            t["provider"] or "",
             t["outcome"] or "pending",
             t["reason"] or "",
             t["attempts"],

@@ -67,6 +67,7 @@ def _message(target: dict[str, Any]) -> str:
 def _details(target: dict[str, Any]) -> str:
     error = target["error"] or {}
     lines = [
+        f"provider: {target['provider']} (rekey-{target['operation']})",
         f"attempts: {target['attempts']}",
         f"key id before: {target['key_id_before']}",
         f"key id after: {target['key_id_after']}",

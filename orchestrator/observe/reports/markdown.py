@@ -58,6 +58,7 @@ def _header(report: dict[str, Any]) -> str:
     rows = [
         ("Run id", f"`{run['run_id']}`"),
         ("Mode", run["mode"]),
+        ("Rotation", f"rekey-{run['operation']}"),
         ("Reason", run["reason"] or "-"),
         ("Status", f"{run['status']} (exit code {_text(run['exit_code'])})"),
         ("Operator", run["operator"]),
@@ -81,7 +82,7 @@ def _clusters(report: dict[str, Any]) -> str:
     if not clusters:
         return ""
     names = list(clusters[0]["outcomes"])
-    header = ("cluster", "targets", *names, "retries", "duration", "reasons")
+    header = ("cluster", "targets", *names, "retries", "duration", "reasons", "providers")
     rows = [
         (
             c["name"],
@@ -90,6 +91,7 @@ def _clusters(report: dict[str, Any]) -> str:
             str(c["retries"]),
             _seconds(c["duration_s"]),
             _reasons(c["reasons"]),
+            _providers(c["providers"]),
         )
         for c in clusters
     ]
@@ -120,6 +122,7 @@ def _attention(report: dict[str, Any]) -> str:
     rows = [
         (
             t["target"],
+            _text(t["provider"]),
             _text(t["outcome"]),
             _text(t["reason"]),
             str(t["attempts"]),
@@ -131,7 +134,7 @@ def _attention(report: dict[str, Any]) -> str:
     ]
     if not rows:
         return ""
-    header = ("target", "outcome", "reason", "attempts", "code", "detail")
+    header = ("target", "provider", "outcome", "reason", "attempts", "code", "detail")
     return "## Targets needing attention\n\n" + _table(header, rows)
 
 
@@ -156,6 +159,10 @@ def _text(value: object) -> str:
 
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
+
+
+def _providers(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in counts.items()) or "-"
 
 
 def _reasons(reasons: dict[str, int]) -> str:

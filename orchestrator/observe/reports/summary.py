@@ -23,6 +23,13 @@ RUN_OUTCOMES: tuple[str, ...] = outcomes.RUN_OUTCOMES
 PLAN_OUTCOMES: tuple[str, ...] = outcomes.PLAN_VERDICTS
 
 
+def provider_counts(rows: Iterable[TargetRow]) -> dict[str, int]:
+    """Targets per provider (`aws`, `azure`, `gcp`, `barbican`; `none` when the target
+    has no key manager the run could use)."""
+    counted = Counter(row.provider or "none" for row in rows)
+    return dict(sorted(counted.items()))
+
+
 def is_plan(run: RunRecord) -> bool:
     """Plan runs end targets `ready` / `not_ready` instead of an Outcome."""
     return run.mode is RunMode.PLAN
