@@ -48,7 +48,10 @@ def test_fleet_benchmark_over_tls_and_two_simulator_shards_counts_right(tmp_path
     assert out["requests"]["GET /api/security/aws-kms 200"] == 6
     assert out["requests"]["GET /api/security/key-stores 200"] == 3
     assert not [kind for kind in out["requests"] if kind.startswith("GET /api/security/aws-kms/")]
-    assert sum(out["requests"].values()) == 12 + 3 * 4
+    # discovery also lists the Azure and GCP collections (the inventory names no providers)
+    assert out["requests"]["GET /api/security/azure-key-vaults 200"] == 3
+    assert out["requests"]["GET /api/security/gcp-kms 200"] == 3
+    assert sum(out["requests"].values()) == 12 + 3 * 6
     assert out["lower_bound_s"] == pytest.approx(0.4)  # ceil(4 / 2) x 0.2 s
     # wall_s is printed rounded to 0.01 s, efficiency from the unrounded wall time
     assert out["efficiency"] == pytest.approx(out["lower_bound_s"] / out["wall_s"], rel=0.01)
