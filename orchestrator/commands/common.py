@@ -14,6 +14,7 @@ from rich.console import Console
 
 from orchestrator.core.durations import parse_duration
 from orchestrator.errors import StateError, UserError
+from orchestrator.ledger import DEFAULT_STATE
 from orchestrator.ledger.records import RunRecord
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.logging import LOG_LEVELS, configure_logging, resolve_log_level
@@ -23,7 +24,6 @@ from orchestrator.observe.reports import write_reports
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_STATE = Path("ontap-rekey.db")
 DEFAULT_REPORT_ROOT = Path("ontap-rekey-reports")
 
 
