@@ -170,3 +170,13 @@ def test_a_whole_cluster_line_selects_every_target_of_the_cluster(
     Path("again.txt").write_text("c002/*\n!c002/svm01\n")
     assert main(_argv("run", inventory, "--waves", "100%", "--targets", "@again.txt")) == 0
     assert _rekeyed(sim) == {"c002/svm02", "c002/svm03", "c002/svm04"}
+
+
+def test_a_plan_records_its_selection_like_a_run(fleet: tuple[Simulation, Path]) -> None:
+    """One record builder: plan's run record keeps the selectors as given (issue 14)."""
+    _sim, inventory = fleet
+    assert main(_argv("plan", inventory, "--cluster", "c001", "--exclude-svm", "svm02")) == 0
+    with Ledger.open(Path("state.db")) as ledger:
+        (record,) = ledger.list_runs()
+    assert record.selection["cluster"] == ["c001"]
+    assert record.selection["exclude_svm"] == ["svm02"]
