@@ -100,8 +100,6 @@ class Wiring:
 class RunInterruptedError(UserError):
     """An unexpected error stopped a run: it is `interrupted` in the ledger, resumable."""
 
-    exit_code = ExitCode.INTERNAL
-
 
 async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
     """Discover, record and rotate the selected targets; None when not confirmed.
