@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
-from ledger_factories import make_run
 
 from orchestrator.ledger.records import RunStatus
 from orchestrator.ledger.store import Ledger
+from tests.ledger_factories import make_run
 
 TARGETS = 40
 

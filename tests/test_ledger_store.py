@@ -16,13 +16,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from ledger_factories import DAY, key, make_run, open_ledger, record_run, rekeyed, step
 
 from orchestrator.core.targets import Outcome, TargetKey, TargetState
 from orchestrator.errors import StateError
 from orchestrator.ledger.records import RunMode, RunStatus, TargetRow, Transition
 from orchestrator.ledger.schema import MIGRATIONS, SCHEMA_VERSION, TARGET_COLUMNS, Migration
 from orchestrator.ledger.store import Ledger
+from tests.ledger_factories import DAY, key, make_run, open_ledger, record_run, rekeyed, step
 
 
 @pytest.fixture

@@ -14,12 +14,10 @@ from orchestrator.cli import main
 from orchestrator.ledger.store import Ledger
 from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, write_inventory
-from orchestrator.simulator.scenario import Scenario
 from orchestrator.simulator.server import Simulation, running_simulator
+from tests.simfleet import FAST_SOCKET_JOBS
 
 pytestmark = pytest.mark.slow
-
-FAST = Scenario.model_validate({"options": {"job_duration": {"min_s": 0.01, "max_s": 0.03}}})
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +31,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def fleet(tmp_path: Path) -> Iterator[tuple[Simulation, Path]]:
     """3 clusters (c001..c003) x 4 SVMs (svm01..svm04), `svms: all`, on loopback."""
     spec = FleetSpec.generate(3, 4)
-    with running_simulator(spec, FAST, seed=3) as sim:
+    with running_simulator(spec, FAST_SOCKET_JOBS, seed=3) as sim:
         yield sim, write_inventory(tmp_path / "inv.yaml", spec, sim.urls, ca_bundle=None)
 
 

@@ -13,8 +13,7 @@ from orchestrator.core.targets import TargetState
 from orchestrator.engine.runner import RunRequest, Wiring, execute_run, resume_run
 from orchestrator.ledger.records import RunStatus
 from orchestrator.ledger.store import Ledger
-from tests.engine.conftest import FAST, scenario
-from tests.simfleet import sim_fleet
+from tests.simfleet import FAST, scenario, sim_fleet
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,7 @@ from orchestrator.core.inventory import RunDefaults
 from orchestrator.core.options import DEFAULT_BREAKER_THRESHOLD, resolve_options
 from orchestrator.core.selectors import Selection
 from orchestrator.core.targets import AbortReason
-from tests.engine.conftest import Runner, scenario
-from tests.simfleet import sim_fleet
+from tests.simfleet import Runner, scenario, sim_fleet
 
 pytestmark = pytest.mark.anyio
 
