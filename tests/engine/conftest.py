@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from orchestrator.core.selectors import Selection
+from orchestrator.engine.pool import TransportFactory
 from orchestrator.engine.runner import RunRequest, RunResult, Wiring, execute_run
 from orchestrator.ledger.store import Ledger
 from tests.simfleet import FAST, PASSWORD_ENV, Runner, SimFleet
@@ -21,11 +22,18 @@ def _password(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def run_sim(tmp_path: Path) -> Runner:
-    """Run the whole inventory of a SimFleet; returns the RunResult."""
+    """Run the whole inventory of a SimFleet (through `factory`'s transports when given)."""
 
-    async def run(sim: SimFleet, selection: Selection | None = None, **options: Any) -> RunResult:
+    async def run(
+        sim: SimFleet,
+        selection: Selection | None = None,
+        *,
+        factory: TransportFactory | None = None,
+        **options: Any,
+    ) -> RunResult:
         with Ledger.open(tmp_path / "state.db") as ledger:
-            wiring = Wiring(ledger, transport_factory=sim.transport(), handle_signals=False)
+            transports = factory or sim.transport()
+            wiring = Wiring(ledger, transport_factory=transports, handle_signals=False)
             request = RunRequest(sim.inventory, selection or Selection(), replace(FAST, **options))
             result = await execute_run(request, wiring)
         assert result is not None
