@@ -222,14 +222,6 @@ class Ledger:
         )
         return [_run_from(row) for row in rows]
 
-    def active_runs(self) -> list[RunRecord]:
-        """Runs with status ACTIVE, newest first: running now, or crashed (see `running_run`)."""
-        rows = self._select(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = ? ORDER BY started_at DESC, id DESC",
-            (RunStatus.ACTIVE.value,),
-        )
-        return [_run_from(row) for row in rows]
-
     def _unknown_run(self, run_id: str) -> StateError:
         recent = [run.run_id for run in self.list_runs(RECENT_RUNS_HINT)]
         hint = f"recent runs: {', '.join(recent)}" if recent else "the ledger has no runs yet"
@@ -390,14 +382,6 @@ class Ledger:
             (),
         )
         return {row["cluster"]: row["cluster_uuid"] for row in rows}  # the latest run wins
-
-    def integrity_problems(self) -> list[str]:
-        """What `PRAGMA integrity_check` and `foreign_key_check` report; empty when sound."""
-        checks = [row[0] for row in self._select("PRAGMA integrity_check", ())]
-        problems = [] if checks == ["ok"] else checks
-        for row in self._select("PRAGMA foreign_key_check", ()):
-            problems.append(f"{row[0]} row {row[1]}: dangling reference to {row[2]}")
-        return problems
 
     # -- plumbing ---------------------------------------------------------------------------
 
