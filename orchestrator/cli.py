@@ -14,7 +14,14 @@ import click
 from orchestrator import __version__
 from orchestrator.commands import demo, history, plan, report, resume, run, simulate, validate
 from orchestrator.core.exitcodes import ExitCode
+from orchestrator.engine.runner import RunInterruptedError
 from orchestrator.errors import UserError
+
+EXIT_CODES: tuple[tuple[type[UserError], ExitCode], ...] = (
+    (RunInterruptedError, ExitCode.INTERNAL),  # resumable: `ontap-rekey resume RUN_ID`
+    (UserError, ExitCode.USAGE),  # the inventory, the ledger, a credential, an option
+)
+"""The one map from the layers' errors to exit codes (docs/errors.md), first match wins."""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         for line in exc.lines:
             click.echo(f"error: {line}" if not _has_location(line) else line, err=True)
-        return int(exc.exit_code)
+        return int(exit_code_for(exc))
     except click.exceptions.Abort:
         click.echo("aborted.", err=True)
         return int(ExitCode.INTERRUPTED)
@@ -57,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
         return int(ExitCode.INTERNAL)
     return int(result) if isinstance(result, int) else int(ExitCode.OK)
+
+
+def exit_code_for(exc: UserError) -> ExitCode:
+    """The exit code of a user-facing error, by its class."""
+    return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
 
 
 def _has_location(line: str) -> bool:

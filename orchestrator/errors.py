@@ -1,14 +1,19 @@
-"""User-facing errors the command line maps to exit codes (see `orchestrator.cli`)."""
+"""The errors a user's mistake raises, one class per layer that raises it.
+
+    UserError              one or more one-line messages, never a traceback
+     +-- InventoryError    config/: the inventory is broken (`file:line:col: ...` lines)
+     +-- StateError        ledger/ (and the commands that ask it): the ledger refuses
+     +-- CredentialError   ontap/: a secret or a client certificate cannot be read
+
+They carry no exit code: `orchestrator.cli` maps each class to one, in one place, so a
+layer below the command line never decides how the process ends.
+"""
 
 from __future__ import annotations
-
-from orchestrator.core.exitcodes import ExitCode
 
 
 class UserError(Exception):
     """A mistake of the user's: one or more one-line messages, no traceback."""
-
-    exit_code: ExitCode = ExitCode.USAGE
 
     def __init__(self, *lines: str) -> None:
         self.lines = tuple(lines)
@@ -21,3 +26,7 @@ class InventoryError(UserError):
 
 class StateError(UserError):
     """The ledger refuses: unknown run id, another run active, inventory changed."""
+
+
+class CredentialError(UserError):
+    """A cluster's secret or client certificate cannot be read (named, never shown)."""

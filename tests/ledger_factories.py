@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from orchestrator.core.targets import Outcome, TargetKey, TargetState
-from orchestrator.ledger.records import RunMode, RunRecord, TargetRow, Transition
+from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow, Transition
 from orchestrator.ledger.store import Ledger
 
 DAY = 86400.0
@@ -78,3 +79,22 @@ def record_run(
 
 def open_ledger(tmp_path: Path) -> Ledger:
     return Ledger.open(tmp_path / "ledger.db")
+
+
+def active_runs(ledger: Ledger) -> list[RunRecord]:
+    """The ledger's ACTIVE runs, newest first (running now, or crashed)."""
+    return [run for run in ledger.list_runs() if run.status is RunStatus.ACTIVE]
+
+
+def integrity_problems(path: Path) -> list[str]:
+    """What `PRAGMA integrity_check` and `foreign_key_check` report on the ledger file at
+    `path` (its own read-only connection); empty when sound."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        checks = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+        problems = [] if checks == ["ok"] else checks
+        for row in conn.execute("PRAGMA foreign_key_check"):
+            problems.append(f"{row[0]} row {row[1]}: dangling reference to {row[2]}")
+        return problems
+    finally:
+        conn.close()

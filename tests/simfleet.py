@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -16,13 +17,58 @@ from orchestrator.core.inventory import (
     SvmEntry,
     TlsSettings,
 )
+from orchestrator.core.options import RunOptions
+from orchestrator.engine.runner import RunResult
 from orchestrator.simulator.app import SimulatorApp
 from orchestrator.simulator.fleet import Fleet, FleetSpec
 from orchestrator.simulator.scenario import Scenario
 from orchestrator.simulator.transport import SimulatorTransport
 
 PASSWORD_ENV = "ONTAP_TEST_PASSWORD"
+
+FAST = RunOptions(backoff_scale=0.001, retry_after_cap_s=0.01, waves="100%", request_timeout_s=0.5)
+"""Real backoff, scaled down so a test's retries take milliseconds."""
+
+FAST_JOBS = {"options": {"job_duration": {"min_s": 0.001, "max_s": 0.005}}}
+
+
+def scenario(*faults: dict[str, Any], **options: Any) -> Scenario:
+    """A scenario with fast jobs and these faults."""
+    merged = {**FAST_JOBS["options"], **options}
+    return Scenario.model_validate({"options": merged, "faults": list(faults)})
+
+
+SOCKET_JOBS = {"job_duration": {"min_s": 0.01, "max_s": 0.03}}
+"""Jobs of 10-30 ms: the options of the end-to-end tests over real sockets."""
+FAST_SOCKET_JOBS = scenario(**SOCKET_JOBS)
+"""The end-to-end tests' scenario: those jobs, no fault."""
+
+Runner = Callable[..., Awaitable[RunResult]]
+"""`run_sim(sim, selection=None, **options)` (tests/engine/conftest.py): a whole run."""
+
 BASE_PORT = 20000
+
+SIM_BASE = "http://127.0.0.1:20001"
+"""Where the first simulated cluster answers (`Fleet.bind_default`)."""
+SIM_AUTH = ("admin", "netapp-sim")
+"""The simulator's default credentials."""
+
+
+def sim_client(
+    app: SimulatorApp, base: str = SIM_BASE, auth: tuple[str, str] | None = SIM_AUTH, **kwargs: Any
+) -> httpx.AsyncClient:
+    """An httpx client on the in-process simulator (logged in unless `auth=None`)."""
+    return httpx.AsyncClient(transport=SimulatorTransport(app), base_url=base, auth=auth, **kwargs)
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @dataclass

@@ -1,38 +1,113 @@
-"""The pure core imports no I/O library and no outer layer (docs/architecture.md)."""
+"""The layers of docs/architecture.md and every import between them, relative ones too.
+
+Each module of `orchestrator` is walked with `ast` (imports inside functions included,
+`from . import x` resolved against the module's package); every edge between two layers
+must be one the document allows. The pure core also imports no I/O library.
+"""
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-CORE = Path(__file__).resolve().parent.parent / "orchestrator" / "core"
-FORBIDDEN = {"httpx", "anyio", "structlog", "yaml", "sqlite3", "click", "rich", "h11", "socket"}
-ALLOWED_INTERNAL = "orchestrator.core"
+PACKAGE = Path(__file__).resolve().parent.parent / "orchestrator"
+
+ALLOWED: dict[str, frozenset[str]] = {
+    "base": frozenset(),  # orchestrator/__init__.py (the version) and errors.py
+    "core": frozenset(),
+    "config": frozenset({"core", "base"}),
+    "ontap": frozenset({"core", "base"}),
+    "ledger": frozenset({"core", "base"}),
+    "observe": frozenset({"core", "ledger", "base"}),
+    "simulator": frozenset(),  # a fake ONTAP: it knows nothing of the tool it fakes
+    "engine": frozenset({"core", "ontap", "ledger", "observe", "base"}),
+    "commands": frozenset(
+        {"cli", "config", "core", "engine", "ledger", "observe", "ontap", "simulator", "base"}
+    ),
+    "cli": frozenset({"commands", "core", "engine", "observe", "base"}),
+    "entry": frozenset({"cli"}),  # `python -m orchestrator` and `-m orchestrator.simulator`
+}
+"""Which layers a layer may import (itself always). `commands -> cli`: demo replays the
+real command line."""
+
+CORE_FORBIDDEN = {"httpx", "anyio", "structlog", "yaml", "sqlite3", "click", "rich", "h11"}
+CORE_FORBIDDEN |= {"socket", "subprocess", "ssl", "importlib"}
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+def _modules() -> Iterator[tuple[str, Path]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        yield ".".join(parts), path
+
+
+def layer(module: str) -> str:
+    """The layer of a dotted module name (`orchestrator.engine.pool` -> `engine`)."""
+    parts = module.split(".")
+    if parts[-1] == "__main__":
+        return "entry"
+    if len(parts) == 1 or parts[1] in {"__init__", "errors"}:
+        return "base"
+    return parts[1]
+
+
+def imports(module: str, path: Path) -> set[str]:
+    """Every module `module` imports, relative imports resolved to absolute names."""
+    is_package = path.name == "__init__.py"
+    package = module.rsplit(".", 1)[0] if not is_package else module.removesuffix(".__init__")
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            names.update(_from_names(node, package))
     return names
 
 
-@pytest.mark.parametrize("module", sorted(CORE.glob("*.py")), ids=lambda p: p.name)
-def test_core_module_imports_no_io(module: Path) -> None:
-    """Every core module stays pure: no I/O library, no outer orchestrator layer."""
-    for name in _imports(module):
-        top = name.split(".")[0]
-        assert top not in FORBIDDEN, f"{module.name} imports {name}"
-        if top == "orchestrator":
-            assert name.startswith(ALLOWED_INTERNAL), f"{module.name} imports {name}"
+def _from_names(node: ast.ImportFrom, package: str) -> set[str]:
+    if node.level == 0:
+        return {node.module or ""}
+    parts = package.split(".")
+    base = ".".join(parts[: len(parts) - (node.level - 1)])
+    if node.module:
+        return {f"{base}.{node.module}"}
+    return {f"{base}.{alias.name}" for alias in node.names}  # `from . import x`
 
 
-def test_the_check_sees_the_core() -> None:
-    """The walk above has modules to walk (a moved folder would make it vacuous)."""
-    assert len(list(CORE.glob("*.py"))) >= 5
+MODULES = list(_modules())
+
+
+@pytest.mark.parametrize(("module", "path"), MODULES, ids=[m for m, _ in MODULES])
+def test_every_import_between_layers_is_an_allowed_edge(module: str, path: Path) -> None:
+    own = layer(module)
+    for name in imports(module, path):
+        if name.split(".")[0] != "orchestrator" or layer(name) == own:
+            continue
+        assert layer(name) in ALLOWED[own], f"{module} ({own}) imports {name} ({layer(name)})"
+
+
+@pytest.mark.parametrize(
+    ("module", "path"),
+    [(m, p) for m, p in MODULES if layer(m) == "core"],
+    ids=[m for m, _ in MODULES if layer(m) == "core"],
+)
+def test_core_module_imports_no_io(module: str, path: Path) -> None:
+    """Every core module stays pure: no I/O library, no dynamic import."""
+    for name in imports(module, path):
+        assert name.split(".")[0] not in CORE_FORBIDDEN, f"{module} imports {name}"
+
+
+def test_the_walk_sees_every_layer_and_resolves_relative_imports(tmp_path: Path) -> None:
+    """Not vacuous: each layer has modules, and `from ..x import y` is resolved (a relative
+    import from the core into the engine would be caught)."""
+    assert {layer(m) for m, _ in MODULES} == set(ALLOWED)
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text("from ..engine import pool\nfrom . import waves\n", encoding="utf-8")
+    found = imports("orchestrator.core.sneaky", sneaky)
+    assert found == {"orchestrator.engine", "orchestrator.core.waves"}
+    assert layer("orchestrator.engine") not in ALLOWED["core"]
+    package = tmp_path / "__init__.py"
+    package.write_text("from .store import Ledger\n", encoding="utf-8")
+    assert imports("orchestrator.ledger.__init__", package) == {"orchestrator.ledger.store"}

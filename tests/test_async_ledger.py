@@ -9,12 +9,12 @@ from pathlib import Path
 
 import anyio
 import pytest
-from ledger_factories import key, make_run, open_ledger, step
 
 from orchestrator.core.targets import TargetState
 from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.records import TargetRow
 from orchestrator.ledger.store import Ledger
+from tests.ledger_factories import key, make_run, open_ledger, step
 
 pytestmark = pytest.mark.anyio
 

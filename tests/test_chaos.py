@@ -231,9 +231,11 @@ def test_chaos_invariants_hold(seed: int, tmp_path: Path, monkeypatch: pytest.Mo
     result = run_chaos(seed, clusters=20, svms=20, workdir=tmp_path)
     assert result.targets >= 20 * 18  # two clusters may show one row each
     assert result.outcomes.get("rekeyed", 0) > 300
-    # generous: the machine is shared; since issue 12 an uncertain POST keeps its slot
-    # while it settles (its job may be running), which costs some wall time
-    assert result.seconds < 120, result
+    # Every target reached one outcome (no row left in flight) and none was rekeyed twice;
+    # how long it took is the benchmark's business (`benchmarks/chaos.py` prints it), and a
+    # hang is caught by the suite's per-test timeout, not by a wall-clock assert here.
+    assert set(result.outcomes) <= {o.value for o in Outcome}, result
+    assert result.double == 0, result
 
 
 @pytest.mark.chaos

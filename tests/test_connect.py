@@ -354,3 +354,21 @@ def test_lean_build_request_matches_httpx(
     assert ours.headers.raw == theirs.headers.raw
     assert ours.content == theirs.content
     assert ours.extensions == theirs.extensions
+
+
+def test_every_secret_read_is_handed_to_on_secret_and_nothing_else_is_told() -> None:
+    """connect writes into no registry of its own: the caller's `on_secret` gets it."""
+    handed: list[str] = []
+    build_http_client(
+        spec(TokenAuth(token_env="TK")),
+        timeout=TIMEOUT,
+        environ={"TK": PASSWORD},
+        on_secret=handed.append,
+    )
+    build_http_client(
+        spec(BasicAuth("admin", password_env="PW")),
+        timeout=TIMEOUT,
+        environ={"PW": "other-pw-1"},
+        on_secret=handed.append,
+    )
+    assert handed == [PASSWORD, "other-pw-1"]

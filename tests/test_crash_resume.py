@@ -31,6 +31,7 @@ from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import write_inventory
 from orchestrator.simulator.scenario import Scenario
 from orchestrator.simulator.server import Simulation, running_simulator
+from tests.ledger_factories import integrity_problems
 
 pytestmark = pytest.mark.slow
 
@@ -129,7 +130,7 @@ def _transitions(db: Path) -> int:
 
 def _check_integrity(db: Path) -> None:
     with Ledger.open(db) as ledger:
-        assert ledger.integrity_problems() == []
+        assert integrity_problems(ledger.path) == []
 
 
 def _the_run(db: Path) -> RunRecord | None:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ledger_factories import DAY, record_run
 
 from orchestrator.cli import main
 from orchestrator.core.targets import Outcome, TargetKey
@@ -16,6 +15,7 @@ from orchestrator.ledger.history import build_history
 from orchestrator.ledger.metrics import prometheus_text
 from orchestrator.ledger.records import RunMode
 from orchestrator.ledger.store import Ledger, Rotation
+from tests.ledger_factories import DAY, record_run
 
 INVENTORY = """\
 version: 1

@@ -17,12 +17,11 @@ from orchestrator.ledger.store import Ledger
 from orchestrator.observe.redaction import clear_secrets
 from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, inventory_document
-from orchestrator.simulator.scenario import Scenario
 from orchestrator.simulator.server import Simulation, running_simulator
+from tests.simfleet import FAST_SOCKET_JOBS
 
 pytestmark = pytest.mark.slow
 
-FAST = Scenario.model_validate({"options": {"job_duration": {"min_s": 0.01, "max_s": 0.03}}})
 WRONG_UUID = "00000000-0000-4000-8000-000000000bad"
 
 
@@ -38,7 +37,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def fleet(tmp_path: Path) -> Iterator[tuple[Simulation, dict[str, Any]]]:
     """2 clusters x 2 SVMs on loopback and the inventory document for them."""
     spec = FleetSpec.generate(2, 2)
-    with running_simulator(spec, FAST, seed=3) as sim:
+    with running_simulator(spec, FAST_SOCKET_JOBS, seed=3) as sim:
         yield sim, inventory_document(spec, sim.urls, ca_bundle=None)
 
 

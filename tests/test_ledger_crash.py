@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
-from ledger_factories import make_run
 
 from orchestrator.ledger.records import RunStatus
 from orchestrator.ledger.store import Ledger
+from tests.ledger_factories import active_runs, integrity_problems, make_run
 
 TARGETS = 40
 
@@ -115,7 +115,7 @@ def test_a_sigkill_never_loses_a_committed_write(tmp_path: Path, mode: str, seed
     assert reported, "the child committed nothing before the kill"
     _assert_consistent(path, reported)
     with Ledger.open(path) as ledger:
-        assert ledger.integrity_problems() == []
+        assert integrity_problems(ledger.path) == []
         assert ledger.running_run() is None  # the kernel dropped the lock with the process
-        assert [run.status for run in ledger.active_runs()] == [RunStatus.ACTIVE]
+        assert [run.status for run in active_runs(ledger)] == [RunStatus.ACTIVE]
         ledger.acquire("r1")  # resume can take the run over

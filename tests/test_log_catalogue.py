@@ -19,8 +19,6 @@ from typing import Any
 import anyio
 import pytest
 import yaml
-from cli_interrupt import interrupted_run
-from log_catalogue import BOUND, ENVELOPE, catalogue
 
 from orchestrator.cli import main
 from orchestrator.engine.breaker import CircuitBreaker
@@ -29,6 +27,8 @@ from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, inventory_document
 from orchestrator.simulator.scenario import Scenario
 from orchestrator.simulator.server import running_simulator
+from tests.cli_interrupt import interrupted_run
+from tests.log_catalogue import BOUND, ENVELOPE, catalogue
 
 pytestmark = pytest.mark.slow
 

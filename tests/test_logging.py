@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 import structlog
-from log_catalogue import catalogue
 
 from orchestrator.observe import events
 from orchestrator.observe.logging import configure_logging, get_logger, register_secret
 from orchestrator.observe.redaction import REDACTED, clear_secrets
+from tests.log_catalogue import catalogue
 
 ANSI = re.compile(r"\x1b\[")
 PASSWORD = "Tr0ub4dor&3-password"

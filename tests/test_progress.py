@@ -40,11 +40,11 @@ def test_plain_output_has_one_line_per_wave_and_a_line_per_ten_percent() -> None
     view, out = plain()
     view.start(20, 3, [1, 2, 17])
     view.wave_started(0, 1)
-    view.target_finished("rekeyed", "c1")
+    view.target_finished("rekeyed")
     view.wave_started(1, 2)
     view.retry_scheduled()
     for _ in range(19):
-        view.target_finished("failed", "c2")
+        view.target_finished("failed")
     view.stop()
     text = out.getvalue()
     assert not ANSI.search(text)
@@ -62,10 +62,10 @@ def test_plain_prints_every_interval_when_progress_is_slow() -> None:
     clock = FakeClock()
     view, out = plain(clock)
     view.start(1000, 1, [1000])
-    view.target_finished("rekeyed", "c1")
+    view.target_finished("rekeyed")
     assert "progress: 1/1000" not in out.getvalue()
     clock.now += 10.0
-    view.target_finished("rekeyed", "c1")
+    view.target_finished("rekeyed")
     assert "progress: 2/1000 (0%) in 10s: rekeyed 2, retries 0" in out.getvalue()
 
 
@@ -73,7 +73,7 @@ def test_plain_stop_reports_an_unfinished_run() -> None:
     """An interrupted run still ends with a status line showing where it stopped."""
     view, out = plain()
     view.start(50, 2, [1, 49])
-    view.target_finished("aborted", "c1")
+    view.target_finished("aborted")
     view.stop()
     assert out.getvalue().splitlines()[-1].startswith("progress: 1/50 (2%)")
 
@@ -98,11 +98,11 @@ def test_live_view_counts_and_shows_logs_above(monkeypatch: pytest.MonkeyPatch) 
     view.start(3, 2, [1, 2])
     view.wave_started(0, 1)
     print("a log line", file=sys.stderr)  # Live redirects stderr to print above itself
-    view.target_finished("rekeyed", "c1")
+    view.target_finished("rekeyed")
     view.wave_started(1, 2)
     view.retry_scheduled()
-    view.target_finished("failed", "c2")
-    view.target_finished("rekeyed", "c2")
+    view.target_finished("failed")
+    view.target_finished("rekeyed")
     view.stop()
     text = out.getvalue()
     assert "a log line" in text

@@ -8,13 +8,13 @@ from dataclasses import replace
 
 import pytest
 from rich.console import Console
-from synthetic_run import make_plan, make_rows, make_run
 
 from orchestrator.core.targets import TargetKey, TargetState
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
 from orchestrator.observe import hints
 from orchestrator.observe.recap import render_recap
 from orchestrator.observe.reports import summary
+from tests.synthetic_run import make_plan, make_rows, make_run
 
 RUN = make_run()
 ROWS, TRANSITIONS = make_rows(RUN)

@@ -28,12 +28,10 @@ from orchestrator.cli import main
 from orchestrator.ledger.store import Ledger
 from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, write_inventory
-from orchestrator.simulator.scenario import Scenario
 from orchestrator.simulator.server import running_simulator
+from tests.simfleet import SOCKET_JOBS, scenario
 
 pytestmark = pytest.mark.slow
-
-FAST_JOBS = {"job_duration": {"min_s": 0.01, "max_s": 0.03}}
 
 
 @pytest.fixture(autouse=True)
@@ -44,9 +42,8 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def _fleet(tmp_path: Path, clusters: int, svms: int, *faults: dict[str, Any]) -> Iterator[Path]:
-    scenario = Scenario.model_validate({"options": FAST_JOBS, "faults": list(faults)})
     spec = FleetSpec.generate(clusters, svms)
-    with running_simulator(spec, scenario, seed=3) as sim:
+    with running_simulator(spec, scenario(*faults, **SOCKET_JOBS), seed=3) as sim:
         inventory = write_inventory(tmp_path / "inv.yaml", spec, sim.urls, ca_bundle=None)
         retry = "retry:\n  '65539436': {base_delay_s: 0.05, max_delay_s: 0.1}\n"
         inventory.write_text(inventory.read_text() + retry)

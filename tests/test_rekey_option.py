@@ -67,3 +67,11 @@ def test_the_rotation_survives_the_ledger_round_trip() -> None:
     options = RunOptions(rekey=Operation.INTERNAL)
     again = RunOptions.from_json(json.loads(json.dumps(options.to_json())))
     assert again.rekey is Operation.INTERNAL
+
+
+def test_stored_options_with_an_unknown_key_are_refused_naming_it() -> None:
+    """A run read back with a knob this release does not know is an error (issue 14)."""
+    stored = RunOptions().to_json() | {"tls_verify_disabled": ["c1"], "estimate": {}}
+    assert RunOptions.from_json(stored) == RunOptions()  # the record's own keys pass
+    with pytest.raises(ValueError, match="unknown run option 'turbo'"):
+        RunOptions.from_json(stored | {"turbo": True})

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from synthetic_run import RUN_ID, make_rows, make_run
 
 from orchestrator.cli import main
 from orchestrator.core.exitcodes import ExitCode
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.reports import load_schema, render
+from tests.synthetic_run import RUN_ID, make_rows, make_run
 
 RUN = make_run()
 ROWS, TRANSITIONS = make_rows(RUN)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_interrupt import interrupted_run
 
 from orchestrator.cli import main
 from orchestrator.core.targets import TargetState
@@ -28,6 +27,7 @@ from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, write_inventory
 from orchestrator.simulator.scenario import Scenario
 from orchestrator.simulator.server import running_simulator
+from tests.cli_interrupt import interrupted_run
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-from synthetic_run import RUN_ID, SECRET, make_plan, make_rows, make_run
 
 from orchestrator.core.selectors import parse_targets_file
 from orchestrator.core.targets import Outcome, TargetKey
@@ -21,6 +20,7 @@ from orchestrator.ledger.store import Ledger
 from orchestrator.observe.redaction import clear_secrets, register_secret
 from orchestrator.observe.reports import FILE_NAMES, SCHEMA_ID, build_report, load_schema, render
 from orchestrator.observe.reports import write_reports as write_all
+from tests.synthetic_run import RUN_ID, SECRET, make_plan, make_rows, make_run
 
 RUN = make_run()
 ROWS, TRANSITIONS = make_rows(RUN)

@@ -8,10 +8,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from orchestrator.core.inventory import BasicAuth, ClusterSpec, TlsSettings
 from orchestrator.errors import UserError
-from orchestrator.observe.redaction import REDACTED, clear_secrets, scrub_text
+from orchestrator.observe.redaction import REDACTED, clear_secrets, register_secret, scrub_text
+from orchestrator.ontap.connect import build_http_client
 from orchestrator.ontap.secret_command import command_secret, forget_command_secrets
 
 
@@ -31,9 +34,16 @@ def _secret(argv: tuple[str, ...], timeout_s: float = 30.0) -> str:
     return command_secret("east-01", argv, timeout_s=timeout_s, field="auth.password_command")
 
 
-def test_stdout_stripped_is_the_secret_and_is_redacted_at_once() -> None:
+def test_stdout_stripped_is_the_secret() -> None:
     assert _secret(_python("print('\\t pw-from-vault-77 \\n')")) == "pw-from-vault-77"
-    assert scrub_text("login with pw-from-vault-77 failed") == f"login with {REDACTED} failed"
+
+
+def test_a_command_secret_is_handed_to_on_secret_and_redacted_once_wired() -> None:
+    """connect hands the secret to `on_secret` at once; the redactor wired there scrubs it."""
+    auth = BasicAuth("admin", password_command=_python("print('pw-from-vault-78')"))
+    spec = ClusterSpec(name="c1", base_url="https://c1", auth=auth, tls=TlsSettings(), key_id="k")
+    build_http_client(spec, timeout=httpx.Timeout(1.0), on_secret=register_secret)
+    assert scrub_text("login with pw-from-vault-78 failed") == f"login with {REDACTED} failed"
 
 
 def test_no_shell_is_involved() -> None:

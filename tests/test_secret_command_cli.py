@@ -18,12 +18,11 @@ from orchestrator.observe.redaction import clear_secrets
 from orchestrator.ontap.secret_command import forget_command_secrets
 from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import inventory_document
-from orchestrator.simulator.scenario import Scenario
 from orchestrator.simulator.server import Simulation, running_simulator
+from tests.simfleet import FAST_SOCKET_JOBS
 
 pytestmark = pytest.mark.slow
 
-FAST = Scenario.model_validate({"options": {"job_duration": {"min_s": 0.01, "max_s": 0.03}}})
 PASSWORD = "vault-Held-Secret-81d2"
 TOKEN = "eyJvault.Token.Secret-5e0c"
 
@@ -49,7 +48,7 @@ def _script(path: Path, body: str) -> Path:
 def serve(tmp_path: Path) -> Iterator[Any]:
     spec = FleetSpec.generate(2, 2, password=PASSWORD)
     spec = FleetSpec(clusters=[c.model_copy(update={"tokens": [TOKEN]}) for c in spec.clusters])
-    with running_simulator(spec, FAST, seed=3) as sim:
+    with running_simulator(spec, FAST_SOCKET_JOBS, seed=3) as sim:
 
         def write(auth: dict[str, Any]) -> tuple[Simulation, Path]:
             document = inventory_document(spec, sim.urls, ca_bundle=None)

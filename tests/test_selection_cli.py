@@ -14,12 +14,10 @@ from orchestrator.cli import main
 from orchestrator.ledger.store import Ledger
 from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, write_inventory
-from orchestrator.simulator.scenario import Scenario
 from orchestrator.simulator.server import Simulation, running_simulator
+from tests.simfleet import FAST_SOCKET_JOBS
 
 pytestmark = pytest.mark.slow
-
-FAST = Scenario.model_validate({"options": {"job_duration": {"min_s": 0.01, "max_s": 0.03}}})
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +31,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def fleet(tmp_path: Path) -> Iterator[tuple[Simulation, Path]]:
     """3 clusters (c001..c003) x 4 SVMs (svm01..svm04), `svms: all`, on loopback."""
     spec = FleetSpec.generate(3, 4)
-    with running_simulator(spec, FAST, seed=3) as sim:
+    with running_simulator(spec, FAST_SOCKET_JOBS, seed=3) as sim:
         yield sim, write_inventory(tmp_path / "inv.yaml", spec, sim.urls, ca_bundle=None)
 
 
@@ -170,3 +168,13 @@ def test_a_whole_cluster_line_selects_every_target_of_the_cluster(
     Path("again.txt").write_text("c002/*\n!c002/svm01\n")
     assert main(_argv("run", inventory, "--waves", "100%", "--targets", "@again.txt")) == 0
     assert _rekeyed(sim) == {"c002/svm02", "c002/svm03", "c002/svm04"}
+
+
+def test_a_plan_records_its_selection_like_a_run(fleet: tuple[Simulation, Path]) -> None:
+    """One record builder: plan's run record keeps the selectors as given (issue 14)."""
+    _sim, inventory = fleet
+    assert main(_argv("plan", inventory, "--cluster", "c001", "--exclude-svm", "svm02")) == 0
+    with Ledger.open(Path("state.db")) as ledger:
+        (record,) = ledger.list_runs()
+    assert record.selection["cluster"] == ["c001"]
+    assert record.selection["exclude_svm"] == ["svm02"]

@@ -17,6 +17,7 @@ from orchestrator.core.selectors import (
     cluster_may_match,
     clusters_to_discover,
     discovery_problems,
+    inventory_targets,
     known_targets,
     parse_targets_file,
     read_targets_file,
@@ -372,3 +373,13 @@ def test_no_problem_means_something_is_selected(selection: Selection) -> None:
     """The offline check never lets a selection of nothing through."""
     if not selection_problems(selection, FLEET):
         assert known_targets(selection, FLEET) or clusters_to_discover(selection, FLEET)
+
+
+def test_inventory_targets_lists_entries_found_svms_and_the_cluster_scope() -> None:
+    """The one rule of "which targets an inventory names" (validate, history; issue 14)."""
+    mixed = _spec("m", svms=("b", "a"), all_svms=True, scope=True)
+    assert inventory_targets(EAST) == ["svm_fin", "svm_hr", "-"]
+    assert inventory_targets(mixed, ["c", "a", "-", "c"]) == ["b", "a", "c", "-"]
+    assert inventory_targets(mixed, None) == ["b", "a", "*", "-"]  # could not be listed
+    assert inventory_targets(LAB) == []  # `svms: all`, nothing found yet
+    assert inventory_targets(WEST, ["other"]) == ["svm_fin"]  # found SVMs only with `all`

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from orchestrator.simulator import (
@@ -13,8 +12,8 @@ from orchestrator.simulator import (
     FleetSpec,
     Scenario,
     SimulatorApp,
-    SimulatorTransport,
 )
+from tests.simfleet import sim_client
 
 BASE = "http://127.0.0.1:20001"
 
@@ -26,14 +25,10 @@ def _app(scenario: str = "", **cluster: Any) -> SimulatorApp:
     return SimulatorApp(fleet)
 
 
-def _client(app: SimulatorApp, **kwargs: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=SimulatorTransport(app), base_url=BASE, **kwargs)
-
-
 @pytest.mark.anyio
 async def test_missing_or_wrong_credentials_get_401_with_ontap_body() -> None:
     app = _app()
-    async with _client(app) as client:
+    async with sim_client(app, auth=None) as client:
         missing = await client.get("/api/cluster")
         wrong = await client.get("/api/cluster", auth=("admin", "nope"))
         right = await client.get("/api/cluster", auth=("admin", "netapp-sim"))
@@ -47,7 +42,7 @@ async def test_missing_or_wrong_credentials_get_401_with_ontap_body() -> None:
 @pytest.mark.anyio
 async def test_account_locks_after_n_failures_even_for_the_right_password() -> None:
     app = _app("options: {lockout_after: 3}")
-    async with _client(app) as client:
+    async with sim_client(app, auth=None) as client:
         for _ in range(3):
             await client.get("/api/cluster", auth=("admin", "nope"))
         locked = await client.get("/api/cluster", auth=("admin", "netapp-sim"))
@@ -59,7 +54,7 @@ async def test_account_locks_after_n_failures_even_for_the_right_password() -> N
 @pytest.mark.anyio
 async def test_success_resets_the_failure_count() -> None:
     app = _app("options: {lockout_after: 2}")
-    async with _client(app) as client:
+    async with sim_client(app, auth=None) as client:
         await client.get("/api/cluster", auth=("admin", "nope"))
         await client.get("/api/cluster", auth=("admin", "netapp-sim"))
         await client.get("/api/cluster", auth=("admin", "nope"))
@@ -70,7 +65,7 @@ async def test_success_resets_the_failure_count() -> None:
 @pytest.mark.anyio
 async def test_wrong_password_fault_changes_the_clusters_password() -> None:
     app = _app("faults: [{kind: wrong_password, cluster: c001}]")
-    async with _client(app) as client:
+    async with sim_client(app, auth=None) as client:
         response = await client.get("/api/cluster", auth=("admin", "netapp-sim"))
     assert response.status_code == 401
     assert app.fleet.clusters[0].password == "netapp-sim-rotated"
@@ -107,14 +102,14 @@ async def test_client_certificate_cn_of_a_known_user_authenticates() -> None:
 @pytest.mark.anyio
 async def test_bearer_tokens_work_from_9_14_only() -> None:
     headers = {"Authorization": "Bearer tok-1"}
-    async with _client(_app(tokens=["tok-1"]), headers=headers) as client:
+    async with sim_client(_app(tokens=["tok-1"]), auth=None, headers=headers) as client:
         assert (await client.get("/api/cluster")).status_code == 200
     old = _app(tokens=["tok-1"], version="9.13.1")
-    async with _client(old, headers=headers) as client:
+    async with sim_client(old, auth=None, headers=headers) as client:
         assert (await client.get("/api/cluster")).status_code == 401
 
 
 @pytest.mark.anyio
 async def test_extra_users_from_the_fleet_definition() -> None:
-    async with _client(_app(users={"ops": "pw"}), auth=("ops", "pw")) as client:
+    async with sim_client(_app(users={"ops": "pw"}), auth=("ops", "pw")) as client:
         assert (await client.get("/api/cluster")).status_code == 200

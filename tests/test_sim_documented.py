@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestrator.simulator import Fleet, FleetSpec, Scenario, SimulatorApp, SimulatorTransport
+from orchestrator.simulator import Fleet, FleetSpec, Scenario, SimulatorApp
+from tests.simfleet import sim_client
 
 BASE = "http://127.0.0.1:20001"
 REKEY = "/api/security/aws-kms/{}/rekey-external"
@@ -22,12 +23,6 @@ def _app(faults: str = "[]", *, options: str = "", version: str = "9.16.1") -> S
     fleet = Fleet(spec, Scenario.from_yaml(text), seed=2)
     fleet.bind_default()
     return SimulatorApp(fleet)
-
-
-def _client(app: SimulatorApp) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=SimulatorTransport(app), base_url=BASE, auth=("admin", "netapp-sim")
-    )
 
 
 async def _uuid(client: httpx.AsyncClient, svm: str = "svm01") -> str:
@@ -52,7 +47,7 @@ async def test_post_return_timeout_outside_0_120_is_refused(value: str) -> None:
     """ONTAP: 400, code 262197, target return_timeout, `The value "121" is invalid for
     field "return_timeout" (<0..120>)`; nothing happens."""
     app = _app()
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         response = await client.post(
             REKEY.format(uuid), params={"return_timeout": value}, json={"key_id": "n"}
@@ -69,7 +64,7 @@ async def test_post_return_timeout_outside_0_120_is_refused(value: str) -> None:
 @pytest.mark.parametrize("path", ["/api/security/aws-kms", "/api/cluster", "/api/cluster/jobs"])
 @pytest.mark.anyio
 async def test_get_return_timeout_is_validated(path: str) -> None:
-    async with _client(_app()) as client:
+    async with sim_client(_app()) as client:
         bad = await client.get(path, params={"return_timeout": "121"})
         good = await client.get(path, params={"return_timeout": "120"})
     assert bad.status_code == 400
@@ -84,7 +79,7 @@ async def test_get_return_timeout_cuts_pages(timeout: str | None, per_page: int)
     (GET default 15 s: three records), then `next` continues."""
     app = _app(options="record_cost_s: 5")
     params = {} if timeout is None else {"return_timeout": timeout}
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         first = (await client.get("/api/security/aws-kms", params=params)).json()
         rest = (await client.get(first["_links"]["next"]["href"])).json()
     assert first["num_records"] == per_page
@@ -98,7 +93,7 @@ async def test_get_return_timeout_cuts_pages(timeout: str | None, per_page: int)
 async def test_key_store_identity_is_its_configuration() -> None:
     """uuid == configuration.uuid == the aws-kms uuid; name `default`; `_links` to the
     concrete configuration; is_svm_kek present."""
-    async with _client(_app()) as client:
+    async with sim_client(_app()) as client:
         kms = await _uuid(client)
         query = {"fields": "*", "svm.name": "svm01"}
         (store,) = (await client.get("/api/security/key-stores", params=query)).json()["records"]
@@ -110,7 +105,7 @@ async def test_key_store_identity_is_its_configuration() -> None:
 
 @pytest.mark.anyio
 async def test_cluster_scoped_key_store_has_no_svm() -> None:
-    async with _client(_app("[{kind: cluster_scope}]")) as client:
+    async with sim_client(_app("[{kind: cluster_scope}]")) as client:
         query = {"fields": "*", "scope": "cluster"}
         (store,) = (await client.get("/api/security/key-stores", params=query)).json()["records"]
     assert "svm" not in store
@@ -119,7 +114,7 @@ async def test_cluster_scoped_key_store_has_no_svm() -> None:
 
 @pytest.mark.anyio
 async def test_aws_kms_records_have_encryption_context_and_skip_verify() -> None:
-    async with _client(_app()) as client:
+    async with sim_client(_app()) as client:
         record = (await client.get(f"/api/security/aws-kms/{await _uuid(client)}")).json()
     assert record["encryption_context"] == ""
     assert record["skip_verify"] is False
@@ -127,7 +122,7 @@ async def test_aws_kms_records_have_encryption_context_and_skip_verify() -> None
 
 @pytest.mark.anyio
 async def test_reachability_failure_uses_the_documented_code() -> None:
-    async with _client(_app("[{kind: amazon_unreachable, svm: svm01}]")) as client:
+    async with sim_client(_app("[{kind: amazon_unreachable, svm: svm01}]")) as client:
         fields = {"fields": "state,amazon_reachability"}
         record = (
             await client.get(f"/api/security/aws-kms/{await _uuid(client)}", params=fields)
@@ -152,7 +147,7 @@ async def test_unhealthy_external_rekey_fails_its_job_with_65537919(fault: str) 
     """AWS unreachable, a key server or a node down: the rekey is accepted and its job
     fails with 65537919 ("External rekey failed on one or more nodes"); nothing changes."""
     app = _app(f"[{fault}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         response = await _rekey(client, await _uuid(client))
     assert response.status_code == 201
     job = response.json()["job"]
@@ -163,7 +158,7 @@ async def test_unhealthy_external_rekey_fails_its_job_with_65537919(fault: str) 
 
 @pytest.mark.anyio
 async def test_a_node_down_shows_in_nodes_and_reachability() -> None:
-    async with _client(_app("[{kind: node_down, node: c001-02}]")) as client:
+    async with sim_client(_app("[{kind: node_down, node: c001-02}]")) as client:
         nodes = (await client.get("/api/cluster/nodes", params={"fields": "state"})).json()
         fields = {"fields": "ekmip_reachability"}
         record = (
@@ -176,7 +171,7 @@ async def test_a_node_down_shows_in_nodes_and_reachability() -> None:
 @pytest.mark.anyio
 async def test_a_health_failure_can_take_the_sync_path() -> None:
     app = _app("[{kind: amazon_unreachable, svm: svm01, as: sync}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         response = await _rekey(client, await _uuid(client))
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "65537919"
@@ -187,7 +182,7 @@ async def test_a_health_failure_can_take_the_sync_path() -> None:
 @pytest.mark.anyio
 async def test_a_blocked_key_store_refuses_the_rekey() -> None:
     app = _app("[{kind: keystore_state, svm: svm01, state: blocked}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         blocked = await _rekey(client, await _uuid(client))
         other = await _rekey(client, await _uuid(client, "svm02"))
     assert blocked.status_code == 400
@@ -203,7 +198,7 @@ async def test_patch_enabled_true_completes_a_stuck_switch() -> None:
     """A stuck switch refuses every rekey (65537610) until `PATCH key-stores/{uuid}
     {"enabled": true}` completes it."""
     app = _app("[{kind: keystore_switching, svm: svm01}]", version="9.14.1")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         before = await _rekey(client, uuid)
         patched = await client.patch(f"/api/security/key-stores/{uuid}", json={"enabled": True})
@@ -219,7 +214,7 @@ async def test_patch_enabled_true_completes_a_stuck_switch() -> None:
 )
 @pytest.mark.anyio
 async def test_patch_key_store_validates_its_body(body: dict[str, Any], code: str) -> None:
-    async with _client(_app(version="9.14.1")) as client:
+    async with sim_client(_app(version="9.14.1")) as client:
         uuid = await _uuid(client)
         response = await client.patch(f"/api/security/key-stores/{uuid}", json=body)
     assert response.status_code == 400
@@ -228,7 +223,7 @@ async def test_patch_key_store_validates_its_body(body: dict[str, Any], code: st
 
 @pytest.mark.anyio
 async def test_patch_enables_a_disabled_key_store() -> None:
-    async with _client(_app("[{kind: keystore_disabled, svm: svm01}]")) as client:
+    async with sim_client(_app("[{kind: keystore_disabled, svm: svm01}]")) as client:
         uuid = await _uuid(client)
         await client.patch(f"/api/security/key-stores/{uuid}", json={"enabled": True})
         store = (await client.get(f"/api/security/key-stores/{uuid}")).json()
@@ -240,7 +235,7 @@ async def test_migrate_moves_the_keys_out_of_the_admin_svm_as_a_job() -> None:
     """65537547 until `POST key-managers/{admin}/migrate {"uuid": <the SVM's>}` ran; the
     migration is a job and no rekey."""
     app = _app("[{kind: keys_in_admin_svm, svm: svm01}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         before = await _rekey(client, uuid)
         (manager,) = (await client.get("/api/security/key-managers")).json()["records"]
@@ -266,7 +261,7 @@ async def test_migrate_moves_the_keys_out_of_the_admin_svm_as_a_job() -> None:
 )
 @pytest.mark.anyio
 async def test_migrate_validates_its_body(body: dict[str, Any], status: int, code: str) -> None:
-    async with _client(_app()) as client:
+    async with sim_client(_app()) as client:
         (manager,) = (await client.get("/api/security/key-managers")).json()["records"]
         url = f"/api/security/key-managers/{manager['uuid']}/migrate"
         response = await client.post(url, json=body)

@@ -7,14 +7,11 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestrator.simulator import Fleet, FleetSpec, Scenario, SimulatorApp, SimulatorTransport
+from orchestrator.simulator import Fleet, FleetSpec, Scenario, SimulatorApp
+from tests.simfleet import sim_client
 
 BASE = "http://127.0.0.1:20001"
 AUTH = ("admin", "netapp-sim")
-
-
-def _client(app: SimulatorApp, base: str = BASE) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=SimulatorTransport(app), base_url=base, auth=AUTH)
 
 
 def _app(
@@ -31,7 +28,7 @@ FAST_JOBS = "options: {job_duration: {min_s: 0.001, max_s: 0.001}}"
 
 @pytest.fixture
 async def client() -> Any:
-    async with _client(_app(scenario=FAST_JOBS)) as c:
+    async with sim_client(_app(scenario=FAST_JOBS)) as c:
         yield c
 
 
@@ -179,7 +176,7 @@ async def test_paging_follows_next_links_that_carry_the_query(client: httpx.Asyn
 @pytest.mark.anyio
 async def test_trailing_empty_page_when_configured() -> None:
     app = _app(scenario="options: {trailing_empty_page: true}")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         pages = await _pages(client, "/api/security/aws-kms", {"max_records": "2"})
     assert [p["num_records"] for p in pages] == [2, 2, 0]
 
@@ -187,7 +184,7 @@ async def test_trailing_empty_page_when_configured() -> None:
 @pytest.mark.anyio
 async def test_key_stores_show_type_state_and_configuration() -> None:
     """On 9.16.1 (where `state` exists) a key store shows type, state and configuration."""
-    async with _client(_app(version="9.16.1")) as client:
+    async with sim_client(_app(version="9.16.1")) as client:
         await _key_stores_show_type_state_and_configuration(client)
 
 
@@ -223,16 +220,16 @@ async def test_unknown_path_404_and_wrong_method_405(client: httpx.AsyncClient) 
 @pytest.mark.anyio
 async def test_each_address_is_its_own_cluster() -> None:
     app = _app()
-    async with _client(app, "http://127.0.0.1:20002") as client:
+    async with sim_client(app, "http://127.0.0.1:20002") as client:
         assert (await client.get("/api/cluster")).json()["name"] == "c002"
-    async with _client(app, "http://127.0.0.1:29999") as client:
+    async with sim_client(app, "http://127.0.0.1:29999") as client:
         assert (await client.get("/api/cluster")).status_code == 404
 
 
 @pytest.mark.anyio
 async def test_ontap_9_11_has_no_aws_kms_api() -> None:
     app = _app(scenario='faults: [{kind: version, cluster: c001, version: "9.11.1"}]')
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         assert (await client.get("/api/cluster")).json()["version"]["major"] == 11
         response = await client.get("/api/security/aws-kms")
         assert response.status_code == 404

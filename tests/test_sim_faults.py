@@ -9,21 +9,12 @@ import anyio
 import httpx
 import pytest
 
-from orchestrator.simulator import Fleet, FleetSpec, Scenario, SimulatorApp, SimulatorTransport
+from orchestrator.simulator import Fleet, FleetSpec, Scenario, SimulatorApp
+from tests.simfleet import FakeClock, sim_client
 
 BASE = "http://127.0.0.1:20001"
 REKEY = "/api/security/aws-kms/{}/rekey-external"
 FAST = "job_duration: {min_s: 0.001, max_s: 0.001}"
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _app(
@@ -39,11 +30,6 @@ def _app(
     fleet = Fleet(FleetSpec.generate(1, svms, versions=[version]), scenario, seed=seed)
     fleet.bind_default()
     return SimulatorApp(fleet, clock=clock)
-
-
-def _client(app: SimulatorApp) -> httpx.AsyncClient:
-    transport = SimulatorTransport(app)
-    return httpx.AsyncClient(transport=transport, base_url=BASE, auth=("admin", "netapp-sim"))
 
 
 async def _uuid(client: httpx.AsyncClient, svm: str = "svm01") -> str:
@@ -84,7 +70,7 @@ async def test_rekey_fault_for_n_attempts_then_success(
     kind: str, code: int, status: int, state: str
 ) -> None:
     app = _app(f"[{{kind: {kind}, svm: svm01, attempts: 2}}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         shown = (await client.get("/api/security/key-stores", params={"fields": "state"})).json()
         answers = [await _rekey(client, uuid) for _ in range(3)]
@@ -103,7 +89,7 @@ async def test_rekey_fault_for_n_attempts_then_success(
 async def test_keystore_initializing_for_t_seconds() -> None:
     clock = FakeClock()
     app = _app("[{kind: keystore_initializing, seconds: 30}]", clock=clock)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         early = await _rekey(client, uuid)
         clock.now += 30
@@ -115,7 +101,7 @@ async def test_keystore_initializing_for_t_seconds() -> None:
 @pytest.mark.anyio
 async def test_switching_stuck_never_clears() -> None:
     app = _app("[{kind: keystore_switching}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         answers = [(await _rekey(client, uuid)).status_code for _ in range(4)]
     assert answers == [400] * 4
@@ -125,7 +111,7 @@ async def test_switching_stuck_never_clears() -> None:
 @pytest.mark.anyio
 async def test_job_failure_with_a_given_code() -> None:
     app = _app("[{kind: job_failure, code: 65537919}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         key_before = (await client.get(f"/api/security/aws-kms/{uuid}")).json()["key_id"]
         answer = await _rekey(client, uuid)
@@ -144,7 +130,7 @@ async def test_job_failure_with_a_given_code() -> None:
 @pytest.mark.anyio
 async def test_a_code_fault_can_take_the_job_path() -> None:
     app = _app("[{kind: node_failure, attempts: 1, as: job}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         first, second = await _rekey(client, uuid), await _rekey(client, uuid)
     assert first.json()["job"]["state"] == "failure"
@@ -160,7 +146,7 @@ async def test_http_errors_answer_5xx_with_an_ontap_body(status: int, code: str 
     """A 5xx has an ONTAP error body; 262291 (a timeout) only on the timeout case, and no
     invented code where ONTAP documents none."""
     app = _app(f"[{{kind: http_errors, rate: 1.0, statuses: [{status}]}}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         response = await client.get("/api/cluster")
     assert response.status_code == status
     assert response.json()["error"].get("code") == code
@@ -176,7 +162,7 @@ async def test_http_503_carries_retry_after_only_when_switched_on(
     """Retry-After is documented for 429 only: a 503 carries it with retry_after_on_503."""
     options = f"retry_after_on_503: {switch}" if switch else ""
     app = _app("[{kind: http_errors, rate: 1.0, statuses: [503]}]", options=options)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         response = await client.get("/api/cluster")
     assert response.status_code == 503
     assert response.headers.get("retry-after") == header
@@ -185,7 +171,7 @@ async def test_http_503_carries_retry_after_only_when_switched_on(
 @pytest.mark.anyio
 async def test_http_errors_on_rekey_only_leave_gets_alone() -> None:
     app = _app("[{kind: http_errors, rate: 1.0, statuses: [504], requests: rekey}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         answer = await _rekey(client, uuid)
     assert answer.status_code == 504
@@ -195,7 +181,7 @@ async def test_http_errors_on_rekey_only_leave_gets_alone() -> None:
 @pytest.mark.anyio
 async def test_drop_before_the_post_took_effect() -> None:
     app = _app("[{kind: drop_before, rate: 1.0}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         with pytest.raises(httpx.RemoteProtocolError):
             await _rekey(client, uuid)
@@ -206,7 +192,7 @@ async def test_drop_before_the_post_took_effect() -> None:
 @pytest.mark.anyio
 async def test_drop_after_the_post_took_effect() -> None:
     app = _app("[{kind: drop_after, rate: 1.0}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         with pytest.raises(httpx.RemoteProtocolError):
             await _rekey(client, uuid)
@@ -223,7 +209,7 @@ async def test_latency_and_slow_responses_delay_answers() -> None:
     app = _app(
         "[{kind: latency, min_s: 0.02, max_s: 0.02}, {kind: slow, rate: 1.0, delay_s: 0.03}]"
     )
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         started = time.monotonic()
         await client.get("/api/cluster")
         assert time.monotonic() - started >= 0.05
@@ -233,7 +219,7 @@ async def test_latency_and_slow_responses_delay_answers() -> None:
 async def test_job_duration_per_svm() -> None:
     clock = FakeClock()
     app = _app("[{kind: job_duration, svm: svm02, min_s: 60, max_s: 60}]", clock=clock)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         fast = await _rekey(client, await _uuid(client, "svm01"))
         slow = await _rekey(client, await _uuid(client, "svm02"), wait=0)
     assert (fast.status_code, slow.status_code) == (201, 202)
@@ -243,7 +229,7 @@ async def test_job_duration_per_svm() -> None:
 async def test_unreachable_cluster_refuses_connections() -> None:
     app = _app("[{kind: unreachable, cluster: c001}]")
     assert app.fleet.clusters[0].unreachable
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         with pytest.raises(httpx.ConnectError):
             await client.get("/api/cluster")
 
@@ -251,7 +237,7 @@ async def test_unreachable_cluster_refuses_connections() -> None:
 @pytest.mark.anyio
 async def test_cluster_scoped_configuration() -> None:
     app = _app("[{kind: cluster_scope}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         body = (await client.get("/api/security/aws-kms", params={"scope": "cluster"})).json()
         record = body["records"][0]
         answer = await _rekey(client, record["uuid"])
@@ -266,7 +252,7 @@ async def test_cluster_scoped_configuration() -> None:
 @pytest.mark.anyio
 async def test_svms_without_aws_kms_are_absent() -> None:
     app = _app("[{kind: no_aws_kms, svm: svm02}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         kms = (await client.get("/api/security/aws-kms")).json()
         svms = (await client.get("/api/svm/svms")).json()
         stores = (await client.get("/api/security/key-stores")).json()
@@ -280,7 +266,7 @@ async def test_svms_without_aws_kms_are_absent() -> None:
 @pytest.mark.anyio
 async def test_keystore_state_for_plan(state: str) -> None:
     app = _app(f"[{{kind: keystore_state, svm: svm01, state: {state}}}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         query = {"fields": "state", "svm.name": "svm01"}
         body = (await client.get("/api/security/key-stores", params=query)).json()
     assert body["records"][0]["state"] == state
@@ -293,7 +279,7 @@ async def test_amazon_and_ekmip_reachability_faults() -> None:
         " {kind: ekmip_unreachable, svm: svm02, node: '*-02'}]"
     )
     app = _app(faults)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         fields = {"fields": "state,amazon_reachability,ekmip_reachability"}
         one = (
             await client.get(f"/api/security/aws-kms/{await _uuid(client)}", params=fields)
@@ -315,7 +301,7 @@ async def _concurrent_gets(app: SimulatorApp, count: int) -> list[Any]:
         except httpx.RemoteProtocolError as exc:
             results.append(exc)
 
-    async with _client(app) as client, anyio.create_task_group() as tg:
+    async with sim_client(app) as client, anyio.create_task_group() as tg:
         for _ in range(count):
             tg.start_soon(one, client)
     return results
@@ -350,7 +336,7 @@ async def test_overload_past_the_request_limit(mix: str, expected: Any) -> None:
 
 async def _outcomes(seed: int) -> list[int]:
     app = _app("[{kind: rekey_error, code: 65537919, rate: 0.5}]", seed=seed, svms=1)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         return [(await _rekey(client, uuid)).status_code for _ in range(12)]
 

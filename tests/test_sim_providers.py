@@ -11,7 +11,8 @@ import pydantic
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.simulator import Fleet, FleetSpec, Scenario, SimulatorApp, SimulatorTransport
+from orchestrator.simulator import Fleet, FleetSpec, Scenario, SimulatorApp
+from tests.simfleet import sim_client
 
 AUTH = ("admin", "netapp-sim")
 FAST = "job_duration: {min_s: 0.001, max_s: 0.001}"
@@ -31,12 +32,6 @@ def _app(faults: str = "[]", *, version: str = "9.17.1", svms: int = 4) -> Simul
     fleet = Fleet(spec, Scenario.from_yaml(f"options: {{{FAST}}}\nfaults: {faults}"), seed=4)
     fleet.bind_default()
     return SimulatorApp(fleet)
-
-
-def _client(app: SimulatorApp) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=SimulatorTransport(app), base_url="http://127.0.0.1:20001", auth=AUTH
-    )
 
 
 async def _record(client: httpx.AsyncClient, provider: str) -> dict[str, Any]:
@@ -76,7 +71,7 @@ def test_fleet_file_names_a_key_manager_per_svm() -> None:
 @pytest.mark.anyio
 async def test_each_collection_lists_its_own_configurations(provider: str) -> None:
     app = _app()
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         record = await _record(client, provider)
         stores = (await client.get("/api/security/key-stores", params={"fields": "*"})).json()
     svm = f"svm0{PROVIDERS.index(provider) + 1}"
@@ -112,7 +107,7 @@ async def test_endpoints_exist_from_their_version(path: str, since: str, offset:
     provider = next(p for p, c in COLLECTION.items() if path.startswith(c))
     uuid = app.fleet.clusters[0].svms[PROVIDERS.index(provider)].kms.uuid  # type: ignore[union-attr]
     url = f"/api/security/{path.replace('{uuid}', uuid)}"
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         if "rekey" in path:
             body = {KEY_FIELD[provider]: "k"} if path.endswith("external") else None
             response = await client.post(url, params={"return_timeout": 5}, json=body)
@@ -127,7 +122,7 @@ async def test_endpoints_exist_from_their_version(path: str, since: str, offset:
 
 @pytest.mark.anyio
 async def test_barbican_has_no_external_rekey() -> None:
-    async with _client(_app()) as client:
+    async with sim_client(_app()) as client:
         uuid = (await _record(client, "barbican"))["uuid"]
         response = await _rekey(client, "barbican", uuid, "external", {"key_id": "k"})
     assert response.status_code == 404
@@ -159,7 +154,7 @@ async def test_barbican_has_no_external_rekey() -> None:
 async def test_external_rekey_changes_the_key(provider: str, body: Any, key: str) -> None:
     app = _app()
     svm = f"svm0{PROVIDERS.index(provider) + 1}"
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = (await _record(client, provider))["uuid"]
         response = await _rekey(client, provider, uuid, "external", body)
         after = await _record(client, provider)
@@ -189,7 +184,7 @@ async def test_external_rekey_bodies_are_validated(
     provider: str, body: Any, code: str, target: str
 ) -> None:
     app = _app()
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = (await _record(client, provider))["uuid"]
         response = await _rekey(client, provider, uuid, "external", body)
     assert response.status_code == 400
@@ -204,7 +199,7 @@ async def test_internal_rekey_takes_no_body_and_keeps_the_key(provider: str) -> 
     262179."""
     app = _app()
     svm = f"svm0{PROVIDERS.index(provider) + 1}"
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         before = await _record(client, provider)
         refused = await _rekey(client, provider, before["uuid"], "internal", {"key_id": "k"})
         response = await _rekey(client, provider, before["uuid"], "internal")
@@ -227,7 +222,7 @@ async def test_internal_rekey_takes_no_body_and_keeps_the_key(provider: str) -> 
 @pytest.mark.anyio
 async def test_not_configured_answers_each_providers_code(provider: str, code: str) -> None:
     app = _app("[{kind: not_configured}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = (await _record(client, provider))["uuid"]
         response = await _rekey(client, provider, uuid, "internal")
     assert response.status_code == 400
@@ -238,7 +233,7 @@ async def test_not_configured_answers_each_providers_code(provider: str, code: s
 @pytest.mark.anyio
 async def test_internal_rekey_with_a_node_down_is_refused_65537566(provider: str) -> None:
     app = _app("[{kind: node_down, node: c001-02}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = (await _record(client, provider))["uuid"]
         response = await _rekey(client, provider, uuid, "internal")
     assert response.status_code == 400
@@ -253,7 +248,7 @@ async def test_external_rekey_with_the_cloud_unreachable_fails_its_job(
     """GCP's twin of 65537919 is 65537729 ("try the rekey operation again")."""
     svm = f"svm0{PROVIDERS.index(provider) + 1}"
     app = _app(f"[{{kind: amazon_unreachable, svm: {svm}}}]")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         record = await _record(client, provider)
         body = {KEY_FIELD[provider]: "k2"}
         response = await _rekey(client, provider, record["uuid"], "external", body)

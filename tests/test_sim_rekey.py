@@ -5,20 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from orchestrator.simulator import Fleet, FleetSpec, Scenario, SimulatorApp, SimulatorTransport
+from orchestrator.simulator import Fleet, FleetSpec, Scenario, SimulatorApp
+from tests.simfleet import FakeClock, sim_client
 
 BASE = "http://127.0.0.1:20001"
 REKEY = "/api/security/aws-kms/{}/rekey-external"
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _fleet(scenario: str = "", svms: int = 2, version: str = "9.14.1") -> Fleet:
@@ -26,11 +17,6 @@ def _fleet(scenario: str = "", svms: int = 2, version: str = "9.14.1") -> Fleet:
     fleet = Fleet(spec, Scenario.from_yaml(scenario), seed=3)
     fleet.bind_default()
     return fleet
-
-
-def _client(app: SimulatorApp) -> httpx.AsyncClient:
-    transport = SimulatorTransport(app)
-    return httpx.AsyncClient(transport=transport, base_url=BASE, auth=("admin", "netapp-sim"))
 
 
 def _options(**options: object) -> str:
@@ -57,7 +43,7 @@ async def _first_uuid(client: httpx.AsyncClient) -> str:
 @pytest.mark.anyio
 async def test_rekey_body_is_validated(body: bytes, code: str, target: str | None) -> None:
     """Each body mistake gets ONTAP's documented code (ontap-rest-notes.md section 6)."""
-    async with _client(SimulatorApp(_fleet())) as client:
+    async with sim_client(SimulatorApp(_fleet())) as client:
         uuid = await _first_uuid(client)
         response = await client.post(REKEY.format(uuid), content=body)
     assert response.status_code == 400
@@ -68,7 +54,7 @@ async def test_rekey_body_is_validated(body: bytes, code: str, target: str | Non
 @pytest.mark.anyio
 async def test_rekey_that_finishes_in_time_answers_201_with_the_job() -> None:
     fleet = _fleet(_options(job_expiry_s=300))
-    async with _client(SimulatorApp(fleet)) as client:
+    async with sim_client(SimulatorApp(fleet)) as client:
         uuid = await _first_uuid(client)
         response = await client.post(
             REKEY.format(uuid), params={"return_timeout": 5}, json={"key_id": "new-key"}
@@ -98,7 +84,7 @@ async def test_rekey_that_finishes_in_time_answers_201_with_the_job() -> None:
 @pytest.mark.anyio
 async def test_rekey_can_answer_200_instead_of_201() -> None:
     fleet = _fleet(_options(rekey_finished_status=200))
-    async with _client(SimulatorApp(fleet)) as client:
+    async with sim_client(SimulatorApp(fleet)) as client:
         uuid = await _first_uuid(client)
         response = await client.post(
             REKEY.format(uuid), params={"return_timeout": 5}, json={"key_id": "k"}
@@ -113,7 +99,7 @@ async def test_slow_job_answers_202_then_runs_to_success_and_expires() -> None:
     options = "options: {job_duration: {min_s: 10, max_s: 10}, job_expiry_s: 300}"
     fleet = _fleet(options, version="9.16.1")  # the key store's state exists from 9.16.1
     app = SimulatorApp(fleet, clock=clock)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _first_uuid(client)
         current = (await client.get(f"/api/security/aws-kms/{uuid}")).json()["key_id"]
         posted = await client.post(
@@ -145,7 +131,7 @@ async def test_slow_job_answers_202_then_runs_to_success_and_expires() -> None:
 async def test_second_rekey_while_one_runs_is_409_code_8() -> None:
     clock = FakeClock()
     fleet = _fleet("options: {job_duration: {min_s: 10, max_s: 10}}")
-    async with _client(SimulatorApp(fleet, clock=clock)) as client:
+    async with sim_client(SimulatorApp(fleet, clock=clock)) as client:
         uuid = await _first_uuid(client)
         first = await client.post(
             REKEY.format(uuid), params={"return_timeout": 0}, json={"key_id": "a"}
@@ -168,7 +154,7 @@ async def test_second_rekey_while_one_runs_is_409_code_8() -> None:
 async def test_jobs_collection_filters_on_description_state_and_svm() -> None:
     clock = FakeClock()
     fleet = _fleet("options: {job_duration: {min_s: 10, max_s: 10}}", svms=3)
-    async with _client(SimulatorApp(fleet, clock=clock)) as client:
+    async with sim_client(SimulatorApp(fleet, clock=clock)) as client:
         records = (await client.get("/api/security/aws-kms")).json()["records"]
         for record in records[:2]:
             await client.post(
@@ -188,7 +174,7 @@ async def test_jobs_collection_filters_on_description_state_and_svm() -> None:
 
 @pytest.mark.anyio
 async def test_return_timeout_is_validated() -> None:
-    async with _client(SimulatorApp(_fleet())) as client:
+    async with sim_client(SimulatorApp(_fleet())) as client:
         uuid = await _first_uuid(client)
         response = await client.post(
             REKEY.format(uuid), params={"return_timeout": "soon"}, json={"key_id": "k"}
@@ -201,7 +187,7 @@ async def test_return_timeout_is_validated() -> None:
 async def test_peak_concurrent_rekeys_counts_overlapping_jobs() -> None:
     clock = FakeClock()
     fleet = _fleet("options: {job_duration: {min_s: 10, max_s: 10}}", svms=3)
-    async with _client(SimulatorApp(fleet, clock=clock)) as client:
+    async with sim_client(SimulatorApp(fleet, clock=clock)) as client:
         for record in (await client.get("/api/security/aws-kms")).json()["records"]:
             await client.post(
                 REKEY.format(record["uuid"]), params={"return_timeout": 0}, json={"key_id": "k"}

@@ -9,20 +9,11 @@ import anyio
 import httpx
 import pytest
 
-from orchestrator.simulator import Fleet, FleetSpec, Scenario, SimulatorApp, SimulatorTransport
+from orchestrator.simulator import Fleet, FleetSpec, Scenario, SimulatorApp
+from tests.simfleet import FakeClock, sim_client
 
 BASE = "http://127.0.0.1:20001"
 REKEY = "/api/security/aws-kms/{}/rekey-external"
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _app(options: str = "", *, duration: float = 0.001, clock: Any = None) -> SimulatorApp:
@@ -31,12 +22,6 @@ def _app(options: str = "", *, duration: float = 0.001, clock: Any = None) -> Si
     fleet = Fleet(FleetSpec.generate(1, 2), Scenario.from_yaml(text), seed=5)
     fleet.bind_default()
     return SimulatorApp(fleet, clock=clock)
-
-
-def _client(app: SimulatorApp) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=SimulatorTransport(app), base_url=BASE, auth=("admin", "netapp-sim")
-    )
 
 
 async def _uuid(client: httpx.AsyncClient) -> str:
@@ -65,7 +50,7 @@ def _rekeys(app: SimulatorApp) -> list[dict[str, Any]]:
 @pytest.mark.anyio
 async def test_job_description(option: str, expected: str | None) -> None:
     app = _app(option)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         job = (await _rekey(client, uuid)).json()["job"]
         listed = (await client.get("/api/cluster/jobs", params={"fields": "description"})).json()
@@ -87,7 +72,7 @@ async def test_job_description(option: str, expected: str | None) -> None:
 async def test_rekey_finished_body(option: str, keys: set[str] | None) -> None:
     """What a 201 carries: the full job record (default), only its uuid and link, or {}."""
     app = _app(option)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         response = await _rekey(client, await _uuid(client))
     assert response.status_code == 201
     if keys is None:
@@ -108,7 +93,7 @@ async def test_post_return_timeout_default(option: str, status: int) -> None:
     """A POST without return_timeout waits 1 s by default (0 with the switch) for a job of
     0.05 s: 201 when it waits, 202 when it does not."""
     app = _app(option, duration=0.05)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         response = await _rekey(client, await _uuid(client), wait=None)
     assert response.status_code == status
 
@@ -117,7 +102,7 @@ async def test_post_return_timeout_default(option: str, status: int) -> None:
 async def test_busy_rekey_conflict_is_the_default() -> None:
     clock = FakeClock()
     app = _app("busy_rekey: conflict", duration=10, clock=clock)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         first = await _rekey(client, uuid, "a", wait=0)
         second = await _rekey(client, uuid, "b", wait=0)
@@ -132,7 +117,7 @@ async def test_busy_rekey_queue_accepts_and_waits_for_the_running_job() -> None:
     then runs; the key id ends as the second one asked."""
     clock = FakeClock()
     app = _app("busy_rekey: queue", duration=10, clock=clock)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         first = await _rekey(client, uuid, "a", wait=0)
         second = await _rekey(client, uuid, "b", wait=0)
@@ -165,7 +150,7 @@ async def test_busy_rekey_queue_key_store_shows_the_rekey_while_the_first_runs()
     fleet = Fleet(FleetSpec.generate(1, 1, versions=["9.16.1"]), Scenario.from_yaml(text))
     fleet.bind_default()
     app = SimulatorApp(fleet, clock=clock)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         await _rekey(client, uuid, "a", wait=0)
         await _rekey(client, uuid, "b", wait=0)
@@ -182,7 +167,7 @@ async def test_busy_rekey_queue_key_store_shows_the_rekey_while_the_first_runs()
 async def test_job_expiry_s_takes_any_value(expiry: int) -> None:
     clock = FakeClock()
     app = _app(f"job_expiry_s: {expiry}", duration=1, clock=clock)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         posted = await _rekey(client, await _uuid(client), wait=0)
         href = posted.json()["job"]["_links"]["self"]["href"]
         clock.now += 1 + max(expiry - 0.5, 0.5)  # the job ended at +1
@@ -196,7 +181,7 @@ async def test_job_expiry_s_takes_any_value(expiry: int) -> None:
 @pytest.mark.anyio
 async def test_rekey_finished_status(status: int) -> None:
     app = _app(f"rekey_finished_status: {status}")
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         response = await _rekey(client, await _uuid(client))
     assert response.status_code == status
 
@@ -205,7 +190,7 @@ async def test_rekey_finished_status(status: int) -> None:
 async def test_paused_fraction_shows_a_paused_job_that_goes_on() -> None:
     clock = FakeClock()
     app = _app("paused_fraction: 0.4", duration=10, clock=clock)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         href = (await _rekey(client, await _uuid(client), wait=0)).json()["job"]["_links"]
         url = href["self"]["href"]
         states = []
@@ -221,7 +206,7 @@ async def test_running_job_code(code: int) -> None:
     """A running job may carry a non-zero code (ONTAP's docs); a finished one says 0."""
     clock = FakeClock()
     app = _app(f"running_job_code: {code}", duration=10, clock=clock)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         url = (await _rekey(client, await _uuid(client), wait=0)).json()["job"]["_links"]
         href = url["self"]["href"]
         clock.now += 5
@@ -239,7 +224,7 @@ async def test_a_dropped_answer_is_status_0_in_the_ground_truth() -> None:
     fleet = Fleet(FleetSpec.generate(1, 1), Scenario.from_yaml(text), seed=1)
     fleet.bind_default()
     app = SimulatorApp(fleet)
-    async with _client(app) as client:
+    async with sim_client(app) as client:
         uuid = await _uuid(client)
         with pytest.raises(httpx.RemoteProtocolError):
             await _rekey(client, uuid)

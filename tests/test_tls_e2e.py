@@ -113,3 +113,13 @@ def test_verify_false_works_and_is_flagged(sim: Simulation, tmp_path: Path) -> N
     assert report["totals"]["rekeyed"] == 6
     assert sorted(report["tls_verify_disabled"]) == list(CLUSTERS)
     assert "TLS verification disabled" in (reports / "report.md").read_text()
+
+
+def test_a_plan_records_the_tls_flag_like_a_run(sim: Simulation, tmp_path: Path) -> None:
+    """One record builder: plan's record names the `verify: false` clusters too (issue 14)."""
+    code, reports, log = _command(tmp_path, "plan", _inventory(tmp_path, sim, {"verify": False}))
+    assert code == 0
+    flagged = [e for e in _events(log) if e["event"] == "cluster.tls_verify_disabled"]
+    assert sorted(e["cluster"] for e in flagged) == list(CLUSTERS)
+    report = json.loads((reports / "report.json").read_text())
+    assert sorted(report["tls_verify_disabled"]) == list(CLUSTERS)

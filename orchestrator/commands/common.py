@@ -14,16 +14,18 @@ from rich.console import Console
 
 from orchestrator.core.durations import parse_duration
 from orchestrator.errors import StateError, UserError
+from orchestrator.ledger import DEFAULT_STATE
 from orchestrator.ledger.records import RunRecord
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.logging import LOG_LEVELS, configure_logging, resolve_log_level
 from orchestrator.observe.progress import ProgressView, make_progress
 from orchestrator.observe.recap import render_recap
+from orchestrator.observe.redaction import register_secret
 from orchestrator.observe.reports import write_reports
+from orchestrator.ontap.connect import set_secret_sink
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_STATE = Path("ontap-rekey.db")
 DEFAULT_REPORT_ROOT = Path("ontap-rekey-reports")
 
 
@@ -82,6 +84,8 @@ def setup_logging(
         level=level,
         stream_level=os.environ.get("ONTAP_REKEY_STDERR_LEVEL"),
     )
+    # Every secret the ONTAP connections read is scrubbed from every log line from then on.
+    set_secret_sink(register_secret)
 
 
 def open_ledger(path: Path) -> Ledger:

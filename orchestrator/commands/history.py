@@ -22,6 +22,7 @@ from orchestrator.core.inventory import Inventory
 from orchestrator.core.providers import Operation
 from orchestrator.core.selectors import Selection, describe
 from orchestrator.errors import UserError
+from orchestrator.ledger import DEFAULT_STATE
 from orchestrator.ledger.history import (
     History,
     history_json,
@@ -31,7 +32,6 @@ from orchestrator.ledger.history import (
 )
 from orchestrator.ledger.metrics import prometheus_text, write_atomically
 
-DEFAULT_STATE = "./ontap-rekey.db"
 FORMATS = ("table", "json", "prometheus")
 
 

@@ -16,12 +16,13 @@ from orchestrator.commands.run import options_from_flags, run_options
 from orchestrator.config.loader import load_inventory
 from orchestrator.core.exitcodes import exit_code
 from orchestrator.core.identity import with_recorded_uuids
-from orchestrator.core.options import RunOptions
+from orchestrator.core.options import ESTIMATE, RunOptions
 from orchestrator.core.selectors import Selection, cluster_may_match
 from orchestrator.engine.discovery import require_selected_targets
 from orchestrator.engine.planner import estimate, plan_rows
 from orchestrator.engine.pool import ClusterPool, TransportFactory
-from orchestrator.engine.runner import discover_all, operator_name
+from orchestrator.engine.run_record import new_run_record
+from orchestrator.engine.runner import discover_all
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
 from orchestrator.ledger.store import Ledger
 
@@ -43,16 +44,8 @@ def command(inventory: Path, **kw: Any) -> int:
     common.check_report_dir(kw["report_dir"])  # before the first request
     with common.open_ledger(kw["state"]) as ledger:
         loaded = with_recorded_uuids(loaded, ledger.recorded_cluster_uuids())
-        record = RunRecord(
-            run_id=ledger.new_run_id(),
-            mode=RunMode.PLAN,
-            inventory_path=str(loaded.path),
-            inventory_sha256=loaded.sha256,
-            options=options.to_json(),
-            operator=operator_name(),
-            started_at=time.time(),
-        )
         specs = [s for s in loaded.clusters if cluster_may_match(selection, s)]
+        record = new_run_record(ledger, RunMode.PLAN, loaded, options, selection, specs)
         rows, est = anyio.run(plan_targets, record.run_id, specs, selection, options, None)
         _record(ledger, record, rows, est)
         common.finish(ledger, ledger.get_run(record.run_id), kw["report_dir"], out)
@@ -76,7 +69,7 @@ async def plan_targets(
 
 
 def _record(ledger: Ledger, record: RunRecord, rows: list[TargetRow], est: dict[str, Any]) -> None:
-    options = {**record.options, "estimate": est}
+    options = {**record.options, ESTIMATE: est}
     ledger.create_run(replace(record, options=options))
     ledger.add_targets(rows)
     ledger.set_run_status(record.run_id, RunStatus.FINISHED, time.time())

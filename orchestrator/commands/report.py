@@ -13,13 +13,13 @@ from typing import cast
 import click
 from rich.console import Console
 
-from orchestrator.errors import StateError, UserError
+from orchestrator.errors import UserError
+from orchestrator.ledger import DEFAULT_STATE
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.recap import render_recap
 from orchestrator.observe.reports import ReportFormat, render
 
-DEFAULT_STATE = Path("ontap-rekey.db")
 FORMATS = ("json", "md", "html", "junit")
 RECAP_WIDTH = 120
 
@@ -59,10 +59,9 @@ def command(run_id: str, state: Path, fmt: str | None, output: Path | None) -> i
 
 
 def _load(state: Path, run_id: str) -> tuple[RunRecord, list[TargetRow], list[Transition]]:
-    # Ledger.open creates a missing file: reading a report must never do that.
-    if not state.is_file():
-        raise StateError(f"no ledger at {state} (pass --state)")
-    with Ledger.open(state) as ledger:
+    # Reading a report never creates a ledger; it may migrate an older one (the report
+    # reads every column of the current schema).
+    with Ledger.open(state, create=False) as ledger:
         run = ledger.get_run(run_id)
         return run, ledger.targets(run_id), ledger.transitions(run_id)
 

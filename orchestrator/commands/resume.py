@@ -33,6 +33,7 @@ def command(run_id: str, **kw: Any) -> int:
     with common.open_ledger(kw["state"]) as ledger:
         record = ledger.get_run(run_id)
         _check_resumable(record)
+        options = _stored_options(record)  # before anything is contacted or loaded
         common.refuse_if_running(ledger)
         inventory = load_inventory(Path(record.inventory_path))
         if inventory.sha256 != record.inventory_sha256 and not kw["inventory_changed_ok"]:
@@ -40,13 +41,20 @@ def command(run_id: str, **kw: Any) -> int:
                 f"{record.inventory_path} changed since run {run_id} started "
                 "(sha256 differs); check it, then pass --inventory-changed-ok"
             )
-        request = RunRequest(
-            inventory, Selection(), RunOptions.from_json(record.options), record.mode
-        )
+        request = RunRequest(inventory, Selection(), options, record.mode)
         wiring = Wiring(ledger, observer=common.progress(out))
         result = anyio.run(resume_run, record, request, wiring)
         common.finish(ledger, result.run, kw["report_dir"], out)
         return int(result.exit_code)
+
+
+def _stored_options(record: RunRecord) -> RunOptions:
+    try:
+        return RunOptions.from_json(record.options)
+    except (TypeError, ValueError) as exc:  # another release's ledger, or edited by hand
+        raise StateError(
+            f"run {record.run_id}: {exc}; resume it with the release that started it"
+        ) from None
 
 
 def _check_resumable(record: RunRecord) -> None:

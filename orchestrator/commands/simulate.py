@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import json
 import os
 import re
@@ -32,6 +31,7 @@ import yaml
 from pydantic import ValidationError
 
 from orchestrator.core.exitcodes import ExitCode
+from orchestrator.core.inventory_model import is_loopback_address
 from orchestrator.errors import UserError
 from orchestrator.simulator.fleet import (
     DEFAULT_PASSWORD,
@@ -184,11 +184,7 @@ def command(
 
 
 def _check_loopback(host: str) -> None:
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback_address(host):
         raise UserError(
             f"--host {host}: the simulator listens on loopback addresses only (127.0.0.0/8 or ::1)"
         )

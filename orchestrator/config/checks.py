@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import shutil
 import stat
 from collections.abc import Iterator, Mapping
@@ -19,12 +18,12 @@ from typing import Any
 from orchestrator.config.issues import Issue
 from orchestrator.config.resolve import resolve_path
 from orchestrator.config.yaml_marks import Loc, Mark, NodeMarks
+from orchestrator.core.inventory_model import ENV_NAME
 
 _ENV_KEYS = ("password_env", "token_env")
 _SECRET_FILES = ("password_file", "client_key")  # warn when others may read them
 _AUTH_FILES = ("password_file", "client_cert", "client_key")
 _COMMAND_KEYS = ("password_command", "token_command")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _OPEN_TO_OTHERS = 0o077  # group or others may read, write or execute: ssh's rule
 
 
@@ -195,7 +194,7 @@ def env_issues(
 
 
 def _env_problem(name: object, environ: Mapping[str, str]) -> str | None:
-    if not isinstance(name, str) or not _ENV_NAME.match(name):
+    if not isinstance(name, str) or not ENV_NAME.match(name):
         return None  # the schema reports a bad name
     if name not in environ:
         return f"environment variable {name} is not set (export {name} before running)"

@@ -47,6 +47,8 @@ UNION_TAGS = frozenset({"svms:all", "svms:list", "[key]"})
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _TAG = re.compile(r"^[^\s,]+$")
 _CODE = re.compile(r"^[0-9]+$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+"""An environment variable's name (POSIX portable): the schema and the offline checks."""
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
@@ -79,7 +81,7 @@ def _check_tag(value: str) -> str:
 
 
 def _check_env_name(value: str) -> str:
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+    if not ENV_NAME.match(value):
         raise ValueError(
             f"{value!r} is not an environment variable name (write the variable's NAME, "
             "e.g. ONTAP_PASSWORD, never its value)"
@@ -167,10 +169,13 @@ def _check_waves(value: str) -> str:
 
 def is_loopback(hostname: str) -> bool:
     """True for `localhost`, 127.0.0.0/8 and ::1."""
-    if hostname.lower() in _LOOPBACK_NAMES:
-        return True
+    return hostname.lower() in _LOOPBACK_NAMES or is_loopback_address(hostname)
+
+
+def is_loopback_address(text: str) -> bool:
+    """True for an IP address in 127.0.0.0/8 or ::1 (no name: what a listener binds)."""
     try:
-        return ipaddress.ip_address(hostname).is_loopback
+        return ipaddress.ip_address(text).is_loopback
     except ValueError:
         return False
 

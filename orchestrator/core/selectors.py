@@ -74,12 +74,39 @@ class TargetsFile:
     excluded: frozenset[TargetKey]
 
 
-def _any_glob(globs: tuple[str, ...], name: str) -> bool:
-    return not globs or any(fnmatchcase(name, glob) for glob in globs)
+def glob_match(name: str, glob: str) -> bool:
+    """The one glob rule of selectors, exclusions, history and their checks: shell-style
+    (`*`, `?`, `[...]`), case-sensitive (ONTAP names are)."""
+    return fnmatchcase(name, glob)
 
 
-def _some_glob(globs: tuple[str, ...], name: str) -> bool:
-    return any(fnmatchcase(name, glob) for glob in globs)
+def matches_any(globs: Iterable[str], name: str) -> bool:
+    """Whether some glob matches `name` (none given: no)."""
+    return any(glob_match(name, glob) for glob in globs)
+
+
+def passes(globs: tuple[str, ...], name: str) -> bool:
+    """Whether a selector's globs let `name` through (none given: everything passes)."""
+    return not globs or matches_any(globs, name)
+
+
+def inventory_targets(spec: ClusterSpec, found: Iterable[str] | None = ()) -> list[str]:
+    """The SVM part of the targets the inventory names on one cluster, in inventory order.
+
+    The one rule for validate, history and discovery: the explicit SVM entries; for a
+    `svms: all` cluster also the `found` SVMs it does not list (None: they could not be
+    listed, then `*`, `WHOLE_CLUSTER`); `-` with `include_cluster_scope`.
+    """
+    names = [entry.name for entry in spec.svms]
+    if spec.all_svms:
+        explicit = set(names)
+        if found is None:
+            names.append(WHOLE_CLUSTER)
+        else:
+            names += [n for n in dict.fromkeys(found) if n not in explicit and n != CLUSTER_SCOPE]
+    if spec.include_cluster_scope:
+        names.append(CLUSTER_SCOPE)
+    return names
 
 
 def listed(keys: Collection[TargetKey], cluster: str, svm: str) -> bool:
@@ -90,12 +117,12 @@ def listed(keys: Collection[TargetKey], cluster: str, svm: str) -> bool:
 def cluster_excluded(selection: Selection, name: str) -> bool:
     """Whether an exclusion leaves the whole cluster out."""
     excluded_whole = TargetKey(name, WHOLE_CLUSTER) in selection.excluded_targets
-    return excluded_whole or _some_glob(selection.exclude_clusters, name)
+    return excluded_whole or matches_any(selection.exclude_clusters, name)
 
 
 def cluster_may_match(selection: Selection, spec: ClusterSpec) -> bool:
     """Whether any target of this cluster can be selected (decidable before discovery)."""
-    if not _any_glob(selection.clusters, spec.name) or cluster_excluded(selection, spec.name):
+    if not passes(selection.clusters, spec.name) or cluster_excluded(selection, spec.name):
         return False
     if selection.tags and not set(selection.tags) & set(spec.tags):
         return False
@@ -104,7 +131,7 @@ def cluster_may_match(selection: Selection, spec: ClusterSpec) -> bool:
 
 def svm_excluded(selection: Selection, cluster: str, svm: str) -> bool:
     """Whether `--exclude-svm` or a `!` line leaves `cluster/svm` out."""
-    return _some_glob(selection.exclude_svms, svm) or listed(
+    return matches_any(selection.exclude_svms, svm) or listed(
         selection.excluded_targets, cluster, svm
     )
 
@@ -116,7 +143,7 @@ def target_matches(selection: Selection, spec: ClusterSpec, svm: str) -> bool:
 
 def _svm_matches(selection: Selection, cluster: str, svm: str) -> bool:
     """The SVM part of `target_matches`, for a cluster already known to match."""
-    if not _any_glob(selection.svms, svm) or svm_excluded(selection, cluster, svm):
+    if not passes(selection.svms, svm) or svm_excluded(selection, cluster, svm):
         return False
     return selection.targets is None or listed(selection.targets, cluster, svm)
 
@@ -159,7 +186,7 @@ def known_targets(selection: Selection, inventory: Inventory) -> tuple[TargetKey
         if cluster_may_match(selection, spec):
             keys += [
                 TargetKey(spec.name, svm)
-                for svm in named_svms(spec)
+                for svm in inventory_targets(spec)
                 if _svm_matches(selection, spec.name, svm)
             ]
     return tuple(keys)
@@ -169,17 +196,11 @@ def _selects_something(selection: Selection, inventory: Inventory) -> bool:
     """Whether any target is selected (stops at the first), before discovery."""
     for spec in inventory.clusters:
         if cluster_may_match(selection, spec) and (
-            spec.all_svms or any(_svm_matches(selection, spec.name, n) for n in named_svms(spec))
+            spec.all_svms
+            or any(_svm_matches(selection, spec.name, n) for n in inventory_targets(spec))
         ):
             return True
     return False
-
-
-def named_svms(spec: ClusterSpec) -> list[str]:
-    """The SVM names the inventory itself gives a cluster (`-` with the cluster scope)."""
-    return [entry.name for entry in spec.svms] + (
-        [CLUSTER_SCOPE] if spec.include_cluster_scope else []
-    )
 
 
 def clusters_to_discover(selection: Selection, inventory: Inventory) -> tuple[ClusterSpec, ...]:
@@ -234,7 +255,7 @@ def _cluster_glob_problems(option: str, globs: tuple[str, ...], inventory: Inven
     return [
         f"{option} {glob!r} matches no cluster of the inventory (clusters: {_names(names)})"
         for glob in globs
-        if not any(fnmatchcase(name, glob) for name in names)
+        if not any(glob_match(name, glob) for name in names)
     ]
 
 
@@ -248,7 +269,7 @@ def _tag_problems(tags: tuple[str, ...], inventory: Inventory) -> list[str]:
 
 
 def _targets_line_problems(selection: Selection, inventory: Inventory) -> list[str]:
-    named = {spec.name: (spec, frozenset(named_svms(spec))) for spec in inventory.clusters}
+    named = {spec.name: (spec, frozenset(inventory_targets(spec))) for spec in inventory.clusters}
     where = f"--targets @{selection.targets_file or 'FILE'}"
     problems: list[tuple[str, TargetKey, str]] = []
     for bang, keys in (("", selection.targets or ()), ("!", selection.excluded_targets)):
@@ -283,12 +304,12 @@ def _svm_glob_problems(selection: Selection, inventory: Inventory) -> list[str]:
     candidates = [spec for spec in inventory.clusters if cluster_may_match(selection, spec)]
     if any(spec.all_svms for spec in candidates):
         return []  # names known after discovery: `discovery_problems` checks them
-    names = {svm for spec in candidates for svm in named_svms(spec)}
+    names = {svm for spec in candidates for svm in inventory_targets(spec)}
     return [
         f"{option} {glob!r} matches no SVM of the selected clusters (SVMs: {_names(names)})"
         for option, globs in (("--svm", selection.svms), ("--exclude-svm", selection.exclude_svms))
         for glob in globs
-        if not any(fnmatchcase(name, glob) for name in names)
+        if not any(glob_match(name, glob) for name in names)
     ]
 
 
@@ -308,7 +329,7 @@ def discovery_problems(
     problems = [
         f"--svm {glob!r} matches no SVM found on the selected clusters"
         for glob in selection.svms
-        if not undiscovered and not any(fnmatchcase(name, glob) for name in names)
+        if not undiscovered and not any(glob_match(name, glob) for name in names)
     ]
     missing = []
     for key in selection.targets or ():

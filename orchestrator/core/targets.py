@@ -82,18 +82,6 @@ class TargetState(StrEnum):
 
 
 @dataclass(frozen=True)
-class Target:
-    """A discovered target: what the engine will rekey and with which key id."""
-
-    key: TargetKey
-    config_uuid: str
-    key_id_before: str
-    intended_key_id: str
-    priority: int = 0
-    tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class ErrorInfo:
     """The error part of a finished target, as logs, ledger and reports show it."""
 
@@ -101,20 +89,3 @@ class ErrorInfo:
     message: str
     error_class: str
     hint: str
-
-
-@dataclass(frozen=True)
-class TargetResult:
-    """The terminal record of one target in one run."""
-
-    key: TargetKey
-    outcome: Outcome
-    reason: str | None = None  # SkipReason / AbortReason value when applicable
-    attempts: int = 0
-    config_uuid: str | None = None
-    key_id_before: str | None = None
-    key_id_after: str | None = None
-    job_uuid: str | None = None
-    error: ErrorInfo | None = None
-    started_at: float | None = None  # unix time
-    finished_at: float | None = None

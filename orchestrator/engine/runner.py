@@ -9,13 +9,10 @@ in-flight rows (intent, job uuid) for `resume`.
 
 from __future__ import annotations
 
-import getpass
 import signal
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import anyio
 import structlog
@@ -41,6 +38,7 @@ from orchestrator.engine.planner import RunPreview, preview, with_readiness
 from orchestrator.engine.pool import ClusterPool, TransportFactory
 from orchestrator.engine.procedure import drive_target
 from orchestrator.engine.recorder import TargetRecorder
+from orchestrator.engine.run_record import new_run_record
 from orchestrator.engine.scheduling import cut_waves, order_rows
 from orchestrator.errors import StateError, UserError
 from orchestrator.ledger.async_ledger import AsyncLedger
@@ -66,7 +64,7 @@ class NullObserver:
 
     def start(self, total: int, clusters: int, wave_sizes: Sequence[int]) -> None: ...
     def wave_started(self, index: int, size: int) -> None: ...
-    def target_finished(self, outcome: str, cluster: str) -> None: ...
+    def target_finished(self, outcome: str) -> None: ...
     def retry_scheduled(self) -> None: ...
     def stop(self) -> None: ...
 
@@ -101,8 +99,6 @@ class Wiring:
 
 class RunInterruptedError(UserError):
     """An unexpected error stopped a run: it is `interrupted` in the ledger, resumable."""
-
-    exit_code = ExitCode.INTERNAL
 
 
 async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
@@ -367,7 +363,7 @@ class _Rotation:
                 )
             finally:
                 self.final[row.key] = recorder.row
-        self.observer.target_finished(recorder.row.outcome or "aborted", row.key.cluster)
+        self.observer.target_finished(recorder.row.outcome or "aborted")
 
     def account(self, outcome: Outcome) -> None:
         """Spend the failure budget; stop the run when it is gone or fail-fast trips."""
@@ -434,39 +430,10 @@ def _status(stop: AbortReason | None, interrupted: bool) -> RunStatus:
 
 
 def _new_record(request: RunRequest, ledger: Ledger) -> RunRecord:
-    selection = request.selection
-    return RunRecord(
-        run_id=ledger.new_run_id(),
-        mode=request.mode,
-        inventory_path=str(request.inventory.path),
-        inventory_sha256=request.inventory.sha256,
-        # `tls: {verify: false}` clusters: logged now, flagged in the report from here.
-        options=request.options.to_json() | _tls_flag(_unverified(request)),
-        operator=operator_name(),
-        started_at=time.time(),
-        reason=request.options.reason,
-        selection=selection.as_record(),
+    specs = _selected_specs(request)
+    return new_run_record(
+        ledger, request.mode, request.inventory, request.options, request.selection, specs
     )
-
-
-def _tls_flag(names: list[str]) -> dict[str, Any]:
-    return {"tls_verify_disabled": names} if names else {}
-
-
-def _unverified(request: RunRequest) -> list[str]:
-    """Clusters with `tls: {verify: false}`: logged now, flagged in the report."""
-    names = [spec.name for spec in _selected_specs(request) if not spec.tls.verify]
-    for name in names:
-        log.warning(events.CLUSTER_TLS_VERIFY_DISABLED, cluster=name)
-    return names
-
-
-def operator_name() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 def _run_context(record: RunRecord) -> dict[str, str]:

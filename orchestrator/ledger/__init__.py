@@ -9,4 +9,8 @@ from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.lock import LockHolder
 from orchestrator.ledger.store import Ledger, Rotation
 
-__all__ = ["AsyncLedger", "Ledger", "LockHolder", "Rotation"]
+DEFAULT_STATE = "ontap-rekey.db"
+"""The ledger file when `--state` is left out: every command's default, and what the
+suggested next commands leave out again."""
+
+__all__ = ["DEFAULT_STATE", "AsyncLedger", "Ledger", "LockHolder", "Rotation"]

@@ -18,12 +18,10 @@ entry carries the last rekey-external and the last rekey-internal; its status (a
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from fnmatch import fnmatchcase
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,14 +34,14 @@ from orchestrator.core.selectors import (
     Selection,
     cluster_excluded,
     cluster_may_match,
+    inventory_targets,
     listed,
+    passes,
     svm_excluded,
     target_matches,
 )
 from orchestrator.core.targets import CLUSTER_SCOPE, TargetKey
-from orchestrator.errors import StateError
-from orchestrator.ledger.schema import SCHEMA_VERSION, schema_version
-from orchestrator.ledger.store import Ledger, Rotation, check_integrity, damaged_hint
+from orchestrator.ledger.store import Ledger, Rotation
 
 NOT_DISCOVERED = "not discovered yet: run plan"
 """The note of a `svms: all` cluster no run or plan has discovered (its SVMs are unknown)."""
@@ -185,15 +183,11 @@ def _entry(
 
 def key_selected(selection: Selection, key: TargetKey) -> bool:
     """The selection without an inventory: globs, exclusions and `--targets`; no tags."""
-    if not _glob(selection.clusters, key.cluster) or not _glob(selection.svms, key.svm):
+    if not passes(selection.clusters, key.cluster) or not passes(selection.svms, key.svm):
         return False
     if cluster_excluded(selection, key.cluster) or svm_excluded(selection, key.cluster, key.svm):
         return False
     return selection.targets is None or listed(selection.targets, key.cluster, key.svm)
-
-
-def _glob(globs: tuple[str, ...], name: str) -> bool:
-    return not globs or any(fnmatchcase(name, glob) for glob in globs)
 
 
 def fleet_targets(
@@ -215,13 +209,10 @@ def fleet_targets(
 
 
 def _cluster_svms(spec: ClusterSpec, seen: set[str]) -> set[str]:
-    svms = {entry.name for entry in spec.svms}
-    if spec.all_svms:  # the names are only known from discovery: take what runs found
-        found = seen - {CLUSTER_SCOPE, WHOLE_CLUSTER}  # `*`: a run that could not list them
-        svms |= found or {WHOLE_CLUSTER}
-    if spec.include_cluster_scope:
-        svms.add(CLUSTER_SCOPE)
-    return svms
+    # `svms: all`: the names are only known from discovery, so take what runs found (`*`:
+    # a run that could not list them; none found: `*`, not discovered yet)
+    found = seen - {CLUSTER_SCOPE, WHOLE_CLUSTER}
+    return set(inventory_targets(spec, found or None))
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -350,35 +341,5 @@ def summary_line(history: History) -> str:
 
 
 def open_ledger_readonly(path: Path) -> Ledger:
-    """The ledger at `path`, opened read-only: nothing is created, migrated or written.
-
-    Raises StateError, one line, for a missing file, an empty file, a file that is not
-    SQLite or not a ledger, or a ledger from a newer release.
-    """
-    if not path.is_file():
-        raise StateError(f"no ledger at {path}: pass --state, or run `ontap-rekey plan` first")
-    if path.stat().st_size == 0:
-        raise StateError(f"{path} is an empty file, not an ontap-rekey ledger (pass --state)")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-    try:
-        conn.row_factory = sqlite3.Row
-        check_integrity(conn, path)
-        _check_readable(conn, path)
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise StateError(f"cannot open the ledger {path}: {exc}{damaged_hint(path)}") from None
-    except BaseException:
-        conn.close()
-        raise
-    return Ledger(path, conn)
-
-
-def _check_readable(conn: sqlite3.Connection, path: Path) -> None:
-    version = schema_version(conn)
-    if version == 0:
-        raise StateError(f"{path} is not an ontap-rekey ledger (pass --state)")
-    if version > SCHEMA_VERSION:
-        raise StateError(
-            f"{path} has ledger schema v{version}, newer than this ontap-rekey "
-            f"(v{SCHEMA_VERSION}): upgrade ontap-rekey"
-        )
+    """The ledger at `path`, opened read-only (`Ledger.open_readonly`)."""
+    return Ledger.open_readonly(path)

@@ -1,9 +1,9 @@
 """The ledger's SQLite schema and its migrations, from the first release on.
 
 A ledger holds its schema version in `schema_version` (one row per applied migration).
-`migrate()` applies the missing migrations in order, each in its own `BEGIN IMMEDIATE`
-transaction together with its `schema_version` row, so two processes opening a fresh file
-at once cannot both apply a migration and a crash cannot leave half a migration behind.
+`migrate()` applies all the missing migrations in order in ONE `BEGIN IMMEDIATE`
+transaction, each with its `schema_version` row, so two processes opening a fresh file at
+once cannot both apply a migration and a crash leaves the ledger at the version it had.
 
 Rules for later releases: never edit a released migration; append a new one. A ledger
 written by a newer release (a version above `SCHEMA_VERSION`) is refused, not guessed at.

@@ -26,7 +26,7 @@ from orchestrator.core.targets import TargetKey, TargetState
 from orchestrator.errors import StateError
 from orchestrator.ledger.lock import LockHolder, RunLock
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow, Transition
-from orchestrator.ledger.schema import TARGET_COLUMNS, migrate
+from orchestrator.ledger.schema import SCHEMA_VERSION, TARGET_COLUMNS, migrate, schema_version
 
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 """How long a write waits for another process's write transaction (e.g. two `history`s)."""
@@ -100,13 +100,16 @@ class Ledger:
     # -- lifecycle ------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path) -> Ledger:
+    def open(cls, path: Path, *, create: bool = True) -> Ledger:
         """Open (creating and migrating when needed) the ledger at `path`.
 
         The folder must exist: a typo in `--state` should not quietly start a new ledger
-        somewhere unexpected. Raises StateError for anything that is not a usable ledger.
+        somewhere unexpected; with `create=False` the file must exist too (a reader never
+        makes one). Raises StateError for anything that is not a usable ledger.
         """
         path = Path(path)
+        if not create:
+            require_ledger_file(path)
         if not path.parent.is_dir():
             raise StateError(f"cannot open the ledger {path}: folder {path.parent} does not exist")
         if path.is_dir():
@@ -127,6 +130,30 @@ class Ledger:
         except sqlite3.DatabaseError as exc:  # not a database, or damaged
             conn.close()
             raise StateError(f"cannot open the ledger {path}: {exc}{damaged_hint(path)}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(path, conn)
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> Ledger:
+        """The ledger at `path`, opened read-only: nothing is created, migrated or written.
+
+        Raises StateError, one line, for a missing file, an empty file, a file that is not
+        SQLite or not a ledger, or a ledger from a newer release.
+        """
+        path = Path(path)
+        require_ledger_file(path)
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+        )
+        try:
+            conn.row_factory = sqlite3.Row
+            check_integrity(conn, path)
+            _check_readable(conn, path)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StateError(f"cannot open the ledger {path}: {exc}{damaged_hint(path)}") from None
         except BaseException:
             conn.close()
             raise
@@ -196,14 +223,6 @@ class Ledger:
         rows = self._select(
             f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY started_at DESC, id DESC LIMIT ?",
             (-1 if limit is None else limit,),
-        )
-        return [_run_from(row) for row in rows]
-
-    def active_runs(self) -> list[RunRecord]:
-        """Runs with status ACTIVE, newest first: running now, or crashed (see `running_run`)."""
-        rows = self._select(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = ? ORDER BY started_at DESC, id DESC",
-            (RunStatus.ACTIVE.value,),
         )
         return [_run_from(row) for row in rows]
 
@@ -381,14 +400,6 @@ class Ledger:
         )
         return {row["cluster"]: row["cluster_uuid"] for row in rows}  # the latest run wins
 
-    def integrity_problems(self) -> list[str]:
-        """What `PRAGMA integrity_check` and `foreign_key_check` report; empty when sound."""
-        checks = [row[0] for row in self._select("PRAGMA integrity_check", ())]
-        problems = [] if checks == ["ok"] else checks
-        for row in self._select("PRAGMA foreign_key_check", ()):
-            problems.append(f"{row[0]} row {row[1]}: dangling reference to {row[2]}")
-        return problems
-
     # -- plumbing ---------------------------------------------------------------------------
 
     def _select(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
@@ -410,6 +421,25 @@ class Ledger:
 
 
 _ACCESS_HINT = " (check that this user can write the file and its folder)"
+
+
+def require_ledger_file(path: Path) -> None:
+    """The one "does the ledger exist" rule of the commands that only read it."""
+    if not path.is_file():
+        raise StateError(f"no ledger at {path}: pass --state, or run `ontap-rekey plan` first")
+    if path.stat().st_size == 0:
+        raise StateError(f"{path} is an empty file, not an ontap-rekey ledger (pass --state)")
+
+
+def _check_readable(conn: sqlite3.Connection, path: Path) -> None:
+    version = schema_version(conn)
+    if version == 0:
+        raise StateError(f"{path} is not an ontap-rekey ledger (pass --state)")
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"{path} has ledger schema v{version}, newer than this ontap-rekey "
+            f"(v{SCHEMA_VERSION}): upgrade ontap-rekey"
+        )
 
 
 def damaged_hint(path: Path) -> str:

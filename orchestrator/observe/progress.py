@@ -43,7 +43,7 @@ class ProgressView(Protocol):
 
     def start(self, total: int, clusters: int, wave_sizes: Sequence[int]) -> None: ...
     def wave_started(self, index: int, size: int) -> None: ...
-    def target_finished(self, outcome: str, cluster: str) -> None: ...
+    def target_finished(self, outcome: str) -> None: ...
     def retry_scheduled(self) -> None: ...
     def stop(self) -> None: ...
 
@@ -97,9 +97,8 @@ class PlainProgress:
         of = len(self._tally.waves) or "?"
         self._line(f"progress: wave {index + 1}/{of} started: {plural(size, 'target')}")
 
-    def target_finished(self, outcome: str, cluster: str) -> None:
+    def target_finished(self, outcome: str) -> None:
         """Count it; print when a step of PLAIN_STEP_PERCENT or PLAIN_INTERVAL_S has passed."""
-        del cluster  # the plain view does not break down per cluster
         self._tally.done += 1
         self._tally.outcomes[outcome] += 1
         step = self._tally.done * 100 // max(self._tally.total, 1) // PLAIN_STEP_PERCENT
@@ -179,9 +178,8 @@ class LiveProgress:
         label = f"wave {index + 1}/{len(self._tally.waves) or '?'}"
         self._wave = self._progress.add_task(label, total=size)
 
-    def target_finished(self, outcome: str, cluster: str) -> None:
+    def target_finished(self, outcome: str) -> None:
         """Advance both bars and count the outcome."""
-        del cluster
         self._tally.done += 1
         self._tally.outcomes[outcome] += 1
         for task in (self._overall, self._wave):

@@ -2,8 +2,10 @@
 
 Secrets are read here, at connection time, and only here: the inventory holds the names
 of environment variables, the paths of files and the argv of secret commands
-(`ontap/secret_command.py`). A missing secret raises `UserError`
-naming the variable or file, never a value.
+(`ontap/secret_command.py`). A missing secret raises `CredentialError`
+naming the variable or file, never a value. Every secret is handed, the moment it is
+read, to the `on_secret` callback (the command line wires the log redactor to it with
+`set_secret_sink`): this layer knows nothing of logging.
 
 Logging: httpx logs each request at INFO as method, URL and status; httpcore logs at
 DEBUG the request as `<Request [b'POST']>` and the response status and headers (checked
@@ -18,7 +20,7 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import ssl
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +28,26 @@ import httpx
 
 from orchestrator import __version__
 from orchestrator.core.inventory import BasicAuth, CertAuth, ClusterSpec, TlsSettings, TokenAuth
-from orchestrator.errors import UserError
-from orchestrator.observe.redaction import register_secret
+from orchestrator.errors import CredentialError
 from orchestrator.ontap.secret_command import command_secret
 
+SecretSink = Callable[[str], None]
+"""Called with each secret the moment it is read (e.g. to scrub it from every log line)."""
+
 USER_AGENT = f"ontap-rekey/{__version__}"
+
+
+def _ignore(_secret: str) -> None:
+    """The sink until one is set: a library caller without logging has nothing to scrub."""
+
+
+_sink: list[SecretSink] = [_ignore]  # one process-wide default, set by the command line
+
+
+def set_secret_sink(sink: SecretSink) -> None:
+    """The `on_secret` every `build_http_client` uses when its caller passes none."""
+    _sink[0] = sink
+
 
 # Idle connections expire before a typical server keep-alive timeout (Apache: 5 s), so a
 # rekey POST is seldom sent on a socket the cluster is closing: that would make its fate
@@ -59,16 +76,18 @@ def build_http_client(
     limits: httpx.Limits | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     environ: Mapping[str, str] | None = None,
+    on_secret: SecretSink | None = None,
 ) -> httpx.AsyncClient:
     """An AsyncClient for `spec`: auth set, TLS verified unless the inventory says not.
 
     `transport` replaces the network (tests, the in-process simulator); auth still
-    applies. Raises `UserError` when a secret or a certificate file cannot be read.
+    applies. `on_secret` (default: the sink `set_secret_sink` set) gets each secret read.
+    Raises `CredentialError` when a secret or a certificate file cannot be read.
     """
     env = os.environ if environ is None else environ
     ssl_context = build_ssl_context(spec)
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-    headers.update(_auth_headers(spec.base_url, _auth(spec, env)))
+    headers.update(_auth_headers(spec.base_url, _auth(spec, env, on_secret or _sink[0])))
     return OntapHttpClient(
         base_url=spec.base_url,
         headers=headers,
@@ -201,7 +220,7 @@ def _verifying_context(cluster: str, tls: TlsSettings) -> ssl.SSLContext:
         try:
             context = ssl.create_default_context(cafile=str(tls.ca_bundle))
         except (OSError, ssl.SSLError) as exc:
-            raise UserError(
+            raise CredentialError(
                 f"{cluster}: cannot load the CA bundle {tls.ca_bundle} (tls.ca_bundle): "
                 f"{_reason(exc)}"
             ) from None
@@ -214,7 +233,7 @@ def _verifying_context(cluster: str, tls: TlsSettings) -> ssl.SSLContext:
 def _load_client_cert(cluster: str, context: ssl.SSLContext, auth: CertAuth) -> None:
     def no_passphrase() -> str:
         # Without a callback OpenSSL would prompt on the terminal for an encrypted key.
-        raise UserError(
+        raise CredentialError(
             f"{cluster}: the private key {auth.client_key} is encrypted; "
             "use an unencrypted key file readable only by this user (auth.client_key)"
         )
@@ -222,24 +241,24 @@ def _load_client_cert(cluster: str, context: ssl.SSLContext, auth: CertAuth) -> 
     try:
         context.load_cert_chain(auth.client_cert, auth.client_key, password=no_passphrase)
     except (OSError, ssl.SSLError) as exc:
-        raise UserError(
+        raise CredentialError(
             f"{cluster}: cannot load the client certificate {auth.client_cert} with key "
             f"{auth.client_key} (auth.client_cert/client_key): {_reason(exc)}"
         ) from None
 
 
-def _auth(spec: ClusterSpec, env: Mapping[str, str]) -> httpx.Auth | None:
+def _auth(spec: ClusterSpec, env: Mapping[str, str], on_secret: SecretSink) -> httpx.Auth | None:
     auth = spec.auth
     if isinstance(auth, BasicAuth):
-        return httpx.BasicAuth(auth.username, _secret(_password(spec.name, auth, env)))
+        return httpx.BasicAuth(auth.username, _handed(_password(spec.name, auth, env), on_secret))
     if isinstance(auth, TokenAuth):
-        return BearerAuth(_secret(_token(spec.name, auth, env)))
+        return BearerAuth(_handed(_token(spec.name, auth, env), on_secret))
     return None  # CertAuth: the TLS handshake authenticates
 
 
-def _secret(value: str) -> str:
-    """Register a secret the moment it is read, so no log line or report can show it."""
-    register_secret(value)
+def _handed(value: str, on_secret: SecretSink) -> str:
+    """Hand a secret over the moment it is read, so no log line or report can show it."""
+    on_secret(value)
     return value
 
 
@@ -255,7 +274,7 @@ def _password(cluster: str, auth: BasicAuth, env: Mapping[str, str]) -> str:
             timeout_s=auth.command_timeout_s,
             field="auth.password_command",
         )
-    raise UserError(f"{cluster}: auth has a username but no password_env, _file or _command")
+    raise CredentialError(f"{cluster}: auth has a username but no password_env, _file or _command")
 
 
 def _token(cluster: str, auth: TokenAuth, env: Mapping[str, str]) -> str:
@@ -267,7 +286,7 @@ def _token(cluster: str, auth: TokenAuth, env: Mapping[str, str]) -> str:
             field="auth.token_command",
         )
     if auth.token_env is None:
-        raise UserError(f"{cluster}: token auth without token_env or token_command")
+        raise CredentialError(f"{cluster}: token auth without token_env or token_command")
     return _env_secret(cluster, auth.token_env, "auth.token_env", env)
 
 
@@ -275,7 +294,7 @@ def _env_secret(cluster: str, name: str, field: str, env: Mapping[str, str]) -> 
     value = env.get(name)
     if not value:
         state = "is empty" if value == "" else "is not set"
-        raise UserError(f"{cluster}: environment variable {name} ({field}) {state}")
+        raise CredentialError(f"{cluster}: environment variable {name} ({field}) {state}")
     return value
 
 
@@ -284,13 +303,13 @@ def _file_secret(cluster: str, path: Path) -> str:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         # `from None`: a decode error's text would quote bytes of the secret.
-        raise UserError(
+        raise CredentialError(
             f"{cluster}: cannot read the password file {path} (auth.password_file): {_reason(exc)}"
         ) from None
     # Editors add one trailing newline; anything else is part of the password.
     secret = text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
     if not secret:
-        raise UserError(f"{cluster}: the password file {path} (auth.password_file) is empty")
+        raise CredentialError(f"{cluster}: the password file {path} (auth.password_file) is empty")
     return secret
 
 

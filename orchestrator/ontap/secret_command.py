@@ -6,7 +6,7 @@ surrounding whitespace, is the secret. It works with any CLI that prints a secre
 `vault kv get -field=password ...`, `aws secretsmanager get-secret-value --query
 SecretString --output text ...`, CyberArk's `ark_ccl`, `pass show ...`.
 
-The secret is registered for redaction the moment it is read. Failures are one line that
+`connect` hands the secret to its `on_secret` the moment it is read. Failures are one line that
 names the cluster and the program, never the secret and never the command's stderr (a
 failing vault CLI may echo what it was given); run the command by hand to see its output.
 The same argv (e.g. one `defaults: auth:` block for the whole fleet) runs once per process.
@@ -20,15 +20,14 @@ import signal
 import subprocess
 import threading
 
-from orchestrator.errors import UserError
-from orchestrator.observe.redaction import register_secret
+from orchestrator.errors import CredentialError
 
 _cache: dict[tuple[str, ...], str] = {}
 _lock = threading.Lock()
 
 
 def command_secret(cluster: str, argv: tuple[str, ...], *, timeout_s: float, field: str) -> str:
-    """The secret `argv` prints; UserError naming `cluster` and `field` when it fails."""
+    """The secret `argv` prints; CredentialError naming `cluster` and `field` when it fails."""
     with _lock:
         cached = _cache.get(argv)
         if cached is None:
@@ -48,10 +47,9 @@ def _run(cluster: str, argv: tuple[str, ...], timeout_s: float, field: str) -> s
     try:
         secret = stdout.decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise UserError(f"{where} printed something that is not UTF-8 text") from None
+        raise CredentialError(f"{where} printed something that is not UTF-8 text") from None
     if not secret:
-        raise UserError(f"{where} printed nothing (the secret is read from its stdout)")
-    register_secret(secret)
+        raise CredentialError(f"{where} printed nothing (the secret is read from its stdout)")
     return secret
 
 
@@ -65,20 +63,22 @@ def _output(where: str, argv: tuple[str, ...], timeout_s: float) -> bytes:
             start_new_session=True,  # its own process group: a timeout kills its children too
         )
     except FileNotFoundError:
-        raise UserError(f"{where}: program not found (check the path or PATH)") from None
+        raise CredentialError(f"{where}: program not found (check the path or PATH)") from None
     except PermissionError:
-        raise UserError(f"{where}: program is not executable (chmod +x, or check it)") from None
+        raise CredentialError(
+            f"{where}: program is not executable (chmod +x, or check it)"
+        ) from None
     except OSError as exc:
-        raise UserError(f"{where}: cannot run it: {exc.strerror}") from None
+        raise CredentialError(f"{where}: cannot run it: {exc.strerror}") from None
     try:
         stdout, _ = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         _kill_group(process)
-        raise UserError(
+        raise CredentialError(
             f"{where} did not finish within {timeout_s:g} s (set auth.command_timeout)"
         ) from None
     if process.returncode != 0:
-        raise UserError(
+        raise CredentialError(
             f"{where} {_exit_text(process.returncode)} (its stderr is not shown: "
             "it may hold secrets; run the command by hand to see it)"
         )

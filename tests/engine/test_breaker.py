@@ -6,8 +6,7 @@ import anyio
 import pytest
 
 from orchestrator.engine.breaker import Admission, BreakerState, CircuitBreaker
-from tests.engine.conftest import Runner, scenario
-from tests.simfleet import sim_fleet
+from tests.simfleet import Runner, scenario, sim_fleet
 
 pytestmark = pytest.mark.anyio
 

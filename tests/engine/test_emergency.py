@@ -13,8 +13,7 @@ from orchestrator.engine.runner import RunRequest, Wiring, execute_run
 from orchestrator.ledger.records import RunMode
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.reports import build_report
-from tests.engine.conftest import scenario
-from tests.simfleet import sim_fleet
+from tests.simfleet import scenario, sim_fleet
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,7 @@ import pytest
 
 from orchestrator.core.exitcodes import ExitCode
 from orchestrator.ledger.store import Ledger
-from tests.engine.conftest import Runner, scenario
-from tests.simfleet import sim_fleet
+from tests.simfleet import Runner, scenario, sim_fleet
 
 pytestmark = pytest.mark.anyio
 

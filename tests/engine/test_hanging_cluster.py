@@ -17,8 +17,7 @@ from orchestrator.ledger.store import Ledger
 from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.scenario import Scenario
 from orchestrator.simulator.server import running_simulator
-from tests.engine.conftest import FAST
-from tests.simfleet import PASSWORD_ENV
+from tests.simfleet import FAST, PASSWORD_ENV
 
 
 @pytest.fixture

@@ -24,9 +24,8 @@ from orchestrator.engine.runner import RunRequest, RunResult, Wiring, execute_ru
 from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow, Transition
 from orchestrator.ledger.store import Ledger
-from tests.engine.conftest import FAST, scenario
 from tests.engine.faulty import rewriting
-from tests.simfleet import SimFleet, sim_fleet
+from tests.simfleet import FAST, SimFleet, scenario, sim_fleet
 
 pytestmark = pytest.mark.anyio
 

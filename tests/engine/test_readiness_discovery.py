@@ -15,8 +15,7 @@ from orchestrator.core.inventory import ClusterSpec
 from orchestrator.core.options import RunOptions
 from orchestrator.core.readiness import NOT_READY_FACT
 from orchestrator.core.selectors import Selection
-from tests.engine.conftest import Runner, scenario
-from tests.simfleet import SimFleet, sim_fleet
+from tests.simfleet import Runner, SimFleet, scenario, sim_fleet
 
 pytestmark = pytest.mark.anyio
 

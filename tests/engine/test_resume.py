@@ -13,8 +13,8 @@ from orchestrator.core.targets import TargetState
 from orchestrator.engine.runner import RunRequest, Wiring, execute_run, resume_run
 from orchestrator.ledger.records import RunStatus
 from orchestrator.ledger.store import Ledger
-from tests.engine.conftest import FAST, scenario
-from tests.simfleet import sim_fleet
+from tests.ledger_factories import integrity_problems
+from tests.simfleet import FAST, scenario, sim_fleet
 
 pytestmark = pytest.mark.anyio
 
@@ -41,7 +41,7 @@ async def test_cancel_then_resume_rekeys_each_target_exactly_once(
         result = await resume_run(interrupted, request, wiring)
         assert {row.outcome for row in result.rows} == {"rekeyed"}
         assert all(row.state is TargetState.DONE for row in ledger.targets(run_id))
-        assert ledger.integrity_problems() == []
+        assert integrity_problems(ledger.path) == []
     assert set(sim.rekeys().values()) == {1}
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.core.exitcodes import ExitCode
-from tests.engine.conftest import Runner, scenario
-from tests.simfleet import sim_fleet
+from tests.simfleet import Runner, scenario, sim_fleet
 
 pytestmark = pytest.mark.anyio
 

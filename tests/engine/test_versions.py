@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.conftest import Runner, scenario
-from tests.simfleet import sim_fleet
+from tests.simfleet import Runner, scenario, sim_fleet
 
 pytestmark = pytest.mark.anyio
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from orchestrator.core import outcomes
 from orchestrator.core.targets import AbortReason, Outcome
+from orchestrator.ledger import DEFAULT_STATE
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
 from orchestrator.observe.text import plural
 
 FAILED_CANARY = frozenset(o.value for o in outcomes.FAILURES | {Outcome.SKIPPED})
-DEFAULT_STATE = "ontap-rekey.db"  # left out of a command: it is what `--state` defaults to
 
 
 @dataclass(frozen=True)

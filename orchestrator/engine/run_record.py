@@ -1,0 +1,68 @@
+"""The one builder of a new run's `RunRecord`, for `run`, `resume`'s parent and `plan`.
+
+Every run and plan records the same things: the inventory (path and hash), the effective
+options, the selection as given, who ran it, and the clusters whose TLS verification is off
+(logged now, flagged in every report from here).
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+
+from orchestrator.core.inventory import ClusterSpec, Inventory
+from orchestrator.core.options import TLS_VERIFY_DISABLED, RunOptions
+from orchestrator.core.selectors import Selection
+from orchestrator.ledger.records import RunMode, RunRecord
+from orchestrator.ledger.store import Ledger
+from orchestrator.observe import events
+
+log = structlog.get_logger()
+
+
+def new_run_record(
+    ledger: Ledger,
+    mode: RunMode,
+    inventory: Inventory,
+    options: RunOptions,
+    selection: Selection,
+    specs: Iterable[ClusterSpec],
+) -> RunRecord:
+    """A new run (or plan) of `specs`, the clusters the selection may touch."""
+    return RunRecord(
+        run_id=ledger.new_run_id(),
+        mode=mode,
+        inventory_path=str(inventory.path),
+        inventory_sha256=inventory.sha256,
+        options=options.to_json() | _tls_flag(_unverified(specs)),
+        operator=operator_name(),
+        started_at=time.time(),
+        reason=options.reason,
+        selection=selection.as_record(),
+    )
+
+
+def _tls_flag(names: list[str]) -> dict[str, Any]:
+    return {TLS_VERIFY_DISABLED: names} if names else {}
+
+
+def _unverified(specs: Iterable[ClusterSpec]) -> list[str]:
+    """Clusters with `tls: {verify: false}`: logged now, flagged in the report."""
+    names = [spec.name for spec in specs if not spec.tls.verify]
+    for name in names:
+        log.warning(events.CLUSTER_TLS_VERIFY_DISABLED, cluster=name)
+    return names
+
+
+def operator_name() -> str:
+    """`user@host`, as the ledger and the reports name who ran a run."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
