@@ -14,8 +14,7 @@ from orchestrator.core.options import RunOptions
 from orchestrator.core.targets import TargetState
 from orchestrator.engine.pool import read_back_wait
 from orchestrator.engine.readback import DEFAULT_BUSY_WAIT_S
-from tests.engine.conftest import Runner, scenario
-from tests.simfleet import sim_fleet
+from tests.simfleet import Runner, scenario, sim_fleet
 
 pytestmark = pytest.mark.anyio
 
