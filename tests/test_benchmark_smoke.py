@@ -43,15 +43,17 @@ def test_fleet_benchmark_over_tls_and_two_simulator_shards_counts_right(tmp_path
     posts = sum(n for kind, n in out["requests"].items() if kind.startswith("POST "))
     assert posts == 12  # one accepted POST per target: no retries on a clean fleet
     assert out["requests"]["GET /api/cluster 200"] == 3  # discovery reached every shard
-    # the read-back is batched: per cluster one collection GET at discovery and one for
-    # the batch, no per-target GET, no key-store GET refused (9.14.1: none in the batch)
-    assert out["requests"]["GET /api/security/aws-kms 200"] == 6
+    # the read-back is batched: per cluster one collection GET at discovery, then batch
+    # GETs (at most one a second per cluster under the failure budget: fewer than one per
+    # target), no per-target GET, no key-store GET refused (9.14.1: none in the batch)
+    collection_gets = out["requests"]["GET /api/security/aws-kms 200"]
+    assert 3 + 3 <= collection_gets < 3 + 12
     assert out["requests"]["GET /api/security/key-stores 200"] == 3
     assert not [kind for kind in out["requests"] if kind.startswith("GET /api/security/aws-kms/")]
     # discovery also lists the Azure and GCP collections (the inventory names no providers)
     assert out["requests"]["GET /api/security/azure-key-vaults 200"] == 3
     assert out["requests"]["GET /api/security/gcp-kms 200"] == 3
-    assert sum(out["requests"].values()) == 12 + 3 * 6
+    assert sum(out["requests"].values()) == 12 + 3 * 4 + collection_gets
     assert out["lower_bound_s"] == pytest.approx(0.4)  # ceil(4 / 2) x 0.2 s
     # wall_s is printed rounded to 0.01 s, efficiency from the unrounded wall time
     assert out["efficiency"] == pytest.approx(out["lower_bound_s"] / out["wall_s"], rel=0.01)

@@ -20,12 +20,22 @@ class FailureBudget:
     finished: int = 0
     failures: int = 0
 
-    def record(self, outcome: Outcome) -> None:
+    def record(self, outcome: Outcome, *, sampled: bool = False) -> None:
+        """Count a target's outcome. `sampled`: the target was already counted as a
+        success when its job ended (`record_job_success`), so only a failure its
+        read-back turned up is added."""
         if outcome is Outcome.ABORTED:
             return
-        self.finished += 1
+        if not sampled:
+            self.finished += 1
         if counts_against_budget(outcome):
             self.failures += 1
+
+    def record_job_success(self) -> None:
+        """A rekey job ended in success and its read-back waits for a batch: the budget
+        counts the success now (failures count the moment they are known, so successes
+        held back would skew the sample and let the rollout run past its budget)."""
+        self.finished += 1
 
     @property
     def fail_fast_tripped(self) -> bool:

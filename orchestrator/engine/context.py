@@ -76,14 +76,22 @@ class RunContext:
     rand: random.Random = field(default_factory=random.Random)
     stop_reason: AbortReason | None = None
     stopped: anyio.Event = field(default_factory=anyio.Event)
-    on_outcome: Callable[[Outcome], None] | None = None  # the failure budget's hook
+    on_outcome: Callable[[Outcome, bool], None] | None = None  # the failure budget's hook
+    on_job_success: Callable[[], None] | None = None  # ditto, for a deferred read-back
     on_retry: Callable[[], None] | None = None  # the progress display's retry counter
 
-    def outcome_decided(self, outcome: Outcome) -> None:
+    def outcome_decided(self, outcome: Outcome, *, sampled: bool = False) -> None:
         """Called the moment a target's outcome is known, before its slot is released, so
-        a stop (fail-fast, budget) takes effect before the next target can start."""
+        a stop (fail-fast, budget) takes effect before the next target can start.
+        `sampled`: `job_succeeded` already counted this target."""
         if self.on_outcome is not None:
-            self.on_outcome(outcome)
+            self.on_outcome(outcome, sampled)
+
+    def job_succeeded(self) -> None:
+        """A target's job succeeded and its read-back is deferred to a batch (its slots
+        given back): the failure budget counts the success now."""
+        if self.on_job_success is not None:
+            self.on_job_success()
 
     def stop(self, reason: AbortReason) -> None:
         """Stop scheduling: targets not in flight end `aborted`; in-flight ones finish."""

@@ -90,7 +90,11 @@ def _context(
 
 
 def read_back_wait(options: RunOptions) -> float:
-    """How long a read-back waits for the rest of its busy cluster. With `--fail-fast` a
-    failed read-back must stop the run at once, so each is read back within the
-    batcher's interval; otherwise a cluster's read-backs wait for one another."""
-    return 0.0 if options.fail_fast else DEFAULT_BUSY_WAIT_S
+    """How long a read-back waits for the rest of its busy cluster. A stop that judges
+    outcomes (`--fail-fast`, a failure budget) must see each success as soon as its job
+    ends: a failure counts at once, so successes held back for minutes would let the
+    budget miss its trip or trip on a skewed sample. Then each target is read back within
+    the batcher's interval (batches still coalesce); without one (an emergency without
+    `--max-fail-percent`) a cluster's read-backs wait for one another."""
+    judged = options.fail_fast or options.max_fail_percent is not None
+    return 0.0 if judged else DEFAULT_BUSY_WAIT_S

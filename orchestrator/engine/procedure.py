@@ -153,6 +153,7 @@ class _Loop:
     pending_reads: int = 0
     settle_waits: int = 0
     settle_errors: int = 0
+    budget_sampled: bool = False  # the failure budget counted the job's success already
     follow_since: float | None = None
     last: Observation = field(default_factory=lambda: Observation(Event.BEGIN))
 
@@ -208,6 +209,9 @@ async def _step(loop: _Loop, decision: Decision) -> Decision:
     if (gated := _gate(loop)) is not None:
         return gated
     if _reads_back_without_slots(loop, decision):
+        if not loop.budget_sampled:  # before the slots go: the next target sees it
+            loop.run.job_succeeded()
+            loop.budget_sampled = True
         loop.slots.release()
         _slots_settled(loop)
     elif not loop.slots.held:
@@ -449,7 +453,7 @@ def _note_error(loop: _Loop, err: OntapError) -> ErrorClass:
     breaker = loop.cluster.breaker
     if rule.error_class is ErrorClass.AUTH:
         if not breaker.blocked:
-            log.warning(events.CLUSTER_AUTH_FAILED, error_code=err.code)
+            log.warning(events.CLUSTER_AUTH_FAILED, error_code=err.code, operation=err.operation)
         breaker.trip_auth()
     elif err.kind in (ErrorKind.CONNECT, ErrorKind.SENT, ErrorKind.TLS):
         breaker.record_transport_failure()
@@ -642,7 +646,7 @@ async def _finish(loop: _Loop, decision: Decision) -> None:
     """Commit the outcome (before the slots are released: a stop it causes takes effect
     before the next target can start)."""
     outcome = decision.outcome or Outcome.UNVERIFIED
-    loop.run.outcome_decided(outcome)
+    loop.run.outcome_decided(outcome, sampled=loop.budget_sampled)
     err, rule = _error_for(loop, outcome)
     await loop.rec.move(
         TargetState.DONE,

@@ -244,6 +244,7 @@ async def rotate(
         try:
             rotation = _Rotation(run, pool, final, budget, observer)
             run.on_outcome = rotation.account
+            run.on_job_success = rotation.account_job_success
             run.on_retry = observer.retry_scheduled
             await rotation.waves(plan, wiring.handle_signals)
         except anyio.get_cancelled_exc_class():
@@ -365,9 +366,17 @@ class _Rotation:
                 self.final[row.key] = recorder.row
         self.observer.target_finished(recorder.row.outcome or "aborted")
 
-    def account(self, outcome: Outcome) -> None:
+    def account_job_success(self) -> None:
+        """A success sampled when its job ended (it may complete the minimum sample)."""
+        self.budget.record_job_success()
+        self._judge()
+
+    def account(self, outcome: Outcome, sampled: bool = False) -> None:
         """Spend the failure budget; stop the run when it is gone or fail-fast trips."""
-        self.budget.record(outcome)
+        self.budget.record(outcome, sampled=sampled)
+        self._judge()
+
+    def _judge(self) -> None:
         if self.budget.fail_fast_tripped:
             self.run.stop(AbortReason.FAIL_FAST)
         elif self.budget.exceeded:
