@@ -93,6 +93,14 @@ def _opt_time(data: Mapping[str, Any], key: str) -> datetime | None:
     return datetime.fromisoformat(text)
 
 
+def target_svm(scope: str | None, svm_name: str | None) -> str:
+    """The `svm` part of a target key: the SVM name, or "-" for the cluster scope (one rule
+    for every provider's configuration record)."""
+    if scope == "cluster" or not svm_name:
+        return CLUSTER_SCOPE
+    return svm_name
+
+
 @dataclass(frozen=True)
 class ClusterInfo:
     """`GET /api/cluster?fields=name,uuid,version` (the lowest version across nodes)."""
@@ -160,9 +168,7 @@ class KmsConfig:
     @property
     def target_svm(self) -> str:
         """The `svm` part of the target key: the SVM name, or "-" for the cluster scope."""
-        if self.scope == "cluster" or not self.svm_name:
-            return CLUSTER_SCOPE
-        return self.svm_name
+        return target_svm(self.scope, self.svm_name)
 
     @classmethod
     def from_json(cls, data: object) -> Self:
@@ -236,9 +242,7 @@ class KeyManagerConfig:
     @property
     def target_svm(self) -> str:
         """The `svm` part of the target key: the SVM name, or "-" for the cluster scope."""
-        if self.scope == "cluster" or not self.svm_name:
-            return CLUSTER_SCOPE
-        return self.svm_name
+        return target_svm(self.scope, self.svm_name)
 
     @property
     def key_store_type(self) -> str:
