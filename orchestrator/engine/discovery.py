@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 import anyio
 import structlog
 
+from orchestrator.core.backoff import WAITS, Purpose, next_delay
 from orchestrator.core.errors import ErrorClass, ErrorKind, OntapError
 from orchestrator.core.identity import expected_uuid, identity_problem
 from orchestrator.core.inventory import KEY_ID_CURRENT, ClusterSpec, GcpKeyTemplates, ProviderSet
@@ -41,9 +42,7 @@ from orchestrator.ontap.models import ClusterInfo, KeyManagerConfig, KeyStore
 
 log = structlog.get_logger()
 
-DISCOVERY_ATTEMPTS = 3
-DISCOVERY_RETRY_S = 0.5  # times the attempt number; Retry-After wins, capped
-DISCOVERY_RETRY_CAP_S = 5.0
+_RETRY = WAITS[Purpose.DISCOVERY]  # attempts, pauses, Retry-After: core/backoff.py
 
 ALL_SVMS = "*"
 """The stand-in SVM name of a `svms: all` cluster whose SVMs could not be discovered."""
@@ -120,15 +119,14 @@ async def _discover_with_retries(client: OntapClient, spec: ClusterSpec) -> Disc
     """A transient failure of a discovery GET (a read timeout, a reset, 503/429) is retried
     a few times: one slow answer must not skip a whole cluster as unreachable. A refused
     connection (the cluster is down) and every other class fail at once."""
-    for attempt in range(1, DISCOVERY_ATTEMPTS + 1):
+    for attempt in range(1, _RETRY.tries + 1):
         try:
             return await _discover(client, spec)
         except OntapError as err:
             retryable = classify(err).error_class is ErrorClass.RETRYABLE
-            if attempt == DISCOVERY_ATTEMPTS or not retryable or err.kind is ErrorKind.CONNECT:
+            if attempt == _RETRY.tries or not retryable or err.kind is ErrorKind.CONNECT:
                 raise
-            delay = min(DISCOVERY_RETRY_CAP_S, err.retry_after or DISCOVERY_RETRY_S * attempt)
-            await anyio.sleep(delay)
+            await anyio.sleep(next_delay(_RETRY, attempt, retry_after=err.retry_after))
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -41,16 +41,19 @@ from types import TracebackType
 import anyio
 from anyio.abc import TaskGroup
 
+from orchestrator.core.backoff import WAITS, Purpose
 from orchestrator.core.errors import ErrorKind, OntapError
 from orchestrator.core.providers import Provider
 from orchestrator.core.targets import CLUSTER_SCOPE
 from orchestrator.ontap.client import NOT_FOUND_CODE, OntapClient
 from orchestrator.ontap.models import KeyStore, KmsConfig
 
-DEFAULT_INTERVAL_S = 1.0  # at most one batch per cluster per second
+DEFAULT_INTERVAL_S = WAITS[Purpose.READ_BACK_BATCH].base_s  # one batch per cluster per second
 DEFAULT_LINGER_S = 0.05  # targets whose jobs end together share the batch
 DEFAULT_MAX_BATCH = 100  # uuids per GET: 100 x 37 characters keeps the URL under 4 KB
-DEFAULT_BUSY_WAIT_S = 120.0  # the longest a read-back waits for the rest of a busy cluster:
+DEFAULT_BUSY_WAIT_S = WAITS[
+    Purpose.READ_BACK_BATCH
+].within_s  # 120 s: the longest a read-back waits for the rest of a busy cluster:
 # a cluster whose targets all finish within it is read back once (at 40 SVMs, per-cluster 4
 # and 2 s jobs the cluster is busy ~20 s); longer runs read back every 2 minutes
 BATCHED_PROVIDERS = frozenset({Provider.AWS})  # collections the batch can read by uuid

@@ -25,9 +25,7 @@ from orchestrator.ledger.records import TargetRow
 from orchestrator.ontap.client import OntapClient
 from orchestrator.ontap.models import KeyManagerConfig, KeyStore, KmsConfig
 
-READ_BACK_TRIES = 3  # failed reads in a row, then `unverified: read_back_failed`
-READ_BACK_PAUSE_S = 1.0
-MAX_PENDING_READS = 120  # reads of a key store still in `svm_kek_rekey` (about 2 minutes)
+# The pause between reads and their limits: `core/backoff.py::WAITS` (READ_BACK*).
 KEY_STORE_STATE_SINCE = (9, 16, 1)  # the key store's `state` (and so `svm_kek_rekey`)
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 VERSION_FACT = "version"  # TargetRow.facts: the cluster's ONTAP version, from discovery
