@@ -46,7 +46,7 @@ from orchestrator.core.errors import ErrorKind, OntapError
 from orchestrator.core.providers import Provider
 from orchestrator.core.targets import CLUSTER_SCOPE
 from orchestrator.ontap.client import NOT_FOUND_CODE, OntapClient
-from orchestrator.ontap.models import KeyStore, KmsConfig
+from orchestrator.ontap.models import KeyManagerConfig, KeyStore
 
 DEFAULT_INTERVAL_S = WAITS[Purpose.READ_BACK_BATCH].base_s  # one batch per cluster per second
 DEFAULT_LINGER_S = 0.05  # targets whose jobs end together share the batch
@@ -64,7 +64,7 @@ class ReadBack:
     """A configuration as read back, and its SVM's key store (None: the cluster has none,
     or it was not asked for)."""
 
-    config: KmsConfig
+    config: KeyManagerConfig
     key_store: KeyStore | None
 
 
@@ -250,7 +250,9 @@ class ReadBackBatcher:
         stores = await self.client.list_key_stores(svm=_key_store_filter(configs))
         return found | {c.uuid: ReadBack(c, _store_of(stores, c.target_svm)) for c in configs}
 
-    async def _configs(self, uuids: Sequence[str]) -> tuple[list[KmsConfig], dict[str, OntapError]]:
+    async def _configs(
+        self, uuids: Sequence[str]
+    ) -> tuple[list[KeyManagerConfig], dict[str, OntapError]]:
         """The configurations by one filtered collection GET. A cluster that refuses the
         health fields on the collection (ONTAP answers e.g. 65537915 while a node cannot
         reach AWS) is read one configuration at a time from then on, as before batching:
@@ -267,8 +269,10 @@ class ReadBackBatcher:
                 return [c for c in configs if c.uuid in wanted], {}
         return await self._each(uuids)
 
-    async def _each(self, uuids: Sequence[str]) -> tuple[list[KmsConfig], dict[str, OntapError]]:
-        configs: list[KmsConfig] = []
+    async def _each(
+        self, uuids: Sequence[str]
+    ) -> tuple[list[KeyManagerConfig], dict[str, OntapError]]:
+        configs: list[KeyManagerConfig] = []
         errors: dict[str, OntapError] = {}
         for uuid in uuids:
             try:
@@ -288,7 +292,7 @@ class ReadBackBatcher:
         )
 
 
-def _key_store_filter(configs: Sequence[KmsConfig]) -> str | None:
+def _key_store_filter(configs: Sequence[KeyManagerConfig]) -> str | None:
     """`svm.name=a|b|...`, or None (every key store) when the cluster scope is among them:
     its key store has no SVM to filter on."""
     svms = sorted({c.target_svm for c in configs})
