@@ -49,7 +49,7 @@ class MalformedRecord(ValueError):
 
 def normalise_code(value: object) -> str | None:
     """An ONTAP code (int, or a decimal string) as a decimal string; 0 or absent -> None."""
-    if value is None or value == "":
+    if value is None or value in ("", "0"):  # "no error" (the usual answer) first
         return None
     if isinstance(value, bool):  # bool is an int subclass: never a code
         raise MalformedRecord(f"not an ONTAP code: {value!r}")
@@ -505,11 +505,13 @@ class RekeySubmission:
     def from_json(cls, status: int, data: object) -> Self:
         """Parse a 200/201/202 body (None for an empty body)."""
         record = as_mapping({} if data is None else data, "rekey response")
+        job_data = record.get("job")
+        if isinstance(job_data, Mapping) and "state" in job_data:  # the job, not its link
+            job = Job.from_json(job_data)
+            return cls(status, job, job.uuid)
         answer = _parse(_Answer, record, "rekey response")
         if answer.job is None:
             if status == 202:
                 raise MalformedRecord("202 Accepted without a job to follow")
             return cls(status, None, None)
-        job_data = record["job"]
-        job = Job.from_json(job_data) if "state" in job_data else None
-        return cls(status, job, answer.job.uuid)
+        return cls(status, None, answer.job.uuid)
