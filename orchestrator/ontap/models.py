@@ -174,6 +174,9 @@ class _Answer(_Wire):
     job: _JobRef | None = None
 
 
+_GCP_RING = ("project_id", "key_ring_location", "key_ring_name")
+
+
 def _config_wire(provider: Provider) -> type[_Wire]:
     """The JSON shape of one configuration of the provider's collection."""
     spec = PROVIDERS[provider]
@@ -193,7 +196,6 @@ def _config_wire(provider: Provider) -> type[_Wire]:
     return create_model(f"_{provider.name.title()}Config", __base__=_Wire, **fields)
 
 
-_GCP_RING = ("project_id", "key_ring_location", "key_ring_name")
 _CONFIG_WIRES = {provider: _config_wire(provider) for provider in PROVIDERS}
 
 W = TypeVar("W", bound=_Wire)
