@@ -8,13 +8,19 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+from orchestrator.core.errors import ErrorKind, OntapError
 from orchestrator.core.inventory import BasicAuth, ClusterSpec, SvmEntry, TlsSettings
 from orchestrator.core.lifecycle import Event, Reason
 from orchestrator.core.providers import Operation, Provider
 from orchestrator.core.selectors import Selection
 from orchestrator.core.settling import Calibration
 from orchestrator.core.targets import TargetKey, TargetState
-from orchestrator.engine.discovery import Discovery, row_intended_key, target_rows
+from orchestrator.engine.discovery import (
+    Discovery,
+    row_intended_key,
+    target_rows,
+    wanted_targets,
+)
 from orchestrator.engine.verify import judge
 from orchestrator.ledger.records import TargetRow
 from orchestrator.ledger.schema import MIGRATIONS
@@ -202,3 +208,28 @@ def test_an_external_rekey_counts_the_new_key_id_as_evidence() -> None:
     row = _row(Operation.EXTERNAL, AZURE_URL, AZURE_URL + "2")
     result, changed = judge(_config(Provider.AZURE, "a", AZURE_URL + "2"), None, row)
     assert (result.event, changed) == (Event.VERIFIED, True)
+
+
+def test_wanted_targets_are_the_inventory_targets_with_their_settings() -> None:
+    """Discovery's targets follow `core.selectors.inventory_targets` (issue 14): entries
+    first with their own key, then the SVMs found (one target per SVM however many
+    collections list it) with the cluster's; a cluster that could not tell its SVMs
+    stands as `*`."""
+    spec = replace(
+        _spec(SvmEntry("b", "kb", priority=5), all_svms=True), include_cluster_scope=True
+    )
+    found = _discovery(
+        (9, 14, 1),
+        _config(Provider.AWS, "c", "k1", "u1"),
+        _config(Provider.AZURE, "c", AZURE_URL, "u2"),
+        _config(Provider.AWS, "b", "k3", "u3"),
+    )
+    wanted = list(wanted_targets(spec, found))
+    assert [(w.svm, w.key_id, w.priority) for w in wanted] == [
+        ("b", "kb", 5),
+        ("c", "current", spec.priority),
+        ("-", "current", spec.priority),
+    ]
+    down = OntapError(cluster="c1", operation="x", kind=ErrorKind.CONNECT, message="down")
+    failed = Discovery("c1", error=down)
+    assert [w.svm for w in wanted_targets(spec, failed)] == ["b", "*", "-"]

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from orchestrator.core.errors import ErrorKind, OntapError
+from orchestrator.core.providers import Provider
 from orchestrator.ontap.client import OntapClient, job_error, parse_retry_after
-from orchestrator.ontap.models import ClusterInfo, Job, KmsConfig, RekeySubmission
+from orchestrator.ontap.models import ClusterInfo, Job, KeyManagerConfig, RekeySubmission
 
 pytestmark = pytest.mark.anyio
 
@@ -94,14 +95,15 @@ def test_kms_config_parses_health_and_scope() -> None:
         amazon_reachability={"reachable": False, "code": "65537", "message": "down"},
         ekmip_reachability=[{"node": {"name": "n1"}, "reachable": True, "code": 0}],
     )
-    config = KmsConfig.from_json(record)
+    config = KeyManagerConfig.from_json(Provider.AWS, record)
     assert config.target_svm == "vs1"
     assert config.cluster_state is True
     assert config.state_code is None
-    assert config.amazon_reachable is False
+    assert config.kms_reachable is False  # `amazon_reachability`
+    assert (config.provider, config.region) == (Provider.AWS, "us-east-1")
     assert config.ekmip[0].node == "n1"
     assert config.ekmip[0].code is None
-    assert KmsConfig.from_json(kms_record("u2")).target_svm == "-"
+    assert KeyManagerConfig.from_json(Provider.AWS, kms_record("u2")).target_svm == "-"
 
 
 @pytest.mark.parametrize(

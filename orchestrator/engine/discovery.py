@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 import anyio
 import structlog
 
+from orchestrator.core.backoff import WAITS, Purpose, next_delay
 from orchestrator.core.errors import ErrorClass, ErrorKind, OntapError
 from orchestrator.core.identity import expected_uuid, identity_problem
 from orchestrator.core.inventory import KEY_ID_CURRENT, ClusterSpec, GcpKeyTemplates, ProviderSet
@@ -31,8 +32,14 @@ from orchestrator.core.providers import (
     serves_collection,
     unsupported_reason,
 )
-from orchestrator.core.selectors import Selection, discovery_problems, target_matches
-from orchestrator.core.targets import CLUSTER_SCOPE, Outcome, SkipReason, TargetKey, TargetState
+from orchestrator.core.selectors import (
+    WHOLE_CLUSTER,
+    Selection,
+    discovery_problems,
+    inventory_targets,
+    target_matches,
+)
+from orchestrator.core.targets import Outcome, SkipReason, TargetKey, TargetState
 from orchestrator.errors import UserError
 from orchestrator.ledger.records import TargetRow
 from orchestrator.observe import events
@@ -41,11 +48,9 @@ from orchestrator.ontap.models import ClusterInfo, KeyManagerConfig, KeyStore
 
 log = structlog.get_logger()
 
-DISCOVERY_ATTEMPTS = 3
-DISCOVERY_RETRY_S = 0.5  # times the attempt number; Retry-After wins, capped
-DISCOVERY_RETRY_CAP_S = 5.0
+_RETRY = WAITS[Purpose.DISCOVERY]  # attempts, pauses, Retry-After: core/backoff.py
 
-ALL_SVMS = "*"
+ALL_SVMS = WHOLE_CLUSTER
 """The stand-in SVM name of a `svms: all` cluster whose SVMs could not be discovered."""
 
 
@@ -120,15 +125,14 @@ async def _discover_with_retries(client: OntapClient, spec: ClusterSpec) -> Disc
     """A transient failure of a discovery GET (a read timeout, a reset, 503/429) is retried
     a few times: one slow answer must not skip a whole cluster as unreachable. A refused
     connection (the cluster is down) and every other class fail at once."""
-    for attempt in range(1, DISCOVERY_ATTEMPTS + 1):
+    for attempt in range(1, _RETRY.tries + 1):
         try:
             return await _discover(client, spec)
         except OntapError as err:
             retryable = classify(err).error_class is ErrorClass.RETRYABLE
-            if attempt == DISCOVERY_ATTEMPTS or not retryable or err.kind is ErrorKind.CONNECT:
+            if attempt == _RETRY.tries or not retryable or err.kind is ErrorKind.CONNECT:
                 raise
-            delay = min(DISCOVERY_RETRY_CAP_S, err.retry_after or DISCOVERY_RETRY_S * attempt)
-            await anyio.sleep(delay)
+            await anyio.sleep(next_delay(_RETRY, attempt, retry_after=err.retry_after))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -212,27 +216,25 @@ class Wanted:
 def wanted_targets(
     spec: ClusterSpec, discovery: Discovery, operation: Operation = Operation.EXTERNAL
 ) -> Iterator[Wanted]:
-    """The inventory's targets for this cluster, `svms: all` expanded from discovery (a
-    cluster that could not tell its SVMs stands as `cluster/*`)."""
-    explicit = {entry.name for entry in spec.svms}
-    for entry in spec.svms:
-        yield Wanted(entry.name, entry.key_id, entry.priority, entry.providers, entry.gcp_key)
-    if spec.all_svms:
-        unlistable = _unlistable(discovery, spec.providers, operation)
-        if discovery.skip_reason is not None or unlistable is not None:
-            yield _cluster_wanted(spec, ALL_SVMS)
-        found = dict.fromkeys(
-            config.target_svm for config in discovery.configs if config.scope == "svm"
-        )  # an SVM listed by two collections is one target
-        for svm in found:
-            if svm not in explicit:
-                yield _cluster_wanted(spec, svm)
-    if spec.include_cluster_scope:
-        yield _cluster_wanted(spec, CLUSTER_SCOPE)
+    """The inventory's targets for this cluster (`core.selectors.inventory_targets`, the
+    one rule), `svms: all` expanded from discovery (a cluster that could not tell its SVMs
+    stands as `cluster/*`), each with the settings of its entry or of the cluster."""
+    entries = {entry.name: entry for entry in spec.svms}
+    for svm in inventory_targets(spec, _found_svms(spec, discovery, operation)):
+        entry = entries.get(svm)
+        if entry is None:
+            yield Wanted(svm, spec.key_id, spec.priority, spec.providers, spec.gcp_key)
+        else:
+            yield Wanted(svm, entry.key_id, entry.priority, entry.providers, entry.gcp_key)
 
 
-def _cluster_wanted(spec: ClusterSpec, svm: str) -> Wanted:
-    return Wanted(svm, spec.key_id, spec.priority, spec.providers, spec.gcp_key)
+def _found_svms(spec: ClusterSpec, discovery: Discovery, operation: Operation) -> list[str] | None:
+    """The SVMs discovery found configured (an SVM listed by two collections is one
+    target), or None when it could not tell them (then the cluster stands as `*`)."""
+    unlistable = _unlistable(discovery, spec.providers, operation)
+    if discovery.skip_reason is not None or unlistable is not None:
+        return None
+    return [config.target_svm for config in discovery.configs if config.scope == "svm"]
 
 
 def target_rows(

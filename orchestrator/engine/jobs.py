@@ -13,16 +13,7 @@ from orchestrator.ontap.models import Job
 
 log = structlog.get_logger()
 
-POLL_FIRST_S = 1.0
-POLL_MAX_S = 10.0
-POLL_FACTOR = 1.5
-MAX_CONSECUTIVE_GET_ERRORS = 3  # as NetApp's Ansible collection: then the job counts as lost
-MAX_FOLLOW_S = 3600.0  # a job still running after an hour: the outcome is not known
-
-
-def poll_delay(polls: int) -> float:
-    """The pause before poll number `polls` (1-based) of one job."""
-    return float(min(POLL_MAX_S, POLL_FIRST_S * POLL_FACTOR ** max(0, polls - 1)))
+# How a job is polled (the pauses, the limits): `core/backoff.py::WAITS[Purpose.POLL]`.
 
 
 def is_gone(err: OntapError) -> bool:

@@ -25,7 +25,13 @@ from dataclasses import dataclass, field, replace
 import anyio
 import structlog
 
-from orchestrator.core.backoff import full_jitter, retry_after_delay, try_spend_all
+from orchestrator.core.backoff import (
+    WAITS,
+    Purpose,
+    next_delay,
+    try_spend_all,
+    wait_until,
+)
 from orchestrator.core.errors import ErrorClass, ErrorKind, OntapError
 from orchestrator.core.lifecycle import (
     IN_FLIGHT,
@@ -48,22 +54,10 @@ from orchestrator.core.targets import AbortReason, Outcome, TargetState
 from orchestrator.engine.breaker import Admission, BreakerState
 from orchestrator.engine.context import ClusterContext, RunContext
 from orchestrator.engine.discovery import row_intended_key
-from orchestrator.engine.jobs import (
-    MAX_CONSECUTIVE_GET_ERRORS,
-    MAX_FOLLOW_S,
-    is_gone,
-    learn_from_known_job,
-    poll_delay,
-)
+from orchestrator.engine.jobs import is_gone, learn_from_known_job
 from orchestrator.engine.recorder import TargetRecorder
 from orchestrator.engine.settle import remember_job, settle
-from orchestrator.engine.verify import (
-    MAX_PENDING_READS,
-    READ_BACK_PAUSE_S,
-    READ_BACK_TRIES,
-    ReadBack,
-    read_back,
-)
+from orchestrator.engine.verify import ReadBack, read_back
 from orchestrator.ledger.records import TargetRow
 from orchestrator.observe import events
 from orchestrator.ontap.client import job_error
@@ -71,10 +65,13 @@ from orchestrator.ontap.models import ConfigRef, Job
 
 log = structlog.get_logger()
 
-SETTLE_RETRY_S = 2.0  # between attempts to settle an uncertain submission
-SETTLE_POLL_MAX_S = 15.0  # the longest pause while it is too early to tell
-MAX_SETTLE_TRIES = 8  # failed settle reads in a row, then `unverified`: never guess, never re-send
-MAX_SETTLE_WAITS = 300  # settles that found it too early to tell (~10 minutes), then `unverified`
+# Every wait and its limits: `core/backoff.py::WAITS` (one owner).
+_RETRY = WAITS[Purpose.RETRY]
+_POLL = WAITS[Purpose.POLL]
+_SETTLE = WAITS[Purpose.SETTLE]
+_SETTLE_EARLY = WAITS[Purpose.SETTLE_EARLY]
+_READ_BACK = WAITS[Purpose.READ_BACK]
+_READ_BACK_PENDING = WAITS[Purpose.READ_BACK_PENDING]
 
 _TRANSITION_EVENTS = {
     TargetState.INTENT: events.ATTEMPT_STARTED,
@@ -350,7 +347,7 @@ async def _follow(loop: _Loop) -> Observation:
         await _learn(loop, job)
         log.debug(events.JOB_POLLED, job_uuid=job_uuid, state=job.state)
     if not job.is_terminal:
-        if time.monotonic() - loop.follow_since > MAX_FOLLOW_S:
+        if time.monotonic() - loop.follow_since > _POLL.within_s:
             return Observation(Event.LIMIT, Reason.OUTCOME_UNKNOWN)
         return Observation(Event.JOB_RUNNING)
     _saw_end(loop, job)
@@ -368,7 +365,7 @@ def _follow_error(loop: _Loop, err: OntapError) -> Observation:
     event = read_error_event(_note_error(loop, err))
     if event is Event.READ_RETRYABLE:
         loop.read_errors += 1
-        if loop.read_errors >= MAX_CONSECUTIVE_GET_ERRORS:
+        if loop.read_errors >= _POLL.tries:
             return Observation(Event.JOB_LOST)  # then decided by the read-back
     return Observation(event)
 
@@ -388,7 +385,7 @@ async def _settle(loop: _Loop) -> Observation:
         event = read_error_event(_note_error(loop, err))
         if event is Event.READ_RETRYABLE:
             loop.settle_errors += 1
-            if loop.settle_errors >= MAX_SETTLE_TRIES:
+            if loop.settle_errors >= _SETTLE.tries:
                 return Observation(Event.LIMIT, Reason.CANNOT_SETTLE)
         return Observation(event)
     cluster.breaker.record_success()  # the cluster answered: it is reachable
@@ -397,7 +394,7 @@ async def _settle(loop: _Loop) -> Observation:
     log.info(events.ATTEMPT_SETTLED, how=found.how, result=found.event.value)
     if found.event is Event.TOO_EARLY:
         loop.settle_waits += 1
-        if loop.settle_waits > MAX_SETTLE_WAITS:
+        if loop.settle_waits > _SETTLE_EARLY.tries:
             return Observation(Event.LIMIT, Reason.CANNOT_SETTLE)
     if found.event is Event.FOUND_JOB:
         loop.evidence = loop.evidence.accept("settle_job", found.job_uuid)
@@ -417,7 +414,7 @@ async def _verify(loop: _Loop) -> Observation:
         event = read_error_event(_note_error(loop, err))
         if event is Event.READ_RETRYABLE:
             loop.read_errors += 1
-            if loop.read_errors >= READ_BACK_TRIES:
+            if loop.read_errors >= _READ_BACK.tries:
                 return Observation(Event.LIMIT, Reason.READ_BACK_FAILED)
         return Observation(event)
     loop.cluster.breaker.record_success()
@@ -429,7 +426,7 @@ async def _verify(loop: _Loop) -> Observation:
         log.info(events.TARGET_VERIFIED, key_id=result.key_id_after)
     if result.event is Event.VERIFY_PENDING:
         loop.pending_reads += 1
-        if loop.pending_reads >= MAX_PENDING_READS:
+        if loop.pending_reads >= _READ_BACK_PENDING.tries:
             return Observation(Event.LIMIT, Reason.READ_BACK_FAILED)
     return Observation(result.event, result.reason)
 
@@ -594,8 +591,8 @@ async def _wait(loop: _Loop, decision: Decision) -> None:
 
 def _poll_pause(loop: _Loop, decision: Decision) -> float:
     if decision.action is Action.FOLLOW:
-        return poll_delay(loop.polls)
-    return READ_BACK_PAUSE_S
+        return next_delay(_POLL, loop.polls)
+    return next_delay(_READ_BACK, 1)
 
 
 def _settle_pause(loop: _Loop) -> float:
@@ -603,12 +600,12 @@ def _settle_pause(loop: _Loop) -> float:
     early to tell, every few seconds until the settle window ends."""
     window = loop.run.options.settle_window_s
     if loop.last.event is Event.POST_UNCERTAIN:
-        return min(SETTLE_RETRY_S, window)
+        return min(next_delay(_SETTLE, 1), window)
     if loop.last.event is Event.TOO_EARLY:
         remaining = (loop.rec.row.intent_at or 0.0) + window - time.time()
         if remaining > 0:
-            return min(max(remaining, 0.05), SETTLE_POLL_MAX_S)
-    return SETTLE_RETRY_S
+            return wait_until(_SETTLE_EARLY, remaining)
+    return next_delay(_SETTLE, 1)
 
 
 async def _backoff(loop: _Loop) -> None:
@@ -628,15 +625,16 @@ async def _backoff(loop: _Loop) -> None:
 
 def _backoff_delay(loop: _Loop) -> float:
     run, rule = loop.run, loop.rule
-    if rule is None or loop.last.event is Event.NOT_SUBMITTED:
-        base, cap = 1.0 * run.options.backoff_scale, 30.0
-    else:
-        base, cap = rule.base_delay_s * run.options.backoff_scale, rule.max_delay_s
-    jitter = full_jitter(max(1, loop.rec.row.attempts), base, cap, run.rand.random)
-    hinted = retry_after_delay(
-        loop.error.retry_after if loop.error else None, run.options.retry_after_cap_s
+    policy = _RETRY
+    if rule is not None and loop.last.event is not Event.NOT_SUBMITTED:
+        policy = policy.bounded(rule.base_delay_s, rule.max_delay_s)
+    return next_delay(
+        policy.scaled(run.options.backoff_scale),
+        max(1, loop.rec.row.attempts),
+        run.rand.random,
+        retry_after=loop.error.retry_after if loop.error else None,
+        retry_after_cap_s=run.options.retry_after_cap_s,
     )
-    return max(jitter, hinted or 0.0)
 
 
 # -- the end -----------------------------------------------------------------------------------

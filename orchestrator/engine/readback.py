@@ -41,16 +41,19 @@ from types import TracebackType
 import anyio
 from anyio.abc import TaskGroup
 
+from orchestrator.core.backoff import WAITS, Purpose
 from orchestrator.core.errors import ErrorKind, OntapError
 from orchestrator.core.providers import Provider
 from orchestrator.core.targets import CLUSTER_SCOPE
 from orchestrator.ontap.client import NOT_FOUND_CODE, OntapClient
-from orchestrator.ontap.models import KeyStore, KmsConfig
+from orchestrator.ontap.models import KeyManagerConfig, KeyStore
 
-DEFAULT_INTERVAL_S = 1.0  # at most one batch per cluster per second
+DEFAULT_INTERVAL_S = WAITS[Purpose.READ_BACK_BATCH].base_s  # one batch per cluster per second
 DEFAULT_LINGER_S = 0.05  # targets whose jobs end together share the batch
 DEFAULT_MAX_BATCH = 100  # uuids per GET: 100 x 37 characters keeps the URL under 4 KB
-DEFAULT_BUSY_WAIT_S = 120.0  # the longest a read-back waits for the rest of a busy cluster:
+DEFAULT_BUSY_WAIT_S = WAITS[
+    Purpose.READ_BACK_BATCH
+].within_s  # 120 s: the longest a read-back waits for the rest of a busy cluster:
 # a cluster whose targets all finish within it is read back once (at 40 SVMs, per-cluster 4
 # and 2 s jobs the cluster is busy ~20 s); longer runs read back every 2 minutes
 BATCHED_PROVIDERS = frozenset({Provider.AWS})  # collections the batch can read by uuid
@@ -61,7 +64,7 @@ class ReadBack:
     """A configuration as read back, and its SVM's key store (None: the cluster has none,
     or it was not asked for)."""
 
-    config: KmsConfig
+    config: KeyManagerConfig
     key_store: KeyStore | None
 
 
@@ -247,7 +250,9 @@ class ReadBackBatcher:
         stores = await self.client.list_key_stores(svm=_key_store_filter(configs))
         return found | {c.uuid: ReadBack(c, _store_of(stores, c.target_svm)) for c in configs}
 
-    async def _configs(self, uuids: Sequence[str]) -> tuple[list[KmsConfig], dict[str, OntapError]]:
+    async def _configs(
+        self, uuids: Sequence[str]
+    ) -> tuple[list[KeyManagerConfig], dict[str, OntapError]]:
         """The configurations by one filtered collection GET. A cluster that refuses the
         health fields on the collection (ONTAP answers e.g. 65537915 while a node cannot
         reach AWS) is read one configuration at a time from then on, as before batching:
@@ -264,8 +269,10 @@ class ReadBackBatcher:
                 return [c for c in configs if c.uuid in wanted], {}
         return await self._each(uuids)
 
-    async def _each(self, uuids: Sequence[str]) -> tuple[list[KmsConfig], dict[str, OntapError]]:
-        configs: list[KmsConfig] = []
+    async def _each(
+        self, uuids: Sequence[str]
+    ) -> tuple[list[KeyManagerConfig], dict[str, OntapError]]:
+        configs: list[KeyManagerConfig] = []
         errors: dict[str, OntapError] = {}
         for uuid in uuids:
             try:
@@ -285,7 +292,7 @@ class ReadBackBatcher:
         )
 
 
-def _key_store_filter(configs: Sequence[KmsConfig]) -> str | None:
+def _key_store_filter(configs: Sequence[KeyManagerConfig]) -> str | None:
     """`svm.name=a|b|...`, or None (every key store) when the cluster scope is among them:
     its key store has no SVM to filter on."""
     svms = sorted({c.target_svm for c in configs})

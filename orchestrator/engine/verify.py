@@ -23,11 +23,9 @@ from orchestrator.engine.readback import BATCHED_PROVIDERS, ReadBackBatcher
 from orchestrator.engine.settle import key_store_of
 from orchestrator.ledger.records import TargetRow
 from orchestrator.ontap.client import OntapClient
-from orchestrator.ontap.models import KeyManagerConfig, KeyStore, KmsConfig
+from orchestrator.ontap.models import KeyManagerConfig, KeyStore
 
-READ_BACK_TRIES = 3  # failed reads in a row, then `unverified: read_back_failed`
-READ_BACK_PAUSE_S = 1.0
-MAX_PENDING_READS = 120  # reads of a key store still in `svm_kek_rekey` (about 2 minutes)
+# The pause between reads and their limits: `core/backoff.py::WAITS` (READ_BACK*).
 KEY_STORE_STATE_SINCE = (9, 16, 1)  # the key store's `state` (and so `svm_kek_rekey`)
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 VERSION_FACT = "version"  # TargetRow.facts: the cluster's ONTAP version, from discovery
@@ -65,7 +63,7 @@ async def read_config(
 
 
 def judge(
-    config: KeyManagerConfig | KmsConfig, store: KeyStore | None, row: TargetRow
+    config: KeyManagerConfig, store: KeyStore | None, row: TargetRow
 ) -> tuple[ReadBack, bool]:
     """The verdict on one read-back of `row`'s configuration (pure), and whether the key
     id changed to the new one (never for an internal rekey: it keeps the key id)."""
@@ -86,7 +84,7 @@ def judge(
     return ReadBack(Event.VERIFIED, key_id_after=config.key_id), changed
 
 
-def _config_mismatch(config: KeyManagerConfig | KmsConfig, row: TargetRow) -> Reason | None:
+def _config_mismatch(config: KeyManagerConfig, row: TargetRow) -> Reason | None:
     if config.key_id != row.key_id_intended:  # external: the new key; internal: unchanged
         return Reason.KEY_ID_MISMATCH
     if config.cluster_state is False:

@@ -22,14 +22,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.core.backoff import WAITS, Purpose, next_delay
 from orchestrator.errors import StateError
 
-DEFAULT_CONTENTION_WAIT_S = 0.25
-"""How long `acquire` retries a held lock before refusing, and `holder()` waits for a name.
-
-A `holder()` probe takes the lock shared for an instant, and a new holder writes its name
-just after taking the lock; neither should make anyone refuse or report nonsense.
-"""
+_WAIT = WAITS[Purpose.LOCK]
+"""How long `acquire` retries a held lock before refusing, and `holder()` waits for a
+name, and the pause between looks (`core/backoff.py`)."""
 
 
 @dataclass(frozen=True)
@@ -104,11 +102,11 @@ class RunLock:
     def _lock_or_refuse(self, fd: int) -> None:
         # Retry briefly even when the file names a run: the name may be stale (its holder
         # was killed) while a `holder()` probe holds the lock for an instant.
-        deadline = time.monotonic() + DEFAULT_CONTENTION_WAIT_S
+        deadline = time.monotonic() + _WAIT.within_s
         while not _try_flock(fd, fcntl.LOCK_EX):
             if time.monotonic() > deadline:
                 raise StateError(self._refusal(_read_name(fd)))
-            time.sleep(0.01)
+            time.sleep(next_delay(_WAIT, 1))
 
     def _refusal(self, holder: LockHolder | None) -> str:
         if holder is None:
@@ -139,7 +137,7 @@ def _read_name(fd: int) -> LockHolder | None:
 
 def _wait_for_name(fd: int) -> LockHolder | None:
     """The holder's name; a brand-new holder may not have written it yet."""
-    deadline = time.monotonic() + DEFAULT_CONTENTION_WAIT_S
+    deadline = time.monotonic() + _WAIT.within_s
     while (holder := _read_name(fd)) is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+        time.sleep(next_delay(_WAIT, 1))
     return holder

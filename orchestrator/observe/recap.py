@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from orchestrator.core.outcomes import READY
+from orchestrator.core.outcomes import NOT_READY, READY
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
 from orchestrator.observe.reports import nextsteps, summary
 from orchestrator.observe.text import plural
@@ -27,10 +27,10 @@ TARGETS_MIN_WIDTH = 20
 UNBOUNDED = 10_000  # columns: to measure a table's natural width
 OUTCOME_STYLES = {
     "rekeyed": "green",
-    "ready": "green",
+    READY: "green",
     "unverified": "yellow",
     "failed": "red",
-    "not_ready": "red",
+    NOT_READY: "red",
     "exhausted": "magenta",
     "skipped": "dim",
     "aborted": "dim",

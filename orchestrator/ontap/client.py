@@ -34,7 +34,6 @@ from orchestrator.ontap.models import (
     Job,
     KeyManagerConfig,
     KeyStore,
-    KmsConfig,
     MalformedRecord,
     RekeySubmission,
     as_mapping,
@@ -176,7 +175,7 @@ class OntapClient:
         svm_names: Sequence[str] | None = None,
         uuids: Sequence[str] | None = None,
         page_size: int | None = None,
-    ) -> list[KmsConfig]:
+    ) -> list[KeyManagerConfig]:
         """Every AWS KMS configuration (optionally only these SVMs or these uuids), all
         pages followed."""
         params = {"fields": ",".join(_kms_fields(health))}
@@ -187,14 +186,16 @@ class OntapClient:
         if page_size is not None:
             params["max_records"] = str(page_size)
         records = await self._collect("list_aws_kms", "/api/security/aws-kms", params)
-        return self._parse_all("list_aws_kms", records, KmsConfig.from_json)
+        return self._parse_all(
+            "list_aws_kms", records, partial(KeyManagerConfig.from_json, Provider.AWS)
+        )
 
-    async def get_aws_kms(self, uuid: str, *, health: bool = True) -> KmsConfig:
+    async def get_aws_kms(self, uuid: str, *, health: bool = True) -> KeyManagerConfig:
         """One AWS KMS configuration by uuid (the read-back after a rekey)."""
         op = "get_aws_kms"
         path = f"/api/security/aws-kms/{_segment(uuid)}"
         response = await self._send(op, "GET", path, {"fields": ",".join(_kms_fields(health))})
-        return self._parse(op, "GET", response, KmsConfig.from_json)
+        return self._parse(op, "GET", response, partial(KeyManagerConfig.from_json, Provider.AWS))
 
     async def list_key_stores(self, *, svm: str | None = None) -> list[KeyStore]:
         """Every key store with its state (only the SVM `svm`'s, when given; the cluster

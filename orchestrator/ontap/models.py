@@ -1,8 +1,13 @@
 """ONTAP records, parsed once from JSON into frozen values.
 
-Every `from_json` raises `ValueError` on a body that does not have the documented shape;
-`orchestrator.ontap.client` turns that into an `OntapError` of kind PROTOCOL. Field
-names follow `/work/shared/reference/ontap-rest-notes.md` (sections 1 to 5).
+Each record's JSON shape is a strict pydantic model (`_Wire` and its subclasses: a string
+is a string, a boolean a boolean, an object an object; fields ONTAP adds are ignored),
+and `from_json` turns the validated wire form into the record the engine uses. Every
+`from_json` raises `ValueError` (`MalformedRecord`) on a body that does not have the
+documented shape, with one line naming the field, as before pydantic (`_malformed`
+translates pydantic's errors); `orchestrator.ontap.client` turns that into an
+`OntapError` of kind PROTOCOL. Field names follow
+`/work/shared/reference/ontap-rest-notes.md` (sections 1 to 5).
 
 ONTAP reports codes two ways: a job's `code` is an integer, an error body's `error.code`
 a string. Both become one decimal string here, and "0" (no error) becomes None, so
@@ -11,10 +16,22 @@ a string. Both become one decimal string here, and "0" (no error) becomes None, 
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Self
+from typing import Annotated, Any, Self, TypeVar, Union, get_args, get_origin
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+)
+from pydantic.fields import FieldInfo
 
 from orchestrator.core.providers import PROVIDERS, Provider, key_store_type
 from orchestrator.core.targets import CLUSTER_SCOPE
@@ -32,7 +49,7 @@ class MalformedRecord(ValueError):
 
 def normalise_code(value: object) -> str | None:
     """An ONTAP code (int, or a decimal string) as a decimal string; 0 or absent -> None."""
-    if value is None or value == "":
+    if value is None or value in ("", "0"):  # "no error" (the usual answer) first
         return None
     if isinstance(value, bool):  # bool is an int subclass: never a code
         raise MalformedRecord(f"not an ONTAP code: {value!r}")
@@ -52,18 +69,213 @@ def as_mapping(data: object, what: str) -> Mapping[str, Any]:
     return data
 
 
-def _str(data: Mapping[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise MalformedRecord(f"missing or invalid string field {key!r}")
-    return value
+def target_svm(scope: str | None, svm_name: str | None) -> str:
+    """The `svm` part of a target key: the SVM name, or "-" for the cluster scope (one rule
+    for every provider's configuration record)."""
+    if scope == "cluster" or not svm_name:
+        return CLUSTER_SCOPE
+    return svm_name
 
 
-def _int(data: Mapping[str, Any], key: str) -> int:
-    value = data.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise MalformedRecord(f"missing or invalid integer field {key!r}")
-    return value
+# -- the JSON shapes ---------------------------------------------------------------------
+
+
+def _iso_time(value: object, info: ValidationInfo) -> datetime | None:
+    if value is not None and not isinstance(value, str):
+        got = type(value).__name__
+        raise MalformedRecord(f"field {info.field_name!r}: expected a string, got {got}")
+    if not value:
+        return None
+    # ONTAP writes ISO-8601 with an offset ("2024-05-01T10:00:00-04:00"); 3.11 parses "Z" too.
+    return datetime.fromisoformat(value)
+
+
+Text = Annotated[str, Field(min_length=1)]  # required, non-empty
+Code = Annotated[str | None, BeforeValidator(normalise_code)]
+Time = Annotated[datetime | None, BeforeValidator(_iso_time)]
+
+
+class _Wire(BaseModel):
+    """A JSON object as ONTAP sends it: strict types, unknown fields ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class _Version(_Wire):
+    generation: int
+    major: int
+    minor: int
+    full: str | None = None
+
+
+class _Cluster(_Wire):
+    version: _Version
+    name: Text
+    uuid: Text
+
+
+class _Svm(_Wire):
+    name: str | None = None
+    uuid: str | None = None
+
+
+class _SvmName(_Wire):
+    name: str | None = None
+
+
+class _Node(_Wire):
+    name: Text
+
+
+class _NodeReachability(_Wire):
+    node: _Node
+    reachable: bool
+    message: str | None = None
+    code: Code = None
+
+
+class _State(_Wire):
+    cluster_state: bool | None = None
+    code: Code = None
+    message: str | None = None
+
+
+class _Reachability(_Wire):
+    reachable: bool | None = None
+    message: str | None = None
+
+
+class _KeyStore(_Wire):
+    svm: _SvmName | None = None
+    uuid: Text
+    scope: str | None = None
+    type: Text
+    enabled: bool | None = None
+    state: str | None = None
+
+
+class _Job(_Wire):
+    error: dict[str, Any] | None = None  # read only where `code`/`message` say nothing
+    code: Code = None
+    message: str | None = None
+    uuid: Text
+    state: Text
+    description: str | None = None
+    start_time: Time = None
+    end_time: Time = None
+    svm: _SvmName | None = None
+
+
+class _JobRef(_Wire):
+    uuid: Text
+
+
+class _Answer(_Wire):
+    job: _JobRef | None = None
+
+
+_GCP_RING = ("project_id", "key_ring_location", "key_ring_name")
+
+
+def _config_wire(provider: Provider) -> type[_Wire]:
+    """The JSON shape of one configuration of the provider's collection."""
+    spec = PROVIDERS[provider]
+    fields: dict[str, Any] = {
+        "svm": (_Svm | None, None),
+        "state": (_State | None, None),
+        spec.reachability_field: (_Reachability | None, None),
+        "uuid": (Text, ...),
+        "scope": (str | None, None),
+        spec.key_field: (Text, ...),
+    }
+    if provider is Provider.GCP:
+        fields |= dict.fromkeys(_GCP_RING, (str | None, None))
+    if provider is Provider.AWS:
+        fields["region"] = (str | None, None)
+    fields["ekmip_reachability"] = (list[_NodeReachability] | None, None)
+    return create_model(f"_{provider.name.title()}Config", __base__=_Wire, **fields)
+
+
+_CONFIG_WIRES = {provider: _config_wire(provider) for provider in PROVIDERS}
+
+W = TypeVar("W", bound=_Wire)
+
+
+def _parse(
+    wire: type[W], data: object, what: str, names: Mapping[tuple[str, ...], str] | None = None
+) -> W:
+    """`data` validated as `wire`, or MalformedRecord naming the first wrong field.
+
+    `what` names the record itself, `names` objects inside it named otherwise than by
+    their path (`cluster.version`)."""
+    record = as_mapping(data, what)
+    try:
+        return wire.model_validate(record)
+    except ValidationError as exc:
+        raise _malformed(wire, exc, what, names or {}) from None
+
+
+# -- pydantic's errors as the one-line messages of the hand-written parsers -------------
+
+
+def _malformed(
+    wire: type[_Wire], exc: ValidationError, what: str, names: Mapping[tuple[str, ...], str]
+) -> ValueError:
+    error = exc.errors(include_url=False)[0]  # the first field in the record's order
+    cause = error.get("ctx", {}).get("error")
+    if error["type"] == "value_error" and isinstance(cause, ValueError):
+        return cause  # a code or a time: the validator's own message
+    path = tuple(part for part in error["loc"] if isinstance(part, str))
+    missing = error["type"] == "missing"
+    got = type(None if missing else error.get("input")).__name__
+    field = _field_at(wire, path)
+    if error["type"] in ("model_type", "dict_type") or (missing and _wire_in(field) is not None):
+        return MalformedRecord(
+            f"{names.get(path, '.'.join(path)) or what}: expected a JSON object, got {got}"
+        )
+    if error["type"] == "list_type":
+        return MalformedRecord(f"{path[-1]}: expected a list")
+    return MalformedRecord(_field_message(field, path, got, missing or error.get("input") is None))
+
+
+def _field_message(field: FieldInfo | None, path: tuple[str, ...], got: str, absent: bool) -> str:
+    key = path[-1] if path else ""
+    kind = None if field is None else field.annotation
+    if field is not None and field.is_required():
+        if kind is bool and absent:
+            return f"{'.'.join(path[:-1])}: missing {key!r}"
+        if kind is bool:
+            return f"field {key!r}: expected a boolean, got {got}"
+        if kind is int:
+            return f"missing or invalid integer field {key!r}"
+        return f"missing or invalid string field {key!r}"
+    if bool in get_args(kind):
+        return f"field {key!r}: expected a boolean, got {got}"
+    return f"field {key!r}: expected a string, got {got}"
+
+
+def _field_at(wire: type[_Wire], path: tuple[str, ...]) -> FieldInfo | None:
+    """The field of `wire` at `path` (list items stand for their list)."""
+    field: FieldInfo | None = None
+    current: type[_Wire] | None = wire
+    for part in path:
+        if current is None or part not in current.model_fields:
+            return None
+        field = current.model_fields[part]
+        current = _wire_in(field)
+    return field
+
+
+def _wire_in(field: FieldInfo | None) -> type[_Wire] | None:
+    """The JSON object type a field holds (itself, optional, or a list of it)."""
+    pending = [None if field is None else field.annotation]
+    while pending:
+        kind = pending.pop()
+        if isinstance(kind, type) and issubclass(kind, _Wire):
+            return kind
+        if get_origin(kind) in (list, Union, types.UnionType):
+            pending += get_args(kind)
+    return None
 
 
 def _opt_str(data: Mapping[str, Any] | None, key: str) -> str | None:
@@ -73,32 +285,7 @@ def _opt_str(data: Mapping[str, Any] | None, key: str) -> str | None:
     raise MalformedRecord(f"field {key!r}: expected a string, got {type(value).__name__}")
 
 
-def _opt_bool(data: Mapping[str, Any] | None, key: str) -> bool | None:
-    value = None if data is None else data.get(key)
-    if value is None or isinstance(value, bool):
-        return value
-    raise MalformedRecord(f"field {key!r}: expected a boolean, got {type(value).__name__}")
-
-
-def _opt_obj(data: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
-    value = data.get(key)
-    return None if value is None else as_mapping(value, key)
-
-
-def _opt_time(data: Mapping[str, Any], key: str) -> datetime | None:
-    text = _opt_str(data, key)
-    if not text:
-        return None
-    # ONTAP writes ISO-8601 with an offset ("2024-05-01T10:00:00-04:00"); 3.11 parses "Z" too.
-    return datetime.fromisoformat(text)
-
-
-def target_svm(scope: str | None, svm_name: str | None) -> str:
-    """The `svm` part of a target key: the SVM name, or "-" for the cluster scope (one rule
-    for every provider's configuration record)."""
-    if scope == "cluster" or not svm_name:
-        return CLUSTER_SCOPE
-    return svm_name
+# -- the records -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -117,11 +304,10 @@ class ClusterInfo:
 
     @classmethod
     def from_json(cls, data: object) -> Self:
-        record = as_mapping(data, "cluster")
-        version = as_mapping(record.get("version"), "cluster.version")
-        numbers = (_int(version, "generation"), _int(version, "major"), _int(version, "minor"))
-        full = _opt_str(version, "full") or ".".join(map(str, numbers))
-        return cls(_str(record, "name"), _str(record, "uuid"), numbers, full)
+        wire = _parse(_Cluster, data, "cluster", {("version",): "cluster.version"})
+        version = wire.version
+        numbers = (version.generation, version.major, version.minor)
+        return cls(wire.name, wire.uuid, numbers, version.full or ".".join(map(str, numbers)))
 
 
 @dataclass(frozen=True)
@@ -134,73 +320,8 @@ class NodeReachability:
     message: str
 
     @classmethod
-    def from_json(cls, data: object) -> Self:
-        record = as_mapping(data, "ekmip_reachability")
-        node = as_mapping(record.get("node"), "ekmip_reachability.node")
-        reachable = _opt_bool(record, "reachable")
-        if reachable is None:
-            raise MalformedRecord("ekmip_reachability: missing 'reachable'")
-        message = _opt_str(record, "message") or ""
-        return cls(_str(node, "name"), reachable, normalise_code(record.get("code")), message)
-
-
-@dataclass(frozen=True)
-class KmsConfig:
-    """One AWS KMS configuration (`/api/security/aws-kms`): one rekey target.
-
-    The health fields are None when they were not asked for (ONTAP returns them only
-    when named in `fields=`).
-    """
-
-    uuid: str
-    scope: str
-    svm_name: str | None
-    svm_uuid: str | None
-    key_id: str
-    region: str | None
-    cluster_state: bool | None
-    state_code: str | None
-    state_message: str | None
-    amazon_reachable: bool | None
-    amazon_message: str | None
-    ekmip: tuple[NodeReachability, ...]
-
-    @property
-    def target_svm(self) -> str:
-        """The `svm` part of the target key: the SVM name, or "-" for the cluster scope."""
-        return target_svm(self.scope, self.svm_name)
-
-    @classmethod
-    def from_json(cls, data: object) -> Self:
-        record = as_mapping(data, "aws_kms")
-        svm = _opt_obj(record, "svm")
-        state = _opt_obj(record, "state")
-        amazon = _opt_obj(record, "amazon_reachability")
-        return cls(
-            uuid=_str(record, "uuid"),
-            scope=_opt_str(record, "scope") or ("svm" if svm else "cluster"),
-            svm_name=_opt_str(svm, "name"),
-            svm_uuid=_opt_str(svm, "uuid"),
-            key_id=_str(record, "key_id"),
-            region=_opt_str(record, "region"),
-            cluster_state=_opt_bool(state, "cluster_state"),
-            state_code=normalise_code(None if state is None else state.get("code")),
-            state_message=_opt_str(state, "message"),
-            amazon_reachable=_opt_bool(amazon, "reachable"),
-            amazon_message=_opt_str(amazon, "message"),
-            ekmip=_ekmip(record.get("ekmip_reachability")),
-        )
-
-
-def _ekmip(value: object) -> tuple[NodeReachability, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise MalformedRecord("ekmip_reachability: expected a list")
-    return tuple(NodeReachability.from_json(item) for item in value)
-
-
-# -- issue 15: a key manager configuration of any provider --------------------------------
+    def from_wire(cls, wire: _NodeReachability) -> Self:
+        return cls(wire.node.name, wire.reachable, wire.code, wire.message or "")
 
 
 @dataclass(frozen=True)
@@ -258,45 +379,28 @@ class KeyManagerConfig:
     def from_json(cls, provider: Provider, data: object) -> Self:
         """Parse one record of the provider's collection."""
         spec = PROVIDERS[provider]
-        record = as_mapping(data, spec.collection.rsplit("/", 1)[-1])
-        svm = _opt_obj(record, "svm")
-        state = _opt_obj(record, "state")
-        reach = _opt_obj(record, spec.reachability_field)
+        what = spec.collection.rsplit("/", 1)[-1]
+        record = as_mapping(data, what)
+        wire: Any = _parse(_CONFIG_WIRES[provider], record, what)
+        svm, state = wire.svm, wire.state
+        reach = getattr(wire, spec.reachability_field)
         return cls(
             provider=provider,
-            uuid=_str(record, "uuid"),
-            scope=_opt_str(record, "scope") or ("svm" if svm else "cluster"),
-            svm_name=_opt_str(svm, "name"),
-            svm_uuid=_opt_str(svm, "uuid"),
-            key_id=_str(record, spec.key_field),
-            gcp=_gcp_ring(record) if provider is Provider.GCP else None,
-            region=_opt_str(record, "region") if provider is Provider.AWS else None,
-            cluster_state=_opt_bool(state, "cluster_state"),
-            state_code=normalise_code(None if state is None else state.get("code")),
-            state_message=_opt_str(state, "message"),
-            kms_reachable=_opt_bool(reach, "reachable"),
-            kms_message=_opt_str(reach, "message"),
-            ekmip=_ekmip(record.get("ekmip_reachability")),
-        )
-
-    @classmethod
-    def from_aws(cls, config: KmsConfig) -> Self:
-        """Today's AWS record in the provider-neutral form."""
-        return cls(
-            provider=Provider.AWS,
-            uuid=config.uuid,
-            scope=config.scope,
-            svm_name=config.svm_name,
-            svm_uuid=config.svm_uuid,
-            key_id=config.key_id,
-            gcp=None,
-            region=config.region,
-            cluster_state=config.cluster_state,
-            state_code=config.state_code,
-            state_message=config.state_message,
-            kms_reachable=config.amazon_reachable,
-            kms_message=config.amazon_message,
-            ekmip=config.ekmip,
+            uuid=wire.uuid,
+            scope=wire.scope or ("svm" if record.get("svm") else "cluster"),
+            svm_name=None if svm is None else svm.name,
+            svm_uuid=None if svm is None else svm.uuid,
+            key_id=getattr(wire, spec.key_field),
+            gcp=GcpKeyRing(*(getattr(wire, f) for f in _GCP_RING))
+            if provider is Provider.GCP
+            else None,
+            region=wire.region if provider is Provider.AWS else None,
+            cluster_state=None if state is None else state.cluster_state,
+            state_code=None if state is None else state.code,
+            state_message=None if state is None else state.message,
+            kms_reachable=None if reach is None else reach.reachable,
+            kms_message=None if reach is None else reach.message,
+            ekmip=tuple(NodeReachability.from_wire(n) for n in wire.ekmip_reachability or ()),
         )
 
 
@@ -308,14 +412,6 @@ class ConfigRef:
     uuid: str
 
 
-def _gcp_ring(record: Mapping[str, Any]) -> GcpKeyRing:
-    return GcpKeyRing(
-        project_id=_opt_str(record, "project_id"),
-        key_ring_location=_opt_str(record, "key_ring_location"),
-        key_ring_name=_opt_str(record, "key_ring_name"),
-    )
-
-
 def key_store_for_config(config: KeyManagerConfig, stores: Iterable[KeyStore]) -> KeyStore | None:
     """The key store record of a configuration: same SVM (or the cluster scope), and the
     provider's `type`; None when the cluster lists none."""
@@ -324,9 +420,6 @@ def key_store_for_config(config: KeyManagerConfig, stores: Iterable[KeyStore]) -
         if same_svm and store.type == config.key_store_type:
             return store
     return None
-
-
-# -- end of issue 15's block ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -342,16 +435,9 @@ class KeyStore:
 
     @classmethod
     def from_json(cls, data: object) -> Self:
-        record = as_mapping(data, "key_store")
-        svm = _opt_obj(record, "svm")
-        return cls(
-            uuid=_str(record, "uuid"),
-            svm_name=_opt_str(svm, "name"),
-            scope=_opt_str(record, "scope"),
-            type=_str(record, "type"),
-            enabled=_opt_bool(record, "enabled"),
-            state=_opt_str(record, "state"),
-        )
+        wire = _parse(_KeyStore, data, "key_store")
+        svm = None if wire.svm is None else wire.svm.name
+        return cls(wire.uuid, svm, wire.scope, wire.type, wire.enabled, wire.state)
 
 
 @dataclass(frozen=True)
@@ -379,23 +465,20 @@ class Job:
 
     @classmethod
     def from_json(cls, data: object) -> Self:
-        record = as_mapping(data, "job")
-        error = _opt_obj(record, "error")
+        wire = _parse(_Job, data, "job")
+        error = wire.error
         # The integer `code` is the final code; `error.code` repeats it as a string when
-        # present. Prefer whichever is non-zero.
-        code = normalise_code(record.get("code")) or normalise_code(
-            None if error is None else error.get("code")
-        )
-        message = _opt_str(record, "message") or _opt_str(error, "message") or ""
+        # present. Prefer whichever is non-zero (`error` is read only when needed).
+        code = wire.code or normalise_code(None if error is None else error.get("code"))
         return cls(
-            uuid=_str(record, "uuid"),
-            state=_str(record, "state"),
+            uuid=wire.uuid,
+            state=wire.state,
             code=code,
-            message=message,
-            description=_opt_str(record, "description"),
-            start_time=_opt_time(record, "start_time"),
-            end_time=_opt_time(record, "end_time"),
-            svm_name=_opt_str(_opt_obj(record, "svm"), "name"),
+            message=wire.message or _opt_str(error, "message") or "",
+            description=wire.description,
+            start_time=wire.start_time,
+            end_time=wire.end_time,
+            svm_name=None if wire.svm is None else wire.svm.name,
         )
 
 
@@ -424,11 +507,13 @@ class RekeySubmission:
     def from_json(cls, status: int, data: object) -> Self:
         """Parse a 200/201/202 body (None for an empty body)."""
         record = as_mapping({} if data is None else data, "rekey response")
-        job_data = _opt_obj(record, "job")
-        if job_data is None:
+        job_data = record.get("job")
+        if isinstance(job_data, Mapping) and "state" in job_data:  # the job, not its link
+            job = Job.from_json(job_data)
+            return cls(status, job, job.uuid)
+        answer = _parse(_Answer, record, "rekey response")
+        if answer.job is None:
             if status == 202:
                 raise MalformedRecord("202 Accepted without a job to follow")
             return cls(status, None, None)
-        job_uuid = _str(job_data, "uuid")
-        job = Job.from_json(job_data) if "state" in job_data else None
-        return cls(status, job, job_uuid)
+        return cls(status, None, answer.job.uuid)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
+from orchestrator.core.outcomes import NOT_READY, READY
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
 from orchestrator.observe.reports import summary
 from orchestrator.observe.reports.nextsteps import NextSteps
@@ -32,10 +33,10 @@ AXIS_H = 22
 
 OUTCOME_COLOURS = {
     "rekeyed": "#2e7d32",
-    "ready": "#2e7d32",
+    READY: "#2e7d32",
     "unverified": "#ef6c00",
     "failed": "#c62828",
-    "not_ready": "#c62828",
+    NOT_READY: "#c62828",
     "exhausted": "#8e24aa",
     "skipped": "#757575",
     "aborted": "#455a64",
@@ -201,7 +202,7 @@ def _timelines(
 
 def _legend() -> str:
     kinds = [(kind, SEGMENT_COLOURS[kind]) for kind in dict.fromkeys(SEGMENT_KIND.values())]
-    outcomes = [(name, colour) for name, colour in OUTCOME_COLOURS.items() if name != "ready"]
+    outcomes = [(name, colour) for name, colour in OUTCOME_COLOURS.items() if name != READY]
     items = [f'<span><i style="background:{c}"></i>{escape(n)}</span>' for n, c in kinds]
     items += [
         f'<span><i style="background:{c};border-radius:6px"></i>{escape(n)}</span>'
