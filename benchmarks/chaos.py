@@ -12,6 +12,14 @@ ONTAP version x job description x job expiry x busy answer x 201 body
 (`tests/chaos_matrix.py`), one JSON line per cell:
 
     .venv/bin/python benchmarks/chaos.py --matrix --clusters 50 --svms 40 --kills 2
+
+`--mixed` runs the same (chaos mix, SIGKILL + resume at seeded moments) on the mixed
+fleet of issue 15: AWS, Azure and GCP round-robin over the SVMs, ONTAP 9.12.1 to 9.17.1
+round-robin over the clusters, `run --rekey external` to its end and then `run --rekey
+internal` on the same fleet and ledger (`--rekey both`, the default), each checked per
+operation (`tests/chaos_matrix.py::check_operation`), one JSON line per run:
+
+    nice -n 5 .venv/bin/python benchmarks/chaos.py --mixed --clusters 54 --svms 40 --kills 2
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clusters", type=int, default=250)
     parser.add_argument("--svms", type=int, default=40)
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=None, help="default 10, --mixed 1")
     parser.add_argument("--first-seed", type=int, default=101)
     parser.add_argument(
         "--timeout-scale", type=float, default=10.0, help="x the 0.4 s read timeout and 0.6 s slow"
@@ -44,7 +52,13 @@ def main() -> int:
     parser.add_argument("--matrix", action="store_true", help="every cell of the switch matrix")
     parser.add_argument("--kills", type=int, default=2, help="--matrix: SIGKILLs per cell")
     parser.add_argument("--cells", default=None, help="--matrix: only cells A:B (slice)")
+    parser.add_argument("--mixed", action="store_true", help="the mixed-provider fleet")
+    parser.add_argument(
+        "--rekey", choices=["external", "internal", "both"], default="both", help="--mixed only"
+    )
     args = parser.parse_args()
+    if args.seeds is None:
+        args.seeds = 1 if args.mixed else 10
     os.environ.setdefault(PASSWORD_ENV, "netapp-sim")
     configure_logging(log_format="json", stream=open(os.devnull, "w"), stream_level="error")  # noqa: SIM115
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -52,6 +66,8 @@ def main() -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.matrix:
         return matrix(args)
+    if args.mixed:
+        return mixed(args)
     failures = 0
     started = time.perf_counter()
     for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -109,6 +125,42 @@ def matrix(args: argparse.Namespace) -> int:
     print(
         f"{len(cells) - broken}/{len(cells)} cells held every invariant; {targets} targets, "
         f"{unverified} unverified ({total:.0f} s)"
+    )
+    return 1 if broken else 0
+
+
+def mixed(args: argparse.Namespace) -> int:
+    """Per seed, a fresh mixed fleet and its rotations; one JSON line per rotation; a
+    summary; exit 1 if any rotation broke an invariant (the seed's later ones not run)."""
+    from orchestrator.core.providers import Operation
+    from tests.chaos_matrix import mixed_runs, result_line
+
+    operations = list(Operation) if args.rekey == "both" else [Operation(args.rekey)]
+    broken, runs, targets, unverified = 0, 0, 0, 0
+    started = time.perf_counter()
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        with tempfile.TemporaryDirectory(prefix="ontap-mixed-") as tmp:
+            rotations = mixed_runs(
+                clusters=args.clusters,
+                svms=args.svms,
+                kills=args.kills,
+                seed=seed,
+                workdir=Path(tmp),
+                operations=operations,
+            )
+            try:
+                for result in rotations:
+                    runs += 1
+                    targets += result.targets
+                    unverified += sum(result.unverified.values())
+                    print(result_line(result), flush=True)
+            except AssertionError as exc:
+                broken += 1
+                print(f"BROKEN seed {seed}: {str(exc)[:2000]}", flush=True)
+    total = time.perf_counter() - started
+    print(
+        f"{runs}/{runs + broken} mixed-fleet rotations held every invariant; {targets} "
+        f"targets, {unverified} unverified ({total:.0f} s)"
     )
     return 1 if broken else 0
 

@@ -9,6 +9,12 @@ rekeyed twice, `peak_concurrent_rekeys` within `--per-cluster` on every cluster,
 one terminal outcome per target, the report's totals equal to the ground truth, and the
 `unverified` targets counted by reason. A helper module (the CI slice is in
 `tests/test_chaos.py`, the whole matrix in `benchmarks/chaos.py --matrix`).
+
+`mixed_runs` does the same on the mixed-provider fleet of issue 15 (AWS, Azure and GCP
+round-robin over the SVMs, ONTAP 9.12.1 to 9.17.1 round-robin over the clusters): one
+simulator and one ledger, `run --rekey external` killed and resumed to its end, then
+`run --rekey internal` likewise, each checked per operation (`check_operation`). The CI
+test is `tests/test_providers_chaos.py`, the scale run `benchmarks/chaos.py --mixed`.
 """
 
 from __future__ import annotations
@@ -23,16 +29,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from orchestrator.core.providers import Operation
 from orchestrator.core.targets import Outcome, TargetState
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.reports import build_report
-from orchestrator.simulator.fleet import FleetSpec
+from orchestrator.simulator.fleet import FleetSpec, KeyManager
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, write_inventory
 from orchestrator.simulator.scenario import DEFAULT_JOB_DESCRIPTION, Scenario
 from orchestrator.simulator.server import running_simulator
@@ -47,6 +55,8 @@ SWITCHES: dict[str, list[Any]] = {
     "rekey_finished_body": ["job", "job_uuid", "empty"],
 }
 WORKER_TIMEOUT_S = 600.0
+MIXED_VERSIONS = ("9.12.1", "9.13.1", "9.14.1", "9.15.1", "9.16.1", "9.17.1")
+MIXED_CLOUDS: tuple[KeyManager, ...] = ("aws", "azure", "gcp")
 
 
 @dataclass(frozen=True)
@@ -138,51 +148,87 @@ def run_cell(
 
 
 def _rotate_with_kills(
-    inventory: Path, db: Path, rng: random.Random, kills: int, workdir: Path
+    inventory: Path,
+    db: Path,
+    rng: random.Random,
+    kills: int,
+    workdir: Path,
+    *,
+    rekey: Operation | None = None,
+    earlier: frozenset[str] = frozenset(),
+    in_flight: list[int] | None = None,
 ) -> int:
-    """Run, SIGKILL at seeded moments, resume; the last resume runs to its end."""
+    """Run, SIGKILL at seeded moments, resume; the last resume runs to its end.
+
+    `rekey`: the workers' `--rekey` (None: the options' default, external). `earlier`: the
+    ledger's runs from before this rotation, which neither its run id nor its progress
+    counts (a second rotation on the same ledger). `in_flight` (if given) gets, per kill,
+    the rows between PENDING and DONE just before the SIGKILL."""
     done = 0
+    tag = "" if rekey is None else f"{rekey.value}-"
+    extra = [] if rekey is None else ["--rekey", rekey.value]
     for n in range(kills + 1):
-        run_id = _run_id(db)
+        run_id = _run_id(db, earlier)
         args = ["run"] if run_id is None else ["resume", run_id]
-        log = (workdir / f"worker-{n}.out").open("wb")
-        proc = _worker(args, inventory, db, log)
+        log = (workdir / f"worker-{tag}{n}.out").open("wb")
+        proc = _worker([*args, *extra], inventory, db, log)
         if n == kills:
             _wait(proc, workdir)
             return done
-        _wait_for_moment(db, proc, rng.uniform(0.05, 0.6))
+        _wait_for_moment(db, proc, rng.uniform(0.05, 0.6), earlier)
         if proc.poll() is not None:  # it finished before the kill
             _check_exit(proc, workdir)
             return done
+        if in_flight is not None:
+            in_flight.append(_in_flight(db, earlier))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=WORKER_TIMEOUT_S)
         done += 1
     return done
 
 
-def _wait_for_moment(db: Path, proc: subprocess.Popen[bytes], share: float) -> None:
+def _wait_for_moment(
+    db: Path, proc: subprocess.Popen[bytes], share: float, earlier: frozenset[str] = frozenset()
+) -> None:
     """Until `share` of the targets left are done (a seeded moment mid-rotation), or the
     worker exits: a kill then catches rekeys in flight, not only discovery."""
     deadline = time.monotonic() + WORKER_TIMEOUT_S
-    before, _ = _progress(db)  # a resume: the share is of what is left
+    before, _ = _progress(db, earlier)  # a resume: the share is of what is left
     while proc.poll() is None and time.monotonic() < deadline:
-        done, total = _progress(db)
+        done, total = _progress(db, earlier)
         if total and done - before >= share * (total - before):
             return
         time.sleep(0.05)
 
 
-def _progress(db: Path) -> tuple[int, int]:
-    """(targets done, targets) of the ledger's run; (0, 0) before it exists."""
+def _progress(db: Path, earlier: frozenset[str] = frozenset()) -> tuple[int, int]:
+    """(targets done, targets) of the ledger's run (not one of `earlier`); (0, 0) before
+    it exists."""
+    sql, params = "SELECT sum(state = 'done'), count(*) FROM targets", sorted(earlier)
+    if params:
+        sql += f" WHERE run_id NOT IN ({', '.join('?' * len(params))})"
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
         try:
-            row = conn.execute("SELECT sum(state = 'done'), count(*) FROM targets").fetchone()
+            row = conn.execute(sql, params).fetchone()
         finally:
             conn.close()
     except sqlite3.OperationalError:
         return 0, 0
     return int(row[0] or 0), int(row[1] or 0)
+
+
+def _in_flight(db: Path, earlier: frozenset[str]) -> int:
+    """Rows of the ledger's run (not one of `earlier`) neither pending nor done."""
+    sql = "SELECT count(*) FROM targets WHERE state NOT IN ('pending', 'done')"
+    params = sorted(earlier)
+    if params:
+        sql += f" AND run_id NOT IN ({', '.join('?' * len(params))})"
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
+    try:
+        return int(conn.execute(sql, params).fetchone()[0])
+    finally:
+        conn.close()
 
 
 def _worker(args: list[str], inventory: Path, db: Path, log: Any) -> subprocess.Popen[bytes]:
@@ -207,13 +253,17 @@ def _check_exit(proc: subprocess.Popen[bytes], workdir: Path) -> None:
         raise AssertionError(f"worker exited {proc.returncode}:\n{tail}")
 
 
-def _run_id(db: Path) -> str | None:
+def _run_id(db: Path, earlier: frozenset[str] = frozenset()) -> str | None:
+    """The ledger's run that is not one of `earlier`, if it exists yet."""
     if not db.exists():
         return None
+    sql, params = "SELECT id FROM runs", sorted(earlier)
+    if params:
+        sql += f" WHERE id NOT IN ({', '.join('?' * len(params))})"
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
         try:
-            row = conn.execute("SELECT id FROM runs").fetchone()
+            row = conn.execute(sql, params).fetchone()
         finally:
             conn.close()
     except sqlite3.OperationalError:
@@ -257,11 +307,184 @@ def check_cell(
     return len(doubles), dict(unverified)
 
 
+# -- the mixed-provider fleet (issue 15) -----------------------------------------------------
+
+
+@dataclass
+class MixedResult:
+    """One rotation of the mixed fleet (one operation), in the shape of `CellResult`."""
+
+    cell: str
+    operation: str
+    targets: int
+    seconds: float
+    kills: int
+    in_flight_at_kills: list[int]  # per kill, rows between PENDING and DONE just before it
+    outcomes: dict[str, int]
+    unverified: dict[str, int]
+    doubles: int  # SVMs with two successful rekeys of this operation
+    peak_rekeys: int  # the largest per-cluster peak so far (the ground truth's, cumulative)
+    fleet_peak_rekeys: int
+    providers: dict[str, int]  # the run's targets per provider
+
+
+def mixed_spec(clusters: int, svms: int) -> FleetSpec:
+    """ONTAP 9.12.1..9.17.1 round-robin over the clusters, AWS/Azure/GCP over the SVMs."""
+    return FleetSpec.generate(clusters, svms, versions=MIXED_VERSIONS, key_managers=MIXED_CLOUDS)
+
+
+def mixed_runs(
+    *,
+    clusters: int,
+    svms: int,
+    kills: int,
+    seed: int,
+    workdir: Path,
+    operations: Sequence[Operation] = (Operation.EXTERNAL, Operation.INTERNAL),
+) -> Iterator[MixedResult]:
+    """Serve the mixed fleet once; per operation in order: `run --rekey OP` in worker
+    processes, SIGKILL at `kills` seeded moments and resume to the end, then check the
+    invariants for that operation (`check_operation`: raises AssertionError) and yield
+    its result. The rotations share the fleet and the ledger, as an administrator's
+    `run --rekey external` then `run --rekey internal` would."""
+    from tests.test_chaos import CHAOS_OPTIONS, PER_CLUSTER, chaos_scenario
+
+    spec = mixed_spec(clusters, svms)
+    db = workdir / "ledger.db"
+    # the chaos mix at the simulator's default switches
+    with running_simulator(spec, chaos_scenario(), seed=seed) as sim:
+        inventory = write_inventory(workdir / "fleet.yaml", spec, sim.urls, ca_bundle=None)
+        for operation in operations:
+            label = f"mixed {MIXED_VERSIONS[0]}..{MIXED_VERSIONS[-1]} rekey={operation.value}"
+            rng = random.Random(f"{seed}:{label}")
+            started = time.perf_counter()
+            before = sim.fleet.stats()
+            earlier = _run_ids(db)
+            in_flight: list[int] = []
+            done_kills = _rotate_with_kills(
+                inventory,
+                db,
+                rng,
+                kills,
+                workdir,
+                rekey=operation,
+                earlier=earlier,
+                in_flight=in_flight,
+            )
+            truth = sim.fleet.stats()
+            with Ledger.open(db) as ledger:
+                (record,) = [r for r in ledger.list_runs() if r.run_id not in earlier]
+                rows = ledger.targets(record.run_id)
+                report = build_report(record, rows, ledger.transitions(record.run_id))
+            doubles, unverified = check_operation(
+                rows,
+                report,
+                before,
+                truth,
+                operation,
+                per_cluster=PER_CLUSTER,
+                concurrency=CHAOS_OPTIONS.concurrency,
+            )
+            yield MixedResult(
+                cell=label,
+                operation=operation.value,
+                targets=len(rows),
+                seconds=round(time.perf_counter() - started, 1),
+                kills=done_kills,
+                in_flight_at_kills=in_flight,
+                outcomes=dict(Counter(str(r.outcome) for r in rows)),
+                unverified=unverified,
+                doubles=doubles,
+                peak_rekeys=max(c["peak_concurrent_rekeys"] for c in truth["clusters"].values()),
+                fleet_peak_rekeys=truth["fleet"]["peak_concurrent_rekeys"],
+                providers=dict(Counter(str(r.provider) for r in rows if r.provider)),
+            )
+
+
+def _run_ids(db: Path) -> frozenset[str]:
+    if not db.exists():
+        return frozenset()
+    with Ledger.open(db) as ledger:
+        return frozenset(r.run_id for r in ledger.list_runs())
+
+
+def check_operation(
+    rows: list[Any],
+    report: dict[str, Any],
+    before: dict[str, Any],
+    truth: dict[str, Any],
+    operation: Operation,
+    *,
+    per_cluster: int,
+    concurrency: int,
+) -> tuple[int, dict[str, int]]:
+    """The invariants of one rotation (`operation`) of a mixed-provider fleet, from the
+    ground truth `before` and after it; returns (double rekeys, unverified by reason).
+
+    The ground truth's rekey records carry `provider` and `operation`: a double is two
+    successful rekeys of one SVM for this operation (an SVM has one of each after both
+    rotations); a rekey of the other operation during this rotation is a wrong endpoint."""
+    op = operation.value
+    by_name = {f"{r.key.cluster}/{r.key.svm}": r for r in rows}
+    assert len(by_name) == len(rows), "a target has two rows"
+    svms = truth["svms"]
+    for name, row in by_name.items():
+        assert row.state is TargetState.DONE, (name, row.state)
+        assert row.outcome in {o.value for o in Outcome}, (name, row.outcome)
+        assert row.operation_kind is operation, (name, row.operation)
+        if name in svms:  # not the cluster-scope row of a cluster skipped at discovery
+            assert row.provider == svms[name]["provider"], (name, row.provider)
+
+    def records(stats: dict[str, Any], name: str, kind: str) -> list[dict[str, Any]]:
+        return [r for r in stats["svms"][name]["rekeys"] if r["operation"] == kind]
+
+    other = "internal" if op == "external" else "external"
+    for name in svms:
+        assert records(truth, name, other) == records(before, name, other), (
+            f"{name}: a rekey-{other} during the {op} rotation"
+        )
+    successes = {n: [r for r in records(truth, n, op) if r["outcome"] == "success"] for n in svms}
+    doubles = {n: s for n, s in successes.items() if len(s) > 1}
+    assert not doubles, f"double {op} rekeys: {doubles}"
+    for name, found in successes.items():  # accepted at the SVM's own collection
+        assert all(r["provider"] == svms[name]["provider"] for r in found), (name, found)
+    for cluster, entry in truth["clusters"].items():
+        assert entry["peak_concurrent_rekeys"] <= per_cluster, (cluster, entry)
+    assert truth["fleet"]["peak_concurrent_rekeys"] <= concurrency, truth["fleet"]
+    for name in svms:
+        if operation is Operation.INTERNAL:  # a new SVM KEK; the cloud key stays
+            was, now = before["svms"][name], svms[name]
+            assert (now["key_id"], now["key_version"]) == (was["key_id"], was["key_version"]), (
+                f"{name}: an internal rekey changed the key id or version"
+            )
+    for name, row in by_name.items():
+        if row.outcome != Outcome.REKEYED:
+            continue
+        assert len(successes.get(name, [])) == 1, f"{name}: rekeyed in the ledger, not {op}"
+        assert successes[name][0]["provider"] == row.provider, (name, row.provider)
+        assert svms[name]["key_id"] == row.key_id_after, (name, row.key_id_after)
+    done = {n for n, s in successes.items() if s}
+    for name in done:
+        row = by_name.get(name)
+        assert row is not None, f"{name}: rekeyed ({op}) on the cluster, not in the ledger"
+        assert row.outcome in (Outcome.REKEYED, Outcome.UNVERIFIED), (name, row.outcome)
+    totals = report["totals"]
+    assert totals["targets"] == len(rows)
+    counted = Counter(str(r.outcome) for r in rows)
+    for outcome in Outcome:
+        assert totals[outcome.value] == counted.get(outcome.value, 0), (outcome, totals)
+    unconfirmed = [n for n in done if by_name[n].outcome == Outcome.UNVERIFIED]
+    assert totals["rekeyed"] + len(unconfirmed) == len(done), (totals, len(done))
+    unverified = Counter(str(r.reason) for r in rows if r.outcome == Outcome.UNVERIFIED)
+    return len(doubles), dict(unverified)
+
+
 # -- the worker process ---------------------------------------------------------------------
 
 
 def _worker_main(argv: list[str]) -> int:
-    """`worker run|resume RUN_ID --inventory P --db D`: one rotation with the chaos options."""
+    """`worker run|resume RUN_ID --inventory P --db D [--rekey OP]`: one rotation with the
+    chaos options."""
     from orchestrator.config.loader import load_inventory
     from orchestrator.core.selectors import Selection
     from orchestrator.engine.runner import RunRequest, Wiring, execute_run, resume_run
@@ -275,6 +498,8 @@ def _worker_main(argv: list[str]) -> int:
     loaded = load_inventory(inventory)
     # the simulator and the other cells share two cores: generous read timeouts
     options = replace(CHAOS_OPTIONS, request_timeout_s=REQUEST_TIMEOUT_S * 5, return_timeout=1)
+    if "--rekey" in argv:  # the CLI's `--rekey external|internal`
+        options = replace(options, rekey=Operation(argv[argv.index("--rekey") + 1]))
     request = RunRequest(loaded, Selection(), options)
     with Ledger.open(db) as ledger:
         wiring = Wiring(ledger, handle_signals=False)
@@ -285,7 +510,7 @@ def _worker_main(argv: list[str]) -> int:
     return 0 if result is None else int(result.exit_code)
 
 
-def result_line(result: CellResult) -> str:
+def result_line(result: CellResult | MixedResult) -> str:
     return json.dumps(asdict(result), sort_keys=True)
 
 

@@ -40,6 +40,7 @@ from orchestrator.engine.procedure import drive_target
 from orchestrator.engine.recorder import TargetRecorder
 from orchestrator.engine.run_record import new_run_record
 from orchestrator.engine.scheduling import cut_waves, order_rows
+from orchestrator.engine.settle import RECORDED_JOBS_HORIZON_S, earlier_jobs, with_recorded_jobs
 from orchestrator.errors import StateError, UserError
 from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
@@ -116,6 +117,7 @@ async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
                 _selected_specs(request), request.options, wiring.transport_factory
             ) as pool:
                 rows = await discover_rows(record.run_id, request, pool)
+                rows = _with_earlier_runs_jobs(rows, wiring.ledger)
                 shown = preview(rows, pool, request.options)
                 if wiring.confirm and not await anyio.to_thread.run_sync(wiring.confirm, shown):
                     return None
@@ -160,6 +162,21 @@ def refuse_unfinished(ledger: Ledger, request: RunRequest) -> None:
                 f"selection (e.g. {mine[0]}): continue it first with "
                 f"`ontap-rekey resume {run_id} --state {ledger.path}`"
             )
+
+
+def _with_earlier_runs_jobs(rows: list[TargetRow], ledger: Ledger) -> list[TargetRow]:
+    """Each target's rekey jobs recorded by recent earlier runs, among its earlier jobs:
+    settling never takes one of them for this run's (`settle.with_recorded_jobs`)."""
+    since = time.time() - RECORDED_JOBS_HORIZON_S
+    recorded: dict[TargetKey, set[str]] = {}
+    for run in ledger.list_runs():
+        if run.mode is RunMode.PLAN or (run.ended_at is not None and run.ended_at < since):
+            continue
+        for row in ledger.targets(run.run_id):
+            jobs = earlier_jobs(row) | ({row.job_uuid} if row.job_uuid else set())
+            if jobs:
+                recorded.setdefault(row.key, set()).update(jobs)
+    return [with_recorded_jobs(row, recorded.get(row.key, ())) for row in rows]
 
 
 def _reopen(row: TargetRow) -> TargetRow:

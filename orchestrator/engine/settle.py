@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from orchestrator.core.lifecycle import Event
@@ -35,6 +35,8 @@ from orchestrator.ontap.models import KeyStore
 CLOCK_SKEW_S = 300.0  # jobs are searched from this long before the intent: clusters' clocks
 # drift from the jump host's; earlier attempts' jobs are excluded by uuid, not by time
 EARLIER_JOBS = "earlier_jobs"  # TargetRow.facts key: job uuids of this target's earlier attempts
+RECORDED_JOBS_HORIZON_S = 3600.0  # earlier runs' jobs count as earlier attempts' (a search
+# reaches CLOCK_SKEW_S before the intent): only runs that ended within this may hold one
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,18 @@ def remember_job(facts: dict[str, Any], job_uuid: str | None) -> dict[str, Any]:
     if job_uuid is None or job_uuid in facts.get(EARLIER_JOBS, []):
         return facts
     return {**facts, EARLIER_JOBS: [*facts.get(EARLIER_JOBS, []), job_uuid]}
+
+
+def with_recorded_jobs(row: TargetRow, recorded: Iterable[str]) -> TargetRow:
+    """`row` with `recorded` (its target's jobs in earlier runs) among its earlier jobs.
+
+    A job of another run (the other operation's rekey, or the same one run again) names
+    the same configuration and may sit in the search's window: taken for this attempt's,
+    it would end the target `rekeyed` on a rekey this run never made."""
+    facts = row.facts
+    for job_uuid in sorted(recorded):
+        facts = remember_job(facts, job_uuid)
+    return row if facts is row.facts else replace(row, facts=facts)
 
 
 def earlier_jobs(row: TargetRow) -> frozenset[str]:
