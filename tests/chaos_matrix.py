@@ -30,6 +30,7 @@ from typing import Any
 import anyio
 
 from orchestrator.core.targets import Outcome, TargetState
+from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.reports import build_report
 from orchestrator.simulator.fleet import FleetSpec
@@ -277,7 +278,7 @@ def _worker_main(argv: list[str]) -> int:
     options = replace(CHAOS_OPTIONS, request_timeout_s=REQUEST_TIMEOUT_S * 5, return_timeout=1)
     request = RunRequest(loaded, Selection(), options)
     with Ledger.open(db) as ledger:
-        wiring = Wiring(ledger, handle_signals=False)
+        wiring = Wiring(AsyncLedger(ledger), handle_signals=False)
         if command == "run":
             result = anyio.run(execute_run, request, wiring)
         else:

@@ -45,7 +45,9 @@ def command(inventory: Path, **kw: Any) -> int:
     with common.open_ledger(kw["state"]) as ledger:
         loaded = with_recorded_uuids(loaded, ledger.recorded_cluster_uuids())
         specs = [s for s in loaded.clusters if cluster_may_match(selection, s)]
-        record = new_run_record(ledger, RunMode.PLAN, loaded, options, selection, specs)
+        record = new_run_record(
+            ledger.new_run_id(), RunMode.PLAN, loaded, options, selection, specs
+        )
         rows, est = anyio.run(plan_targets, record.run_id, specs, selection, options, None)
         _record(ledger, record, rows, est)
         common.finish(ledger, ledger.get_run(record.run_id), kw["report_dir"], out)
