@@ -13,13 +13,12 @@ import socket
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 import structlog
 
 from orchestrator.core.inventory import ClusterSpec, Inventory
-from orchestrator.core.options import TLS_VERIFY_DISABLED, RunOptions
+from orchestrator.core.options import RunOptions
 from orchestrator.core.selectors import Selection
 from orchestrator.engine.store import RunStore
 from orchestrator.ledger.records import RunMode, RunRecord
@@ -43,16 +42,13 @@ def new_run_record(
         mode=mode,
         inventory_path=str(inventory.path),
         inventory_sha256=inventory.sha256,
-        options=options.to_json() | _tls_flag(_unverified(specs)),
+        options=options.to_json(),
         operator=operator_name(),
         started_at=time.time(),
         reason=options.reason,
         selection=selection.as_record(),
+        tls_verify_disabled=tuple(_unverified(specs)),
     )
-
-
-def _tls_flag(names: list[str]) -> dict[str, Any]:
-    return {TLS_VERIFY_DISABLED: names} if names else {}
 
 
 def _unverified(specs: Iterable[ClusterSpec]) -> list[str]:

@@ -110,7 +110,7 @@ async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
     async with run_scope(store, record):
         await refuse_unfinished(store, request)
         async with ClusterPool(
-            _selected_specs(request), request.options, wiring.transport_factory
+            selected_specs(request), request.options, wiring.transport_factory
         ) as pool:
             rows = await discover_rows(record.run_id, request, pool)
             shown = preview(rows, pool, request.options)
@@ -432,13 +432,13 @@ def _status(stop: AbortReason | None, interrupted: bool) -> RunStatus:
 
 
 def _new_record(request: RunRequest, run_id: str) -> RunRecord:
-    specs = _selected_specs(request)
+    specs = selected_specs(request)
     return new_run_record(
         run_id, request.mode, request.inventory, request.options, request.selection, specs
     )
 
 
-def _selected_specs(request: RunRequest) -> list[ClusterSpec]:
+def selected_specs(request: RunRequest) -> list[ClusterSpec]:
     return [
         spec for spec in request.inventory.clusters if cluster_may_match(request.selection, spec)
     ]
