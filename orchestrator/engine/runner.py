@@ -223,10 +223,10 @@ async def rotate(
         clusters=len(pool.clusters),
         waves=[len(w) for w in plan],
     )
-    observer.start(len(pending), len(pool.clusters), [len(w) for w in plan])
     store = wiring.store
-    await _load_calibrations(pool, store)
+    await _load_calibrations(pool, store)  # before the display starts: nothing to stop
     _load_witnesses(pool, rows)
+    observer.start(len(pending), len(pool.clusters), [len(w) for w in plan])
     interrupted = False
     crash: Exception | None = None
     run = _run_context_for(record, options, store, overrides)
