@@ -8,7 +8,7 @@ A fleet of `clusters x svms` targets is served on loopback sockets by `running_s
 `orchestrator.engine.runner.execute_run` with `--waves 100%`, twice per repeat, on a fresh
 fleet each time: once with the real ledger (SQLite, WAL, group commit: every transition
 committed before the action that depends on it), once with a writer that does nothing
-(`Wiring.ledger_writer_factory`). Both passes still create the run and insert its target
+(`Wiring.store`). Both passes still create the run and insert its target
 rows (that bulk insert is timed separately and counted in the real pass's overhead).
 The overhead is (real - null) / null of the wall time of `execute_run`; the time spent
 committing (in the ledger's writer thread, off the event loop) is printed too.
@@ -103,11 +103,6 @@ def _one_pass(args: argparse.Namespace, scratch: Path, name: str, null: bool) ->
     writers: list[AsyncLedger] = []
     bulk, commits = [0.0], [0.0]
 
-    def factory(ledger: Ledger) -> AsyncLedger:
-        writer = NullWriter(ledger) if null else AsyncLedger(ledger)
-        writers.append(writer)
-        return writer
-
     with _fleet(args, scratch, name) as urls:
         inventory = load_inventory(
             write_inventory(scratch / f"{name}.yaml", spec, urls, ca_bundle=None)
@@ -135,7 +130,8 @@ def _one_pass(args: argparse.Namespace, scratch: Path, name: str, null: bool) ->
 
             ledger.add_targets = timed_add_targets  # type: ignore[method-assign]
             ledger.write = timed_write  # type: ignore[method-assign]
-            wiring = Wiring(ledger, handle_signals=False, ledger_writer_factory=factory)
+            writers.append(NullWriter(ledger) if null else AsyncLedger(ledger))
+            wiring = Wiring(writers[0], handle_signals=False)
             request = RunRequest(inventory, Selection(), options)
             started = time.perf_counter()
             result = anyio.run(execute_run, request, wiring)

@@ -35,6 +35,7 @@ from orchestrator.config.loader import load_inventory
 from orchestrator.core.options import RunOptions
 from orchestrator.core.selectors import Selection
 from orchestrator.engine.runner import RunRequest, Wiring, execute_run
+from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.logging import configure_logging
 from orchestrator.simulator.fleet import FleetSpec
@@ -69,7 +70,7 @@ def _one_pass(args: argparse.Namespace, scratch: Path, name: str, bad: bool) -> 
             waves="100%",
         )
         with Ledger.open(scratch / f"{name}.db") as ledger:
-            wiring = Wiring(ledger, handle_signals=False)
+            wiring = Wiring(AsyncLedger(ledger), handle_signals=False)
             started = time.perf_counter()
             result = anyio.run(execute_run, RunRequest(inventory, Selection(), options), wiring)
             wall = time.perf_counter() - started

@@ -38,6 +38,7 @@ import anyio
 
 from orchestrator.core.providers import Operation
 from orchestrator.core.targets import Outcome, TargetState
+from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.reports import build_report
 from orchestrator.simulator.fleet import FleetSpec, KeyManager
@@ -502,7 +503,7 @@ def _worker_main(argv: list[str]) -> int:
         options = replace(options, rekey=Operation(argv[argv.index("--rekey") + 1]))
     request = RunRequest(loaded, Selection(), options)
     with Ledger.open(db) as ledger:
-        wiring = Wiring(ledger, handle_signals=False)
+        wiring = Wiring(AsyncLedger(ledger), handle_signals=False)
         if command == "run":
             result = anyio.run(execute_run, request, wiring)
         else:

@@ -111,3 +111,28 @@ def test_the_walk_sees_every_layer_and_resolves_relative_imports(tmp_path: Path)
     package = tmp_path / "__init__.py"
     package.write_text("from .store import Ledger\n", encoding="utf-8")
     assert imports("orchestrator.ledger.__init__", package) == {"orchestrator.ledger.store"}
+
+
+ENGINE_LEDGER_TYPES = frozenset({"orchestrator.ledger.records"})
+"""The only ledger module the engine imports: the records it reads and writes. The rest
+of storage it reaches through its own port, `engine/store.py::RunStore` (awaited), which
+the commands hand it (`ledger.async_ledger.AsyncLedger`): no blocking `Ledger` call can be
+written into the engine."""
+
+
+@pytest.mark.parametrize(
+    ("module", "path"),
+    [(m, p) for m, p in MODULES if layer(m) == "engine"],
+    ids=[m for m, _ in MODULES if layer(m) == "engine"],
+)
+def test_the_engine_reaches_storage_only_through_its_port(module: str, path: Path) -> None:
+    for name in imports(module, path):
+        if layer(name) == "ledger":
+            assert name in ENGINE_LEDGER_TYPES, f"{module} imports {name}: use RunStore"
+
+
+def test_the_port_rule_catches_an_engine_import_of_the_ledger(tmp_path: Path) -> None:
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text("from ..ledger.store import Ledger\n", encoding="utf-8")
+    (name,) = imports("orchestrator.engine.sneaky", sneaky)
+    assert layer(name) == "ledger" and name not in ENGINE_LEDGER_TYPES

@@ -26,6 +26,7 @@ from orchestrator.core.options import RunOptions
 from orchestrator.core.selectors import Selection
 from orchestrator.core.targets import Outcome, TargetState
 from orchestrator.engine.runner import RunRequest, Wiring, execute_run
+from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.reports import build_report
 from orchestrator.simulator.fleet import FleetSpec
@@ -111,7 +112,7 @@ def run_chaos(
         write_inventory(path, spec, sim.urls, ca_bundle=None)
         inventory = load_inventory(path, environ={PASSWORD_ENV: "netapp-sim"})
         with Ledger.open(workdir / f"chaos-{seed}.db") as ledger:
-            wiring = Wiring(ledger, handle_signals=False)
+            wiring = Wiring(AsyncLedger(ledger), handle_signals=False)
             request = RunRequest(inventory, Selection(), options)
             result = anyio.run(execute_run, request, wiring)
             assert result is not None

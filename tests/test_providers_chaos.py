@@ -20,6 +20,7 @@ import pytest
 from orchestrator.core.providers import Operation
 from orchestrator.core.selectors import Selection
 from orchestrator.engine.runner import RunRequest, Wiring, execute_run
+from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.store import Ledger
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV
 from tests.chaos_matrix import MixedResult, mixed_runs
@@ -90,14 +91,15 @@ async def test_a_job_of_an_earlier_run_is_never_taken_for_an_uncertain_posts_job
     with Ledger.open(tmp_path / "state.db") as ledger:
         first = RunRequest(sim.inventory, Selection(), FAST)
         done = await execute_run(
-            first, Wiring(ledger, transport_factory=sim.transport(), handle_signals=False)
+            first,
+            Wiring(AsyncLedger(ledger), transport_factory=sim.transport(), handle_signals=False),
         )
         assert done is not None and {r.outcome for r in done.rows} == {"rekeyed"}
         before = _successes(sim.fleet.stats(), second)
         factory = rewriting(sim, hook=_drop_each_first_post(second))
         again = RunRequest(sim.inventory, Selection(), replace(FAST, rekey=second))
         result = await execute_run(
-            again, Wiring(ledger, transport_factory=factory, handle_signals=False)
+            again, Wiring(AsyncLedger(ledger), transport_factory=factory, handle_signals=False)
         )
     assert result is not None
     after = _successes(sim.fleet.stats(), second)

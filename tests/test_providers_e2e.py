@@ -21,6 +21,7 @@ from orchestrator.config.loader import load_inventory
 from orchestrator.core.providers import Operation
 from orchestrator.core.selectors import Selection
 from orchestrator.engine.runner import RunRequest, Wiring, execute_run
+from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.reports import build_report
 from orchestrator.simulator.fleet import FleetSpec, KeyManager
@@ -202,7 +203,9 @@ def test_chaos_invariants_hold_on_the_mixed_fleet(operation: Operation, tmp_path
         inventory = load_inventory(path, environ={PASSWORD_ENV: "netapp-sim"})
         with Ledger.open(tmp_path / "chaos.db") as ledger:
             request = RunRequest(inventory, Selection(), options)
-            result = anyio.run(execute_run, request, Wiring(ledger, handle_signals=False))
+            result = anyio.run(
+                execute_run, request, Wiring(AsyncLedger(ledger), handle_signals=False)
+            )
             assert result is not None
             rows = ledger.targets(result.run.run_id)
             transitions = ledger.transitions(result.run.run_id)

@@ -66,8 +66,8 @@ def _names(svms: list[str]) -> str:
 
 def _waves_line(shown: RunPreview) -> str:
     est = shown.estimate
-    waves = " + ".join(str(size) for size in est["waves"]) or "none"
+    waves = " + ".join(str(size) for size in est.waves) or "none"
     return (
-        f"waves: {waves}; estimated {est['estimated_s']:.0f} s "
-        f"at {est['job_estimate_s']:.0f} s per rekey job"
+        f"waves: {waves}; estimated {est.estimated_s:.0f} s "
+        f"at {est.job_estimate_s:.0f} s per rekey job"
     )

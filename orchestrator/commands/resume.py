@@ -14,6 +14,7 @@ from orchestrator.core.options import RunOptions
 from orchestrator.core.selectors import Selection
 from orchestrator.engine.runner import RunRequest, Wiring, resume_run
 from orchestrator.errors import StateError
+from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus
 
 
@@ -42,7 +43,7 @@ def command(run_id: str, **kw: Any) -> int:
                 "(sha256 differs); check it, then pass --inventory-changed-ok"
             )
         request = RunRequest(inventory, Selection(), options, record.mode)
-        wiring = Wiring(ledger, observer=common.progress(out))
+        wiring = Wiring(AsyncLedger(ledger), observer=common.progress(out))
         result = anyio.run(resume_run, record, request, wiring)
         common.finish(ledger, result.run, kw["report_dir"], out)
         return int(result.exit_code)

@@ -25,6 +25,7 @@ from orchestrator.core.waves import WaveSpecError, parse_waves
 from orchestrator.engine.planner import RunPreview
 from orchestrator.engine.runner import RunRequest, Wiring, execute_run
 from orchestrator.errors import UserError
+from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.records import RunMode
 
 DECLINED = "nothing was rekeyed: declined at the prompt (no run was recorded; exit 0)"
@@ -138,7 +139,7 @@ def run_command(inventory: Path, **kw: Any) -> int:
     with common.open_ledger(kw["state"]) as ledger:
         common.refuse_if_running(ledger)
         loaded = with_recorded_uuids(loaded, ledger.recorded_cluster_uuids())
-        wiring = Wiring(ledger, observer=common.progress(out))
+        wiring = Wiring(AsyncLedger(ledger), observer=common.progress(out))
         wiring.confirm = _announce if kw["yes"] else _confirm
         result = anyio.run(
             execute_run, RunRequest(loaded, selection, options, _mode(options)), wiring

@@ -35,14 +35,6 @@ EMERGENCY_PER_CLUSTER = 4
 EMERGENCY_BACKOFF_SCALE = 0.25  # emergency: a quarter of the usual initial backoff
 
 
-TLS_VERIFY_DISABLED = "tls_verify_disabled"
-"""The record's key beside the options: the clusters run with `tls: {verify: false}`."""
-ESTIMATE = "estimate"
-"""The record's key beside the options: a plan's estimate."""
-RECORD_KEYS = frozenset({TLS_VERIFY_DISABLED, ESTIMATE})
-"""The keys a run record keeps in `options` that are not options (`from_json` skips them)."""
-
-
 @dataclass(frozen=True)
 class RunOptions:
     """Every knob of a run; stored with the run in the ledger so `resume` reuses them."""
@@ -87,13 +79,14 @@ class RunOptions:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunOptions:
-        """The options a run stored (`to_json`, beside the record's own `RECORD_KEYS`).
+        """The options a run stored (`to_json`; the record keeps its TLS flag and a plan's
+        estimate in fields of their own, ledger migration 5).
 
-        Raises ValueError naming a key that is neither: a ledger from another release, or
-        edited by hand, must not be resumed with a knob silently dropped.
+        Raises ValueError naming any other key: a ledger from another release, or edited
+        by hand, must not be resumed with a knob silently dropped.
         """
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - RECORD_KEYS)
+        unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown run option {unknown[0]!r} in the stored run")
         given = {k: v for k, v in data.items() if k in known}

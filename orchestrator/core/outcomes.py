@@ -2,19 +2,20 @@
 
 The failure budget, the exit code, junit.xml, report.md/html, the recap and failed.txt all
 ask these sets, so "did this target fail?" has one answer everywhere. Plan runs end their
-targets in a verdict (`ready` / `not_ready`) instead of an `Outcome`; both are strings in
-the ledger, which is why the helpers take the stored value (`None`: no outcome yet).
+targets in a `Verdict` (`ready` / `not_ready`) instead of an `Outcome`; the ledger stores
+either in the row's `outcome` column, which is why the helpers take the stored value
+(`None`: no outcome yet; `TargetRow.verdict` reads a plan row's back as its type).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from orchestrator.core.targets import Outcome
+from orchestrator.core.targets import Outcome, Verdict
 
-READY: Final = "ready"  # plan: the target would be rekeyed now
-NOT_READY: Final = "not_ready"  # plan: it would not, with a reason
-PLAN_VERDICTS: Final = (READY, NOT_READY)
+READY: Final = Verdict.READY.value  # plan: the target would be rekeyed now
+NOT_READY: Final = Verdict.NOT_READY.value  # plan: it would not, with a reason
+PLAN_VERDICTS: Final = tuple(verdict.value for verdict in Verdict)
 """The plan's verdicts, in display order."""
 
 RUN_OUTCOMES: Final = tuple(outcome.value for outcome in Outcome)

@@ -39,6 +39,14 @@ class Outcome(StrEnum):
     ABORTED = "aborted"  # not started because the run stopped, see AbortReason
 
 
+class Verdict(StrEnum):
+    """A plan's verdict on a target, in place of a run's Outcome (never one of its values);
+    the cause of `not_ready` is a `core.readiness.NotReady`."""
+
+    READY = "ready"  # the target would be rekeyed now
+    NOT_READY = "not_ready"  # it would not, for the reason recorded with it
+
+
 class SkipReason(StrEnum):
     """Why a target was not attempted."""
 

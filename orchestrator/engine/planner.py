@@ -9,16 +9,15 @@ from typing import Any
 
 from orchestrator.core.errors import ErrorKind
 from orchestrator.core.options import RunOptions, cluster_limit
-from orchestrator.core.outcomes import NOT_READY, READY
 from orchestrator.core.providers import PROVIDERS, Operation
 from orchestrator.core.readiness import NOT_READY_FACT, NotReady, TargetFacts, readiness
 from orchestrator.core.selectors import Selection
-from orchestrator.core.targets import Outcome, SkipReason, TargetState
+from orchestrator.core.targets import Outcome, SkipReason, TargetState, Verdict
 from orchestrator.core.waves import parse_waves, wave_sizes
 from orchestrator.engine.discovery import Discovery, target_rows
 from orchestrator.engine.pool import ClusterPool
 from orchestrator.engine.scheduling import order_rows
-from orchestrator.ledger.records import TargetRow
+from orchestrator.ledger.records import PlanEstimate, TargetRow
 from orchestrator.ontap.models import KeyManagerConfig, KeyStore, key_store_for_config
 
 DEFAULT_JOB_ESTIMATE_S = 5.0  # a rekey job's typical duration, for the time estimate
@@ -55,13 +54,14 @@ def _verdict(row: TargetRow, discovery: Discovery) -> TargetRow:
         facts = _cluster_facts(discovery) | _provider_facts(row)
         if row.error_message and reason is not NotReady.UNREACHABLE:
             facts.setdefault("cause", row.error_message)
-        return replace(row, outcome=NOT_READY, reason=reason.value, facts=facts)
-    verdict, facts = target_verdict(row, discovery)
+        return replace(row, outcome=Verdict.NOT_READY.value, reason=reason.value, facts=facts)
+    cause, facts = target_verdict(row, discovery)
+    verdict = Verdict.READY if cause is None else Verdict.NOT_READY
     return replace(
         row,
         state=TargetState.DONE,
-        outcome=READY if verdict is None else NOT_READY,
-        reason=None if verdict is None else verdict.value,
+        outcome=verdict.value,
+        reason=None if cause is None else cause.value,
         facts=facts,
     )
 
@@ -172,7 +172,7 @@ class RunPreview:
 
     rows: list[TargetRow]
     pending: list[TargetRow]
-    estimate: dict[str, Any]
+    estimate: PlanEstimate
 
     @property
     def clusters(self) -> int:
@@ -192,9 +192,11 @@ def estimate(
     pool: ClusterPool,
     options: RunOptions,
     job_s: float = DEFAULT_JOB_ESTIMATE_S,
-) -> dict[str, Any]:
+) -> PlanEstimate:
     """The waves a run would use for the plan's ready targets, and a duration estimate."""
-    ready = order_rows([row for row in rows if row.outcome == READY], emergency=options.emergency)
+    ready = order_rows(
+        [row for row in rows if row.verdict is Verdict.READY], emergency=options.emergency
+    )
     return estimate_ordered(ready, pool, options, job_s)
 
 
@@ -203,7 +205,7 @@ def estimate_ordered(
     pool: ClusterPool,
     options: RunOptions,
     job_s: float = DEFAULT_JOB_ESTIMATE_S,
-) -> dict[str, Any]:
+) -> PlanEstimate:
     """The waves of `ordered` targets and a duration estimate, wave by wave.
 
     Each wave takes as long as its busiest cluster (targets / per-cluster limit, rounded
@@ -214,12 +216,7 @@ def estimate_ordered(
     for size in sizes:
         seconds += _wave_seconds(ordered[start : start + size], pool, options, job_s)
         start += size
-    return {
-        "targets": len(ordered),
-        "waves": sizes,
-        "job_estimate_s": job_s,
-        "estimated_s": round(seconds, 1),
-    }
+    return PlanEstimate(len(ordered), tuple(sizes), job_s, round(seconds, 1))
 
 
 def _wave_seconds(

@@ -38,13 +38,12 @@ from orchestrator.engine.planner import RunPreview, preview, with_readiness
 from orchestrator.engine.pool import ClusterPool, TransportFactory
 from orchestrator.engine.procedure import drive_target
 from orchestrator.engine.recorder import TargetRecorder
-from orchestrator.engine.run_record import new_run_record
+from orchestrator.engine.run_record import new_run_record, run_scope
 from orchestrator.engine.scheduling import cut_waves, order_rows
 from orchestrator.engine.settle import RECORDED_JOBS_HORIZON_S, earlier_jobs, with_recorded_jobs
+from orchestrator.engine.store import RunStore
 from orchestrator.errors import StateError, UserError
-from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
-from orchestrator.ledger.store import Ledger
 from orchestrator.observe import events
 from orchestrator.observe.progress import ProgressView
 
@@ -88,14 +87,13 @@ class RunResult:
 
 @dataclass
 class Wiring:
-    """The edges a run talks to; tests swap the transport."""
+    """The edges a run talks to; tests swap the transport (and the store)."""
 
-    ledger: Ledger
+    store: RunStore  # the ledger, through the engine's port (ledger.async_ledger.AsyncLedger)
     transport_factory: TransportFactory | None = None
     observer: ProgressView | None = None
     handle_signals: bool = True
     confirm: Callable[[RunPreview], bool] | None = None  # after discovery, before any POST
-    ledger_writer_factory: Callable[[Ledger], AsyncLedger] = AsyncLedger  # benchmarks: a no-op
 
 
 class RunInterruptedError(UserError):
@@ -108,48 +106,40 @@ async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
     Raises StateError (exit 2, nothing contacted) while an unfinished run of the ledger has
     targets in flight among this selection, and RunInterruptedError (exit 1) when an
     unexpected error stops the rotation."""
-    record = _new_record(request, wiring.ledger)
-    wiring.ledger.acquire(record.run_id)
-    try:
-        refuse_unfinished(wiring.ledger, request)
-        with structlog.contextvars.bound_contextvars(**_run_context(record)):
-            async with ClusterPool(
-                _selected_specs(request), request.options, wiring.transport_factory
-            ) as pool:
-                rows = await discover_rows(record.run_id, request, pool)
-                rows = _with_earlier_runs_jobs(rows, wiring.ledger)
-                shown = preview(rows, pool, request.options)
-                if wiring.confirm and not await anyio.to_thread.run_sync(wiring.confirm, shown):
-                    return None
-                wiring.ledger.create_run(record)
-                wiring.ledger.add_targets(rows)
-                return await rotate(record, rows, pool, wiring, request.inventory.retry)
-    finally:
-        wiring.ledger.release()
+    store = wiring.store
+    record = _new_record(request, await store.new_run_id())
+    async with run_scope(store, record):
+        await refuse_unfinished(store, request)
+        async with ClusterPool(
+            selected_specs(request), request.options, wiring.transport_factory
+        ) as pool:
+            rows = await discover_rows(record.run_id, request, pool)
+            rows = await _with_earlier_runs_jobs(rows, store)
+            shown = preview(rows, pool, request.options)
+            if wiring.confirm and not await anyio.to_thread.run_sync(wiring.confirm, shown):
+                return None
+            await store.create_run(record)
+            await store.add_targets(rows)
+            return await rotate(record, rows, pool, wiring, request.inventory.retry)
 
 
 async def resume_run(record: RunRecord, request: RunRequest, wiring: Wiring) -> RunResult:
     """Continue a run from its ledger rows: settle in-flight targets, redo aborted ones."""
-    wiring.ledger.acquire(record.run_id)
-    try:
-        wiring.ledger.set_run_status(record.run_id, RunStatus.ACTIVE)
-        rows = [_reopen(row) for row in wiring.ledger.targets(record.run_id)]
+    store = wiring.store
+    async with run_scope(store, record):
+        await store.set_run_status(record.run_id, RunStatus.ACTIVE)
+        rows = [_reopen(row) for row in await store.targets(record.run_id)]
         clusters = {row.key.cluster for row in rows if row.state is not TargetState.DONE}
         specs = [spec for spec in request.inventory.clusters if spec.name in clusters]
-        with structlog.contextvars.bound_contextvars(**_run_context(record)):
-            async with ClusterPool(specs, request.options, wiring.transport_factory) as pool:
-                return await rotate(
-                    record, rows, pool, wiring, request.inventory.retry, waves="100%"
-                )
-    finally:
-        wiring.ledger.release()
+        async with ClusterPool(specs, request.options, wiring.transport_factory) as pool:
+            return await rotate(record, rows, pool, wiring, request.inventory.retry, waves="100%")
 
 
-def refuse_unfinished(ledger: Ledger, request: RunRequest) -> None:
+async def refuse_unfinished(store: RunStore, request: RunRequest) -> None:
     """Refuse a new run while an unfinished run has targets in flight among its selection:
     their rekeys may be running, and only `resume` settles them before any new POST."""
     specs = {spec.name: spec for spec in request.inventory.clusters}
-    for run_id, keys in ledger.unfinished_in_flight().items():
+    for run_id, keys in (await store.unfinished_in_flight()).items():
         mine = [
             key
             for key in keys
@@ -160,19 +150,19 @@ def refuse_unfinished(ledger: Ledger, request: RunRequest) -> None:
             raise StateError(
                 f"run {run_id} is unfinished with {len(mine)} target(s) in flight among this "
                 f"selection (e.g. {mine[0]}): continue it first with "
-                f"`ontap-rekey resume {run_id} --state {ledger.path}`"
+                f"`ontap-rekey resume {run_id} --state {store.path}`"
             )
 
 
-def _with_earlier_runs_jobs(rows: list[TargetRow], ledger: Ledger) -> list[TargetRow]:
+async def _with_earlier_runs_jobs(rows: list[TargetRow], store: RunStore) -> list[TargetRow]:
     """Each target's rekey jobs recorded by recent earlier runs, among its earlier jobs:
     settling never takes one of them for this run's (`settle.with_recorded_jobs`)."""
     since = time.time() - RECORDED_JOBS_HORIZON_S
     recorded: dict[TargetKey, set[str]] = {}
-    for run in ledger.list_runs():
+    for run in await store.list_runs():
         if run.mode is RunMode.PLAN or (run.ended_at is not None and run.ended_at < since):
             continue
-        for row in ledger.targets(run.run_id):
+        for row in await store.targets(run.run_id):
             jobs = earlier_jobs(row) | ({row.job_uuid} if row.job_uuid else set())
             if jobs:
                 recorded.setdefault(row.key, set()).update(jobs)
@@ -250,35 +240,38 @@ async def rotate(
         clusters=len(pool.clusters),
         waves=[len(w) for w in plan],
     )
-    observer.start(len(pending), len(pool.clusters), [len(w) for w in plan])
-    _load_calibrations(pool, wiring.ledger)
+    store = wiring.store
+    await _load_calibrations(pool, store)  # before the display starts: nothing to stop
     _load_witnesses(pool, rows)
+    observer.start(len(pending), len(pool.clusters), [len(w) for w in plan])
     interrupted = False
     crash: Exception | None = None
-    async with wiring.ledger_writer_factory(wiring.ledger) as ledger:
-        run = _run_context_for(record, options, ledger, overrides)
-        budget = FailureBudget(options.max_fail_percent, options.min_fail_sample, options.fail_fast)
-        try:
-            rotation = _Rotation(run, pool, final, budget, observer)
-            run.on_outcome = rotation.account
-            run.on_job_success = rotation.account_job_success
-            run.on_retry = observer.retry_scheduled
-            await rotation.waves(plan, wiring.handle_signals)
-        except anyio.get_cancelled_exc_class():
-            interrupted = True
-            raise
-        except Exception as exc:
-            interrupted, crash = True, exc
-        finally:
-            observer.stop()
-            interrupted = interrupted or run.stop_reason is AbortReason.INTERRUPT
-            result = _close_run(record, run, final, wiring.ledger, interrupted)
+    run = _run_context_for(record, options, store, overrides)
+    budget = FailureBudget(options.max_fail_percent, options.min_fail_sample, options.fail_fast)
+    try:
+        rotation = _Rotation(run, pool, final, budget, observer)
+        run.on_outcome = rotation.account
+        run.on_job_success = rotation.account_job_success
+        run.on_retry = observer.retry_scheduled
+        await rotation.waves(plan, wiring.handle_signals)
+    except anyio.get_cancelled_exc_class():
+        interrupted = True
+        raise
+    except Exception as exc:
+        interrupted, crash = True, exc
+    finally:
+        observer.stop()
+        interrupted = interrupted or run.stop_reason is AbortReason.INTERRUPT
+        # Shielded: a cancelled run (a second signal) is still closed `interrupted`.
+        with anyio.CancelScope(shield=True):
+            await store.aclose()
+            result = await _close_run(record, run, final, store, interrupted)
     if crash is not None:
-        raise _crashed(record, wiring.ledger, crash) from crash
+        raise _crashed(record, store, crash) from crash
     return result
 
 
-def _crashed(record: RunRecord, ledger: Ledger, exc: Exception) -> RunInterruptedError:
+def _crashed(record: RunRecord, store: RunStore, exc: Exception) -> RunInterruptedError:
     """Log the traceback; one line for the operator with the run id and `resume`."""
     log.error(events.RUN_INTERRUPTED, cause="internal_error", exc_info=exc)
     while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
@@ -286,7 +279,7 @@ def _crashed(record: RunRecord, ledger: Ledger, exc: Exception) -> RunInterrupte
     return RunInterruptedError(
         f"run {record.run_id} interrupted by an internal error "
         f"({type(exc).__name__}: {exc}); the ledger is consistent: continue it with "
-        f"`ontap-rekey resume {record.run_id} --state {ledger.path}`"
+        f"`ontap-rekey resume {record.run_id} --state {store.path}`"
     )
 
 
@@ -299,9 +292,9 @@ def _load_witnesses(pool: ClusterPool, rows: list[TargetRow]) -> None:
             pool[row.key.cluster].saw_ended(evidence.job_uuid, evidence.ended_seen_at)
 
 
-def _load_calibrations(pool: ClusterPool, ledger: Ledger) -> None:
+async def _load_calibrations(pool: ClusterPool, store: RunStore) -> None:
     """What earlier runs learnt about each cluster's rekey jobs (core.settling)."""
-    known = ledger.calibrations()
+    known = await store.calibrations()
     for name, context in pool.clusters.items():
         context.calibrations.update(known.get(name, {}))
 
@@ -309,7 +302,7 @@ def _load_calibrations(pool: ClusterPool, ledger: Ledger) -> None:
 def _run_context_for(
     record: RunRecord,
     options: RunOptions,
-    ledger: AsyncLedger,
+    store: RunStore,
     overrides: Mapping[str, RetryOverride],
 ) -> RunContext:
     # The deadline counts from the start of this rotation: a `resume` gets a fresh window
@@ -321,7 +314,7 @@ def _run_context_for(
     return RunContext(
         run_id=record.run_id,
         options=options,
-        ledger=ledger,
+        ledger=store,
         limiter=anyio.CapacityLimiter(max(1, options.concurrency)),
         budget=RetryBudget(options.run_retry_budget),
         overrides=overrides,
@@ -411,16 +404,16 @@ async def _watch_signals(run: RunContext, scope: CancelScope) -> None:
             run.stop(AbortReason.INTERRUPT)
 
 
-def _close_run(
+async def _close_run(
     record: RunRecord,
     run: RunContext,
     final: dict[TargetKey, TargetRow],
-    ledger: Ledger,
+    store: RunStore,
     interrupted: bool,
 ) -> RunResult:
     _forgive_idle_stop(run, final)
     status = _status(run.stop_reason, interrupted)
-    ledger.set_run_status(record.run_id, status, time.time())
+    await store.set_run_status(record.run_id, status, time.time())
     rows = sorted(final.values(), key=lambda row: row.key)
     outcomes = [Outcome(row.outcome) for row in rows if row.outcome is not None]
     code = exit_code(record.mode, status, [row.outcome for row in rows])
@@ -435,7 +428,7 @@ def _close_run(
     )
     # The closed run as the ledger has it (with `ended_at`): the written reports must be
     # the ones `ontap-rekey report RUN_ID` renders from the ledger later.
-    return RunResult(ledger.get_run(record.run_id), rows, code, run.stop_reason)
+    return RunResult(await store.get_run(record.run_id), rows, code, run.stop_reason)
 
 
 def _forgive_idle_stop(run: RunContext, final: dict[TargetKey, TargetRow]) -> None:
@@ -455,21 +448,14 @@ def _status(stop: AbortReason | None, interrupted: bool) -> RunStatus:
     return RunStatus.FINISHED
 
 
-def _new_record(request: RunRequest, ledger: Ledger) -> RunRecord:
-    specs = _selected_specs(request)
+def _new_record(request: RunRequest, run_id: str) -> RunRecord:
+    specs = selected_specs(request)
     return new_run_record(
-        ledger, request.mode, request.inventory, request.options, request.selection, specs
+        run_id, request.mode, request.inventory, request.options, request.selection, specs
     )
 
 
-def _run_context(record: RunRecord) -> dict[str, str]:
-    context = {"run_id": record.run_id}
-    if record.reason:
-        context["reason"] = record.reason
-    return context
-
-
-def _selected_specs(request: RunRequest) -> list[ClusterSpec]:
+def selected_specs(request: RunRequest) -> list[ClusterSpec]:
     return [
         spec for spec in request.inventory.clusters if cluster_may_match(request.selection, spec)
     ]

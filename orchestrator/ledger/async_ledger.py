@@ -14,22 +14,33 @@ is ever buffered that a crash could lose after `write` returned.
 The wait is shielded from cancellation: a cancelled caller's write still lands (it may
 already be in a transaction, and the engine's record must not depend on who was
 cancelled); the cancellation is delivered once the write is committed.
+
+Besides the writes, every other ledger call of a run (the lock, the run's record and
+status, its rows, the calibrations) is awaited here too, on the same worker thread: this
+class implements the engine's `RunStore` port (engine/store.py), and nothing of a run
+blocks the event loop on SQLite or `flock`.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
 
-from orchestrator.core.settling import Calibration
+from orchestrator.core.settling import Calibration, CalibrationKind
+from orchestrator.core.targets import TargetKey
 from orchestrator.errors import StateError
-from orchestrator.ledger.records import TargetRow, Transition
+from orchestrator.ledger.records import RunRecord, RunStatus, TargetRow, Transition
 from orchestrator.ledger.store import Ledger, WriteItem
+
+T = TypeVar("T")
 
 _INTERRUPTED = RuntimeError("the ledger flush was interrupted; the write may not have landed")
 
@@ -79,9 +90,52 @@ class AsyncLedger:
     async def save_calibration(self, calibration: Calibration, run_id: str | None = None) -> None:
         """Record a cluster's job calibration (in the writer's thread; not group-committed:
         it is rare, and losing it only costs proofs of absence, never safety)."""
-        await anyio.to_thread.run_sync(
-            self.ledger.save_calibration, calibration, run_id, limiter=self._writer()
-        )
+        await self._call(self.ledger.save_calibration, calibration, run_id)
+
+    # -- the rest of the engine's RunStore port: each call on the writer's thread ---------
+
+    @property
+    def path(self) -> Path:
+        return self.ledger.path
+
+    async def new_run_id(self) -> str:
+        return await self._call(self.ledger.new_run_id)
+
+    async def acquire(self, run_id: str) -> None:
+        await self._call(self.ledger.acquire, run_id)
+
+    async def release(self) -> None:
+        await self._call(self.ledger.release)
+
+    async def create_run(self, run: RunRecord) -> None:
+        await self._call(self.ledger.create_run, run)
+
+    async def add_targets(self, rows: list[TargetRow]) -> None:
+        await self._call(self.ledger.add_targets, rows)
+
+    async def set_run_status(
+        self, run_id: str, status: RunStatus, ended_at: float | None = None
+    ) -> None:
+        await self._call(self.ledger.set_run_status, run_id, status, ended_at)
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        return await self._call(self.ledger.get_run, run_id)
+
+    async def targets(self, run_id: str) -> list[TargetRow]:
+        return await self._call(self.ledger.targets, run_id)
+
+    async def list_runs(self) -> list[RunRecord]:
+        return await self._call(self.ledger.list_runs)
+
+    async def calibrations(self) -> dict[str, dict[CalibrationKind, Calibration]]:
+        return await self._call(self.ledger.calibrations)
+
+    async def unfinished_in_flight(self) -> dict[str, list[TargetKey]]:
+        return await self._call(self.ledger.unfinished_in_flight)
+
+    async def _call(self, func: Callable[..., T], *args: Any) -> T:
+        """`func(*args)` on the writer's thread: SQLite and `flock` never block the loop."""
+        return await anyio.to_thread.run_sync(partial(func, *args), limiter=self._writer())
 
     async def aclose(self) -> None:
         """Wait until every queued write is committed."""

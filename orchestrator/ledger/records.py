@@ -11,7 +11,9 @@ from enum import StrEnum
 from typing import Any
 
 from orchestrator.core.providers import Operation, Provider
-from orchestrator.core.targets import TargetKey, TargetState
+from orchestrator.core.targets import TargetKey, TargetState, Verdict
+
+_VERDICTS = frozenset(verdict.value for verdict in Verdict)
 
 
 class RunMode(StrEnum):
@@ -28,18 +30,48 @@ class RunStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class PlanEstimate:
+    """The waves a run would use and how long it would take (a plan's, a run's preview)."""
+
+    targets: int  # the targets it counts (a plan's ready ones, a run's pending ones)
+    waves: tuple[int, ...]  # their wave sizes
+    job_estimate_s: float  # the duration assumed per rekey job
+    estimated_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "targets": self.targets,
+            "waves": list(self.waves),
+            "job_estimate_s": self.job_estimate_s,
+            "estimated_s": self.estimated_s,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlanEstimate:
+        return cls(
+            targets=int(data["targets"]),
+            waves=tuple(int(size) for size in data["waves"]),
+            job_estimate_s=float(data["job_estimate_s"]),
+            estimated_s=float(data["estimated_s"]),
+        )
+
+
+@dataclass(frozen=True)
 class RunRecord:
     run_id: str
     mode: RunMode
     inventory_path: str
     inventory_sha256: str
-    options: dict[str, Any]  # the effective run options, JSON-serialisable
+    options: dict[str, Any]  # the effective run options (RunOptions.to_json), nothing else
     operator: str  # user@host
     started_at: float  # unix time
     status: RunStatus = RunStatus.ACTIVE
     reason: str | None = None  # emergency reason
     ended_at: float | None = None
     selection: dict[str, Any] = field(default_factory=dict)  # selectors as given
+    # the clusters contacted with `tls: {verify: false}` (logged at the start, in every report)
+    tls_verify_disabled: tuple[str, ...] = ()
+    estimate: PlanEstimate | None = None  # a plan's waves and duration estimate
 
 
 @dataclass(frozen=True)
@@ -49,7 +81,7 @@ class TargetRow:
     run_id: str
     key: TargetKey
     state: TargetState = TargetState.PENDING
-    outcome: str | None = None  # an Outcome value; for plan runs "ready" / "not_ready"
+    outcome: str | None = None  # an Outcome value; a plan's rows: a Verdict value (`verdict`)
     reason: str | None = None  # SkipReason / AbortReason / not-ready reason
     config_uuid: str | None = None
     key_id_before: str | None = None
@@ -71,6 +103,11 @@ class TargetRow:
     cluster_uuid: str | None = None  # the uuid the cluster reported when it was discovered
     provider: str | None = None  # a Provider value (None: a row of a v3 ledger, AWS)
     operation: str | None = None  # an Operation value (None: a row of a v3 ledger, external)
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """A plan row's verdict (None for a run's row, or a plan row not yet judged)."""
+        return Verdict(self.outcome) if self.outcome in _VERDICTS else None
 
     @property
     def provider_kind(self) -> Provider:

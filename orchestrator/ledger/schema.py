@@ -11,8 +11,10 @@ written by a newer release (a version above `SCHEMA_VERSION`) is refused, not gu
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator.errors import StateError
@@ -23,6 +25,8 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    # rewrites rows after the statements, in the same transaction (what SQL cannot say)
+    data: Callable[[sqlite3.Connection], None] | None = None
 
 
 _V1_STATEMENTS = (
@@ -195,11 +199,53 @@ _V4_STATEMENTS = (
     """,
 )
 
+_V5_STATEMENTS = (
+    # Issue 14: what a run records beside its options gets columns of its own; `options`
+    # holds exactly the RunOptions (so reading a run back refuses any key it does not know).
+    # JSON list of cluster names contacted with `tls: {verify: false}`.
+    "ALTER TABLE runs ADD COLUMN tls_verify_disabled TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE runs ADD COLUMN estimate TEXT",  # JSON: a plan's PlanEstimate; NULL otherwise
+)
+
+LEGACY_TLS_KEY = "tls_verify_disabled"
+LEGACY_ESTIMATE_KEY = "estimate"
+
+
+def _v5_move_record_keys(conn: sqlite3.Connection) -> None:
+    """Runs written before v5 kept the TLS flag and a plan's estimate inside `options`:
+    move them to their columns (a flag of `true` meant every cluster of the run)."""
+    runs = conn.execute("SELECT id, options FROM runs").fetchall()
+    for run in runs:
+        run_id, options = run[0], json.loads(run[1])
+        if LEGACY_TLS_KEY not in options and LEGACY_ESTIMATE_KEY not in options:
+            continue
+        flag = options.pop(LEGACY_TLS_KEY, None)
+        estimate = options.pop(LEGACY_ESTIMATE_KEY, None)
+        if flag is True:
+            rows = conn.execute(
+                "SELECT DISTINCT cluster FROM targets WHERE run_id = ? ORDER BY cluster", (run_id,)
+            ).fetchall()
+            flag = [row[0] for row in rows]
+        names = sorted(str(name) for name in flag) if isinstance(flag, list) else []
+        conn.execute(
+            "UPDATE runs SET options = ?, tls_verify_disabled = ?, estimate = ? WHERE id = ?",
+            (
+                json.dumps(options, sort_keys=True, separators=(",", ":")),
+                json.dumps(names),
+                json.dumps(estimate, sort_keys=True) if isinstance(estimate, dict) else None,
+                run_id,
+            ),
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, targets, transitions, rotations view", _V1_STATEMENTS),
     Migration(2, "targets.evidence, job_calibrations", _V2_STATEMENTS),
     Migration(3, "targets.cluster_uuid: the identity each cluster reported", _V3_STATEMENTS),
     Migration(4, "targets.provider/operation, calibrations per provider", _V4_STATEMENTS),
+    Migration(
+        5, "runs.tls_verify_disabled/estimate out of options", _V5_STATEMENTS, _v5_move_record_keys
+    ),
 )
 """Every migration, in order; `MIGRATIONS[n - 1].version == n`."""
 
@@ -285,6 +331,8 @@ def _apply(conn: sqlite3.Connection, migration: Migration) -> None:
     )
     for statement in migration.statements:
         conn.execute(statement)
+    if migration.data is not None:
+        migration.data(conn)
     conn.execute(
         "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
         (migration.version, migration.description, time.time()),

@@ -25,7 +25,14 @@ from orchestrator.core.settling import Calibration, CalibrationKind
 from orchestrator.core.targets import TargetKey, TargetState
 from orchestrator.errors import StateError
 from orchestrator.ledger.lock import LockHolder, RunLock
-from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow, Transition
+from orchestrator.ledger.records import (
+    PlanEstimate,
+    RunMode,
+    RunRecord,
+    RunStatus,
+    TargetRow,
+    Transition,
+)
 from orchestrator.ledger.schema import SCHEMA_VERSION, TARGET_COLUMNS, migrate, schema_version
 
 DEFAULT_BUSY_TIMEOUT_S = 30.0
@@ -51,7 +58,7 @@ class Rotation:
 
 _RUN_COLUMNS = (
     "id, mode, reason, inventory_path, inventory_sha256, options, selection, operator, "
-    "started_at, ended_at, status"
+    "started_at, ended_at, status, tls_verify_disabled, estimate"
 )
 _TARGET_VALUES = f"INSERT INTO targets ({', '.join(TARGET_COLUMNS)})"
 _INSERT_TARGET = f"{_TARGET_VALUES} VALUES ({', '.join('?' for _ in TARGET_COLUMNS)})"
@@ -190,7 +197,7 @@ class Ledger:
         try:
             with self._transaction() as conn:
                 conn.execute(
-                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 13)})",
                     _run_params(run),
                 )
         except sqlite3.IntegrityError:
@@ -498,6 +505,8 @@ def _run_params(run: RunRecord) -> tuple[Any, ...]:
         run.started_at,
         run.ended_at,
         run.status.value,
+        json.dumps(list(run.tls_verify_disabled)),
+        _dumps(run.estimate.to_json()) if run.estimate is not None else None,
     )
 
 
@@ -514,6 +523,8 @@ def _run_from(row: sqlite3.Row) -> RunRecord:
         started_at=row["started_at"],
         ended_at=row["ended_at"],
         status=RunStatus(row["status"]),
+        tls_verify_disabled=tuple(json.loads(row["tls_verify_disabled"])),
+        estimate=PlanEstimate.from_json(json.loads(row["estimate"])) if row["estimate"] else None,
     )
 
 

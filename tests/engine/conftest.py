@@ -11,6 +11,7 @@ import pytest
 from orchestrator.core.selectors import Selection
 from orchestrator.engine.pool import TransportFactory
 from orchestrator.engine.runner import RunRequest, RunResult, Wiring, execute_run
+from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.store import Ledger
 from tests.simfleet import FAST, PASSWORD_ENV, Runner, SimFleet
 
@@ -33,7 +34,7 @@ def run_sim(tmp_path: Path) -> Runner:
     ) -> RunResult:
         with Ledger.open(tmp_path / "state.db") as ledger:
             transports = factory or sim.transport()
-            wiring = Wiring(ledger, transport_factory=transports, handle_signals=False)
+            wiring = Wiring(AsyncLedger(ledger), transport_factory=transports, handle_signals=False)
             request = RunRequest(sim.inventory, selection or Selection(), replace(FAST, **options))
             result = await execute_run(request, wiring)
         assert result is not None

@@ -10,6 +10,7 @@ from orchestrator.core.inventory import RunDefaults
 from orchestrator.core.options import resolve_options
 from orchestrator.core.selectors import Selection
 from orchestrator.engine.runner import RunRequest, Wiring, execute_run
+from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.records import RunMode
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.reports import build_report
@@ -30,7 +31,9 @@ async def test_emergency_on_500_targets_touches_only_fin_svms(tmp_path: Path) ->
     )
     assert (options.waves, options.per_cluster) == ("100%", 4)
     with Ledger.open(tmp_path / "state.db") as ledger:
-        wiring = Wiring(ledger, transport_factory=sim.transport(), handle_signals=False)
+        wiring = Wiring(
+            AsyncLedger(ledger), transport_factory=sim.transport(), handle_signals=False
+        )
         request = RunRequest(sim.inventory, Selection(svms=("fin*",)), options, RunMode.EMERGENCY)
         result = await execute_run(request, wiring)
         assert result is not None

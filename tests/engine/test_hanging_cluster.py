@@ -13,6 +13,7 @@ import pytest
 from orchestrator.core.inventory import BasicAuth, ClusterSpec, Inventory, TlsSettings
 from orchestrator.core.selectors import Selection
 from orchestrator.engine.runner import RunRequest, Wiring, execute_run
+from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.store import Ledger
 from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.scenario import Scenario
@@ -51,7 +52,7 @@ def test_hung_cluster_is_skipped_after_the_discovery_timeout(
         # the request timeout alone would wait 30 s: the discovery timeout must act first
         options = replace(FAST, request_timeout_s=30.0, discovery_timeout_s=1.0)
         with Ledger.open(tmp_path / "state.db") as ledger:
-            wiring = Wiring(ledger, handle_signals=False)
+            wiring = Wiring(AsyncLedger(ledger), handle_signals=False)
             request = RunRequest(inventory, Selection(), options)
             # a sync test: the simulator's own loop thread must close outside any event loop
             result = anyio.run(execute_run, request, wiring)

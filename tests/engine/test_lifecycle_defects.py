@@ -35,7 +35,9 @@ Factory = Callable[[ClusterSpec], httpx.AsyncBaseTransport]
 async def _run(
     ledger: Ledger, sim: SimFleet, factory: Factory | None = None, **options: Any
 ) -> RunResult:
-    wiring = Wiring(ledger, transport_factory=factory or sim.transport(), handle_signals=False)
+    wiring = Wiring(
+        AsyncLedger(ledger), transport_factory=factory or sim.transport(), handle_signals=False
+    )
     request = RunRequest(sim.inventory, Selection(), replace(FAST, **options))
     result = await execute_run(request, wiring)
     assert result is not None
@@ -70,7 +72,9 @@ async def test_1_a_recorded_job_that_expired_is_never_resent(tmp_path: Path) -> 
         ledger.write([(row, None) for row in crashed])
         ledger.set_run_status(run_id, RunStatus.ACTIVE)
         await anyio.sleep(0.2)  # the job records expire
-        wiring = Wiring(ledger, transport_factory=sim.transport(), handle_signals=False)
+        wiring = Wiring(
+            AsyncLedger(ledger), transport_factory=sim.transport(), handle_signals=False
+        )
         request = RunRequest(sim.inventory, Selection(), FAST)
         resumed = await resume_run(ledger.get_run(run_id), request, wiring)
     assert set(sim.rekeys().values()) == {1}, sim.rekeys()
@@ -135,10 +139,7 @@ async def test_3_an_unexpected_error_leaves_the_run_interrupted_and_resumable(
     sim = sim_fleet(1, 4, scenario=scenario())
     with Ledger.open(tmp_path / "state.db") as ledger:
         wiring = Wiring(
-            ledger,
-            transport_factory=sim.transport(),
-            handle_signals=False,
-            ledger_writer_factory=_BrokenLedger,
+            _BrokenLedger(ledger), transport_factory=sim.transport(), handle_signals=False
         )
         request = RunRequest(sim.inventory, Selection(), replace(FAST, per_cluster=1))
         with pytest.raises(Exception) as caught:  # noqa: PT011 - the class is the point below
@@ -147,7 +148,7 @@ async def test_3_an_unexpected_error_leaves_the_run_interrupted_and_resumable(
         assert record.status is RunStatus.INTERRUPTED
         message = str(caught.value)
         assert f"ontap-rekey resume {record.run_id}" in message and "\n" not in message
-        wiring.ledger_writer_factory = AsyncLedger
+        wiring.store = AsyncLedger(ledger)
         resumed = await resume_run(record, request, wiring)
     assert {row.outcome for row in resumed.rows} == {"rekeyed"}
     assert set(sim.rekeys().values()) == {1}
@@ -270,7 +271,9 @@ def test_4b_an_unfinished_run_elsewhere_does_not_block_another_selection(
         ledger.add_targets(
             [TargetRow(record.run_id, TargetKey("c002", "svm01"), state=TargetState.UNCERTAIN)]
         )
-        wiring = Wiring(ledger, transport_factory=sim.transport(), handle_signals=False)
+        wiring = Wiring(
+            AsyncLedger(ledger), transport_factory=sim.transport(), handle_signals=False
+        )
         only_c001 = Selection(clusters=("c001",))
         request = RunRequest(sim.inventory, only_c001, FAST)
         done = await_run(request, wiring)

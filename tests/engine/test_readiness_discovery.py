@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from orchestrator.commands.plan import plan_targets
 from orchestrator.core.exitcodes import ExitCode
 from orchestrator.core.inventory import ClusterSpec
 from orchestrator.core.options import RunOptions
 from orchestrator.core.readiness import NOT_READY_FACT
 from orchestrator.core.selectors import Selection
+from orchestrator.engine.plan_run import plan_targets
 from tests.simfleet import Runner, SimFleet, scenario, sim_fleet
 
 pytestmark = pytest.mark.anyio

@@ -11,6 +11,7 @@ from orchestrator.core.options import RunOptions
 from orchestrator.core.selectors import Selection
 from orchestrator.core.targets import TargetState
 from orchestrator.engine.runner import RunRequest, Wiring, execute_run, resume_run
+from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.records import RunStatus
 from orchestrator.ledger.store import Ledger
 from tests.ledger_factories import integrity_problems
@@ -33,7 +34,9 @@ async def test_cancel_then_resume_rekeys_each_target_exactly_once(
     sim = sim_fleet(2, 6, scenario=scenario(job_duration={"min_s": 0.05, "max_s": 0.1}))
     options = RunOptions(**{**FAST.to_json(), "per_cluster": 2, "return_timeout": 0})
     with Ledger.open(tmp_path / "state.db") as ledger:
-        wiring = Wiring(ledger, transport_factory=sim.transport(), handle_signals=False)
+        wiring = Wiring(
+            AsyncLedger(ledger), transport_factory=sim.transport(), handle_signals=False
+        )
         request = RunRequest(sim.inventory, Selection(), options)
         run_id = await _cancelled_run(ledger, request, wiring, cancel_after)
         interrupted = ledger.get_run(run_id)
@@ -49,7 +52,9 @@ async def test_resume_settles_an_intent_left_by_a_crash(tmp_path: Path) -> None:
     """A row left at INTENT whose POST never reached ONTAP is proven unsent, then sent once."""
     sim = sim_fleet(1, 2, scenario=scenario())
     with Ledger.open(tmp_path / "state.db") as ledger:
-        wiring = Wiring(ledger, transport_factory=sim.transport(), handle_signals=False)
+        wiring = Wiring(
+            AsyncLedger(ledger), transport_factory=sim.transport(), handle_signals=False
+        )
         request = RunRequest(sim.inventory, Selection(), FAST)
         result = await execute_run(request, wiring)
         assert result is not None
@@ -73,7 +78,9 @@ async def test_targets_aborted_at_the_deadline_are_resumed(tmp_path: Path) -> No
     sim = sim_fleet(1, 3, scenario=scenario(job_duration={"min_s": 0.1, "max_s": 0.1}))
     options = RunOptions(**{**FAST.to_json(), "deadline_s": 0.05, "per_cluster": 1})
     with Ledger.open(tmp_path / "state.db") as ledger:
-        wiring = Wiring(ledger, transport_factory=sim.transport(), handle_signals=False)
+        wiring = Wiring(
+            AsyncLedger(ledger), transport_factory=sim.transport(), handle_signals=False
+        )
         request = RunRequest(sim.inventory, Selection(), options)
         result = await execute_run(request, wiring)
         assert result is not None

@@ -28,7 +28,7 @@ def build_report(
         "schema": SCHEMA_ID,
         "generator": {"name": "ontap-rekey", "version": __version__},
         "run": _run_section(run, targets),
-        "tls_verify_disabled": _tls_verify_disabled(run, targets),
+        "tls_verify_disabled": sorted(run.tls_verify_disabled),
         "totals": _totals(run, targets, sum(retries.values())),
         "clusters": [
             _cluster_section(run, name, rows, retries)
@@ -62,7 +62,7 @@ def _run_section(run: RunRecord, targets: Sequence[TargetRow]) -> dict[str, Any]
         "exit_code": int(code) if code is not None else None,
         "operator": run.operator,
         "inventory": {"path": run.inventory_path, "sha256": run.inventory_sha256},
-        "options": _sorted(run.options),
+        "options": _sorted(run.options | _beside_options(run)),
         "selection": _sorted(run.selection),
         "started_at": iso(run.started_at),
         "ended_at": iso(run.ended_at),
@@ -70,18 +70,15 @@ def _run_section(run: RunRecord, targets: Sequence[TargetRow]) -> dict[str, Any]
     }
 
 
-def _tls_verify_disabled(run: RunRecord, targets: Sequence[TargetRow]) -> list[str]:
-    """Clusters contacted without certificate verification (the engine records them).
-
-    The engine puts `tls_verify_disabled` into the run options: a list of cluster names,
-    or `true` for every cluster of the run.
-    """
-    value = run.options.get("tls_verify_disabled")
-    if value is True:
-        return sorted({row.key.cluster for row in targets})
-    if isinstance(value, list | tuple):
-        return sorted(str(name) for name in value)
-    return []
+def _beside_options(run: RunRecord) -> dict[str, Any]:
+    """report.json lists the TLS flag and a plan's estimate under `options`, as it did
+    before the record gave them fields of their own (readers of the file look there)."""
+    extra: dict[str, Any] = {}
+    if run.tls_verify_disabled:
+        extra["tls_verify_disabled"] = sorted(run.tls_verify_disabled)
+    if run.estimate is not None:
+        extra["estimate"] = run.estimate.to_json()
+    return extra
 
 
 def _totals(run: RunRecord, targets: Sequence[TargetRow], retries: int) -> dict[str, int]:
