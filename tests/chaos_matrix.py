@@ -292,10 +292,22 @@ def check_cell(
     for name in rekeyed:
         assert successes.get(name), f"{name}: rekeyed in the ledger, not on the cluster"
         assert truth["svms"][name]["key_id"] == by_name[name].key_id_after, name
+    return len(doubles), _check_outcomes(rows, by_name, successes, report, "")
+
+
+def _check_outcomes(
+    rows: list[Any],
+    by_name: dict[str, Any],
+    successes: dict[str, list[Any]],
+    report: dict[str, Any],
+    what: str,
+) -> dict[str, int]:
+    """Every SVM rekeyed on the cluster is rekeyed or unverified in the ledger, and the
+    report's totals are the rows'; returns the unverified targets by reason."""
     done = {n for n, s in successes.items() if s}
     for name in done:
         row = by_name.get(name)
-        assert row is not None, f"{name}: rekeyed on the cluster, not in the ledger"
+        assert row is not None, f"{name}: rekeyed{what} on the cluster, not in the ledger"
         assert row.outcome in (Outcome.REKEYED, Outcome.UNVERIFIED), (name, row.outcome)
     totals = report["totals"]
     assert totals["targets"] == len(rows)
@@ -304,8 +316,7 @@ def check_cell(
         assert totals[outcome.value] == counted.get(outcome.value, 0), (outcome, totals)
     unconfirmed = [n for n in done if by_name[n].outcome == Outcome.UNVERIFIED]
     assert totals["rekeyed"] + len(unconfirmed) == len(done), (totals, len(done))
-    unverified = Counter(str(r.reason) for r in rows if r.outcome == Outcome.UNVERIFIED)
-    return len(doubles), dict(unverified)
+    return dict(Counter(str(r.reason) for r in rows if r.outcome == Outcome.UNVERIFIED))
 
 
 # -- the mixed-provider fleet (issue 15) -----------------------------------------------------
@@ -464,20 +475,7 @@ def check_operation(
         assert len(successes.get(name, [])) == 1, f"{name}: rekeyed in the ledger, not {op}"
         assert successes[name][0]["provider"] == row.provider, (name, row.provider)
         assert svms[name]["key_id"] == row.key_id_after, (name, row.key_id_after)
-    done = {n for n, s in successes.items() if s}
-    for name in done:
-        row = by_name.get(name)
-        assert row is not None, f"{name}: rekeyed ({op}) on the cluster, not in the ledger"
-        assert row.outcome in (Outcome.REKEYED, Outcome.UNVERIFIED), (name, row.outcome)
-    totals = report["totals"]
-    assert totals["targets"] == len(rows)
-    counted = Counter(str(r.outcome) for r in rows)
-    for outcome in Outcome:
-        assert totals[outcome.value] == counted.get(outcome.value, 0), (outcome, totals)
-    unconfirmed = [n for n in done if by_name[n].outcome == Outcome.UNVERIFIED]
-    assert totals["rekeyed"] + len(unconfirmed) == len(done), (totals, len(done))
-    unverified = Counter(str(r.reason) for r in rows if r.outcome == Outcome.UNVERIFIED)
-    return len(doubles), dict(unverified)
+    return len(doubles), _check_outcomes(rows, by_name, successes, report, f" ({op})")
 
 
 # -- the worker process ---------------------------------------------------------------------
