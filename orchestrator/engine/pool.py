@@ -14,7 +14,7 @@ from orchestrator.core.inventory import ClusterSpec
 from orchestrator.core.options import RunOptions, cluster_limit
 from orchestrator.engine.breaker import CircuitBreaker
 from orchestrator.engine.context import ClusterContext
-from orchestrator.engine.readback import DEFAULT_BUSY_WAIT_S
+from orchestrator.engine.readback import DEFAULT_BUSY_WAIT_S, DEFAULT_IN_FLIGHT_WAIT_S
 from orchestrator.ontap.client import OntapClient
 from orchestrator.ontap.connect import build_http_client
 
@@ -86,6 +86,7 @@ def _context(
         ),
         budget=RetryBudget(options.cluster_retry_budget),
         read_back_wait_s=read_back_wait(options),
+        in_flight_wait_s=in_flight_wait(options),
     )
 
 
@@ -98,3 +99,11 @@ def read_back_wait(options: RunOptions) -> float:
     `--max-fail-percent`) a cluster's read-backs wait for one another."""
     judged = options.fail_fast or options.max_fail_percent is not None
     return 0.0 if judged else DEFAULT_BUSY_WAIT_S
+
+
+def in_flight_wait(options: RunOptions) -> float:
+    """How long a read-back waits for the rekeys of its cluster in flight when its batch
+    opened (about one job; `DEFAULT_IN_FLIGHT_WAIT_S` at most). A failure budget then sees
+    a read-back failure that much later (a success already counts when its job ends);
+    `--fail-fast` must stop at the first failure, so there it waits for nothing."""
+    return 0.0 if options.fail_fast else DEFAULT_IN_FLIGHT_WAIT_S

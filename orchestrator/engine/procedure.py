@@ -120,6 +120,7 @@ class TargetSlots:
                 raise
             if breaker.valid(admission):
                 self._admission = admission
+                self._cluster.rekey_in_flight(self)
                 return True
             self._give_back(admission)  # the circuit opened while this target queued
 
@@ -127,6 +128,7 @@ class TargetSlots:
         if self._admission is not None:
             admission, self._admission = self._admission, None
             self._give_back(admission)
+            self._cluster.rekey_settled(self)
 
     def _give_back(self, admission: Admission) -> None:
         self._run.limiter.release_on_behalf_of(self)
@@ -439,10 +441,13 @@ async def _batched_read(loop: _Loop) -> tuple[ReadBack, bool]:
     batcher (the cluster's last running target to wait lets the batch leave)."""
     cluster = loop.cluster
     cluster.target_idle()
+    cluster.rekey_settled(loop.slots)  # a batch must not wait for a target waiting in it
     try:
         return await read_back(cluster.batcher, cluster.client, loop.rec.row)
     finally:
         cluster.target_started()
+        if loop.slots.held:
+            cluster.rekey_in_flight(loop.slots)
 
 
 def _note_error(loop: _Loop, err: OntapError) -> ErrorClass:
