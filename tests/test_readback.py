@@ -321,9 +321,9 @@ async def test_a_batch_waits_for_the_rekeys_in_flight_when_it_opened() -> None:
     _, client = simulated(3)
     first, second, third = await client.list_aws_kms()
     sibling, newcomer = object(), object()
-    in_flight: set[object] = {sibling}
+    rekeying: set[object] = {sibling}
     async with ReadBackBatcher(
-        client, interval_s=0.0, linger_s=0.0, in_flight=lambda: in_flight, in_flight_wait_s=60.0
+        client, interval_s=0.0, linger_s=0.0, in_flight=lambda: rekeying, in_flight_wait_s=60.0
     ) as batcher:
         results: dict[str, Any] = {}
 
@@ -334,11 +334,11 @@ async def test_a_batch_waits_for_the_rekeys_in_flight_when_it_opened() -> None:
             async with anyio.create_task_group() as group:
                 group.start_soon(one, first.uuid)
                 await anyio.sleep(0.1)
-                in_flight.add(newcomer)  # started after the batch opened: not waited for
+                rekeying.add(newcomer)  # started after the batch opened: not waited for
                 group.start_soon(one, second.uuid)
                 await anyio.sleep(0.1)
                 assert batcher.batches == 0  # the sibling's rekey is still in flight
-                in_flight.discard(sibling)  # its job ended: it reads back now
+                rekeying.discard(sibling)  # its job ended: it reads back now
                 group.start_soon(one, third.uuid)
                 batcher.wake()
     assert batcher.batches == 1
