@@ -668,9 +668,7 @@ async def _finish(loop: _Loop, decision: Decision) -> None:
         error_hint=rule.hint if rule else None,
         detail={"observed": loop.last.event.value},
     )
-    row = loop.rec.row
-    if outcome is Outcome.REKEYED:
-        log.info(events.TARGET_VERIFIED, key_id=row.key_id_after)
+    row = loop.rec.row  # (`target.verified` was logged by the read-back that proved it)
     duration = (row.finished_at or 0) - (row.started_at or row.finished_at or 0)
     log.info(
         events.TARGET_FINISHED,
