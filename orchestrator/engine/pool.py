@@ -12,6 +12,7 @@ import httpx
 from orchestrator.core.backoff import RetryBudget
 from orchestrator.core.inventory import ClusterSpec
 from orchestrator.core.options import RunOptions, cluster_limit
+from orchestrator.engine import collector
 from orchestrator.engine.breaker import CircuitBreaker
 from orchestrator.engine.context import ClusterContext
 from orchestrator.engine.readback import DEFAULT_BUSY_WAIT_S, DEFAULT_IN_FLIGHT_WAIT_S
@@ -26,7 +27,8 @@ SPARE_CONNECTIONS = 2  # beyond the per-cluster limit: settle and verify GETs wh
 
 class ClusterPool:
     """The clusters of one run; an async context manager that runs every cluster's
-    read-back batcher and closes every client."""
+    read-back batcher and closes every client. While it is open the garbage collector
+    runs less often (`engine/collector.py`: the fleet's many objects)."""
 
     def __init__(
         self,
@@ -43,10 +45,15 @@ class ClusterPool:
         return self.clusters[name]
 
     async def __aenter__(self) -> ClusterPool:
-        async with AsyncExitStack() as stack:
-            for context in self.clusters.values():
-                await stack.enter_async_context(context.batcher)
-            self._batchers = stack.pop_all()
+        collector.tune()
+        try:
+            async with AsyncExitStack() as stack:
+                for context in self.clusters.values():
+                    await stack.enter_async_context(context.batcher)
+                self._batchers = stack.pop_all()
+        except BaseException:
+            collector.restore()
+            raise
         return self
 
     async def __aexit__(
@@ -62,6 +69,7 @@ class ClusterPool:
             with anyio.CancelScope(shield=True):
                 for context in self.clusters.values():
                     await context.client.aclose()
+            collector.restore()
 
 
 def _context(
