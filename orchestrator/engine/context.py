@@ -49,6 +49,7 @@ class ClusterContext:
     in_flight_wait_s: float = DEFAULT_IN_FLIGHT_WAIT_S  # the batcher's `in_flight_wait_s`
     rekeying: set[object] = field(default_factory=set)
     batcher: ReadBackBatcher = field(init=False)
+    _room: anyio.Event | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.batcher = ReadBackBatcher(
@@ -70,6 +71,7 @@ class ClusterContext:
         self.running -= 1
         if self.running <= 0:
             self.batcher.wake()
+        self._made_room()
 
     def rekey_in_flight(self, token: object) -> None:
         """A target (`token`: its slots) holds its slots: its rekey may be running."""
@@ -79,6 +81,25 @@ class ClusterContext:
         """The target gave its slots back, or waits for its read-back holding them."""
         self.rekeying.discard(token)
         self.batcher.wake()
+        self._made_room()
+
+    def wanting_slots(self) -> int:
+        """The cluster's targets that hold its slots or queue for them."""
+        stats = self.limiter.statistics()
+        return stats.borrowed_tokens + stats.tasks_waiting
+
+    async def room_for(self, cap: int) -> None:
+        """Wait until fewer than `cap` of the cluster's targets hold or queue for its slots
+        (the run starts a cluster's targets only as fast as they can take them up)."""
+        while self.wanting_slots() >= cap:
+            if self._room is None:
+                self._room = anyio.Event()
+            await self._room.wait()
+
+    def _made_room(self) -> None:
+        if self._room is not None:
+            self._room.set()
+            self._room = None
 
     def saw_ended(self, job_uuid: str, at: float) -> None:
         """Remember when this run first saw a job of the cluster ended (a lifetime witness)."""
