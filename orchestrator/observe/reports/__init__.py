@@ -15,7 +15,6 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
-from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,7 +40,7 @@ __all__ = [
 
 SCHEMA_ID = document.SCHEMA_ID
 ReportFormat = Literal["json", "md", "html", "junit", "failed"]
-_JSON_BLOCK = 64 * 1024  # characters of report.json encoded and scrubbed at a time
+_JSON_BLOCK = 8192  # encoder chunks (~100 KB of report.json) joined and scrubbed at a time
 FILE_NAMES: dict[ReportFormat, str] = {
     "json": "report.json",
     "md": "report.md",
@@ -131,7 +130,7 @@ def write_reports(
 
 
 def _json_blocks(report: dict[str, Any]) -> Iterator[str]:
-    """report.json as scrubbed blocks of whole lines (~64 KB each), one newline at the end.
+    """report.json as scrubbed blocks of whole lines, one newline at the end.
 
     The same text and the same scrubbing as the whole document at once: with `indent` every
     string is on one line (JSON escapes newlines), so no secret or credential pattern spans
@@ -139,17 +138,15 @@ def _json_blocks(report: dict[str, Any]) -> Iterator[str]:
     held at once were ~55 MB of the run's peak memory.
     """
     pending: list[str] = []
-    size = 0
-    chunks = json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(report)
-    for chunk in chain(chunks, ["\n"]):
+    for chunk in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(report):
         pending.append(chunk)
-        size += len(chunk)
-        if size >= _JSON_BLOCK and "\n" in chunk:
-            head, _, tail = "".join(pending).rpartition("\n")
-            yield scrub_text(head + "\n")
-            pending, size = [tail], len(tail)
-    if pending:
-        yield scrub_text("".join(pending))
+        if len(pending) >= _JSON_BLOCK:
+            text = "".join(pending)
+            cut = text.rfind("\n") + 1
+            if cut:
+                yield scrub_text(text[:cut])
+            pending = [text[cut:]]
+    yield scrub_text("".join(pending) + "\n")
 
 
 def load_schema() -> dict[str, Any]:
