@@ -313,3 +313,51 @@ def test_the_key_store_is_read_only_where_its_state_exists(
     facts = {} if version is None else {"version": version}
     row = TargetRow(run_id="r", key=TargetKey("c001", "svm01"), facts=facts)
     assert key_store_tells(row) is reads
+
+
+async def test_a_batch_waits_for_the_rekeys_in_flight_when_it_opened() -> None:
+    """A read-back arriving while other rekeys of its cluster are in flight waits for them
+    (their read-backs join the batch: one GET), not for rekeys that start later."""
+    _, client = simulated(3)
+    first, second, third = await client.list_aws_kms()
+    sibling, newcomer = object(), object()
+    rekeying: set[object] = {sibling}
+    async with ReadBackBatcher(
+        client, interval_s=0.0, linger_s=0.0, in_flight=lambda: rekeying, in_flight_wait_s=60.0
+    ) as batcher:
+        results: dict[str, Any] = {}
+
+        async def one(uuid: str) -> None:
+            results[uuid] = await batcher.read(uuid, key_store=False)
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as group:
+                group.start_soon(one, first.uuid)
+                await anyio.sleep(0.1)
+                rekeying.add(newcomer)  # started after the batch opened: not waited for
+                group.start_soon(one, second.uuid)
+                await anyio.sleep(0.1)
+                assert batcher.batches == 0  # the sibling's rekey is still in flight
+                rekeying.discard(sibling)  # its job ended: it reads back now
+                group.start_soon(one, third.uuid)
+                batcher.wake()
+    assert batcher.batches == 1
+    assert set(results) == {first.uuid, second.uuid, third.uuid}
+    await client.aclose()
+
+
+async def test_the_wait_for_rekeys_in_flight_is_bounded() -> None:
+    """A rekey in flight that never ends holds a batch no longer than `in_flight_wait_s`."""
+    _, client = simulated(1)
+    (config,) = await client.list_aws_kms()
+    stuck = {object()}
+    async with ReadBackBatcher(
+        client, interval_s=0.0, linger_s=0.0, in_flight=lambda: stuck, in_flight_wait_s=0.3
+    ) as batcher:
+        started = anyio.current_time()
+        with anyio.fail_after(30):
+            got = await batcher.read(config.uuid, key_store=False)
+        assert anyio.current_time() - started >= 0.3 - 0.05
+    assert got.config.uuid == config.uuid
+    assert batcher.batches == 1
+    await client.aclose()

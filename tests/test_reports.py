@@ -244,3 +244,21 @@ def test_md_and_html_list_every_target_not_rekeyed_by_reason_with_names_and_what
     assert '<td>skipped: unreachable</td><td>-</td><td class="n">2</td>' in html
     assert "<td>south-03/-, south-03/svm_x</td>" in html
     assert f"<code>ontap-rekey resume {RUN_ID}</code>" in html  # no ledger given: no --state
+
+
+def test_report_json_written_in_blocks_is_the_one_shot_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """report.json is encoded and scrubbed a block of lines at a time (never held whole):
+    with tiny blocks it is still exactly the indented document `report --format json`
+    renders, and no registered secret reaches it."""
+    from orchestrator.observe import reports
+
+    monkeypatch.setattr(reports, "_JSON_BLOCK", 7)  # a block boundary on nearly every line
+    register_secret(SECRET)
+    written = write_all(tmp_path / "r", RUN, ROWS, TRANSITIONS)
+    text = written["json"].read_text(encoding="utf-8")
+    expected = json.dumps(build_report(RUN, ROWS, TRANSITIONS), indent=2, ensure_ascii=False)
+    assert text == expected + "\n"
+    assert SECRET not in text
+    assert render("json", RUN, ROWS, TRANSITIONS) == text

@@ -14,7 +14,11 @@ from orchestrator.core.options import RunOptions
 from orchestrator.core.settling import Calibration, CalibrationKind
 from orchestrator.core.targets import AbortReason, Outcome
 from orchestrator.engine.breaker import CircuitBreaker
-from orchestrator.engine.readback import DEFAULT_BUSY_WAIT_S, ReadBackBatcher
+from orchestrator.engine.readback import (
+    DEFAULT_BUSY_WAIT_S,
+    DEFAULT_IN_FLIGHT_WAIT_S,
+    ReadBackBatcher,
+)
 from orchestrator.engine.recorder import LedgerWriter
 from orchestrator.ontap.client import OntapClient
 
@@ -26,7 +30,11 @@ class ClusterContext:
 
     `running` counts the cluster's targets taken up and not waiting for a read-back (or
     finished): while it is above zero, more read-backs are coming, and the batcher waits
-    for them (up to its `busy_wait_s`); the last one to start waiting wakes it."""
+    for them (up to its `busy_wait_s`); the last one to start waiting wakes it.
+
+    `rekeying` holds the targets that hold their slots and are not waiting for a read-back
+    (their rekeys are in flight): a batch waits for those in flight when it opened (up to
+    its `in_flight_wait_s`), so a round of the cluster's jobs is read back together."""
 
     spec: ClusterSpec
     client: OntapClient
@@ -38,11 +46,18 @@ class ClusterContext:
     ended_seen_at: dict[str, float] = field(default_factory=dict)  # job uuid -> first seen ended
     running: int = 0
     read_back_wait_s: float = DEFAULT_BUSY_WAIT_S  # the batcher's `busy_wait_s`
+    in_flight_wait_s: float = DEFAULT_IN_FLIGHT_WAIT_S  # the batcher's `in_flight_wait_s`
+    rekeying: set[object] = field(default_factory=set)
     batcher: ReadBackBatcher = field(init=False)
+    _room: anyio.Event | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.batcher = ReadBackBatcher(
-            self.client, busy=self.busy, busy_wait_s=self.read_back_wait_s
+            self.client,
+            busy=self.busy,
+            busy_wait_s=self.read_back_wait_s,
+            in_flight=lambda: self.rekeying,
+            in_flight_wait_s=self.in_flight_wait_s,
         )
 
     def busy(self) -> bool:
@@ -56,6 +71,35 @@ class ClusterContext:
         self.running -= 1
         if self.running <= 0:
             self.batcher.wake()
+        self._made_room()
+
+    def rekey_in_flight(self, token: object) -> None:
+        """A target (`token`: its slots) holds its slots: its rekey may be running."""
+        self.rekeying.add(token)
+
+    def rekey_settled(self, token: object) -> None:
+        """The target gave its slots back, or waits for its read-back holding them."""
+        self.rekeying.discard(token)
+        self.batcher.wake()
+        self._made_room()
+
+    def wanting_slots(self) -> int:
+        """The cluster's targets that hold its slots or queue for them."""
+        stats = self.limiter.statistics()
+        return stats.borrowed_tokens + stats.tasks_waiting
+
+    async def room_for(self, cap: int) -> None:
+        """Wait until fewer than `cap` of the cluster's targets hold or queue for its slots
+        (the run starts a cluster's targets only as fast as they can take them up)."""
+        while self.wanting_slots() >= cap:
+            if self._room is None:
+                self._room = anyio.Event()
+            await self._room.wait()
+
+    def _made_room(self) -> None:
+        if self._room is not None:
+            self._room.set()
+            self._room = None
 
     def saw_ended(self, job_uuid: str, at: float) -> None:
         """Remember when this run first saw a job of the cluster ended (a lifetime witness)."""

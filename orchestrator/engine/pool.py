@@ -12,9 +12,10 @@ import httpx
 from orchestrator.core.backoff import RetryBudget
 from orchestrator.core.inventory import ClusterSpec
 from orchestrator.core.options import RunOptions, cluster_limit
+from orchestrator.engine import collector
 from orchestrator.engine.breaker import CircuitBreaker
 from orchestrator.engine.context import ClusterContext
-from orchestrator.engine.readback import DEFAULT_BUSY_WAIT_S
+from orchestrator.engine.readback import DEFAULT_BUSY_WAIT_S, DEFAULT_IN_FLIGHT_WAIT_S
 from orchestrator.ontap.client import OntapClient
 from orchestrator.ontap.connect import build_http_client
 
@@ -26,7 +27,8 @@ SPARE_CONNECTIONS = 2  # beyond the per-cluster limit: settle and verify GETs wh
 
 class ClusterPool:
     """The clusters of one run; an async context manager that runs every cluster's
-    read-back batcher and closes every client."""
+    read-back batcher and closes every client. While it is open the garbage collector
+    runs less often (`engine/collector.py`: the fleet's many objects)."""
 
     def __init__(
         self,
@@ -43,10 +45,15 @@ class ClusterPool:
         return self.clusters[name]
 
     async def __aenter__(self) -> ClusterPool:
-        async with AsyncExitStack() as stack:
-            for context in self.clusters.values():
-                await stack.enter_async_context(context.batcher)
-            self._batchers = stack.pop_all()
+        collector.tune()
+        try:
+            async with AsyncExitStack() as stack:
+                for context in self.clusters.values():
+                    await stack.enter_async_context(context.batcher)
+                self._batchers = stack.pop_all()
+        except BaseException:
+            collector.restore()
+            raise
         return self
 
     async def __aexit__(
@@ -62,6 +69,7 @@ class ClusterPool:
             with anyio.CancelScope(shield=True):
                 for context in self.clusters.values():
                     await context.client.aclose()
+            collector.restore()
 
 
 def _context(
@@ -86,6 +94,7 @@ def _context(
         ),
         budget=RetryBudget(options.cluster_retry_budget),
         read_back_wait_s=read_back_wait(options),
+        in_flight_wait_s=in_flight_wait(options),
     )
 
 
@@ -98,3 +107,11 @@ def read_back_wait(options: RunOptions) -> float:
     `--max-fail-percent`) a cluster's read-backs wait for one another."""
     judged = options.fail_fast or options.max_fail_percent is not None
     return 0.0 if judged else DEFAULT_BUSY_WAIT_S
+
+
+def in_flight_wait(options: RunOptions) -> float:
+    """How long a read-back waits for the rekeys of its cluster in flight when its batch
+    opened (about one job; `DEFAULT_IN_FLIGHT_WAIT_S` at most). A failure budget then sees
+    a read-back failure that much later (a success already counts when its job ends);
+    `--fail-fast` must stop at the first failure, so there it waits for nothing."""
+    return 0.0 if options.fail_fast else DEFAULT_IN_FLIGHT_WAIT_S

@@ -117,6 +117,7 @@ class TargetSlots:
                 raise
             if breaker.valid(admission):
                 self._admission = admission
+                self._cluster.rekey_in_flight(self)
                 return True
             self._give_back(admission)  # the circuit opened while this target queued
 
@@ -124,6 +125,7 @@ class TargetSlots:
         if self._admission is not None:
             admission, self._admission = self._admission, None
             self._give_back(admission)
+            self._cluster.rekey_settled(self)
 
     def _give_back(self, admission: Admission) -> None:
         self._run.limiter.release_on_behalf_of(self)
@@ -436,10 +438,13 @@ async def _batched_read(loop: _Loop) -> tuple[ReadBack, bool]:
     batcher (the cluster's last running target to wait lets the batch leave)."""
     cluster = loop.cluster
     cluster.target_idle()
+    cluster.rekey_settled(loop.slots)  # a batch must not wait for a target waiting in it
     try:
         return await read_back(cluster.batcher, cluster.client, loop.rec.row)
     finally:
         cluster.target_started()
+        if loop.slots.held:
+            cluster.rekey_in_flight(loop.slots)
 
 
 def _note_error(loop: _Loop, err: OntapError) -> ErrorClass:
@@ -661,9 +666,7 @@ async def _finish(loop: _Loop, decision: Decision) -> None:
         error_hint=rule.hint if rule else None,
         detail={"observed": loop.last.event.value},
     )
-    row = loop.rec.row
-    if outcome is Outcome.REKEYED:
-        log.info(events.TARGET_VERIFIED, key_id=row.key_id_after)
+    row = loop.rec.row  # (`target.verified` was logged by the read-back that proved it)
     duration = (row.finished_at or 0) - (row.started_at or row.finished_at or 0)
     log.info(
         events.TARGET_FINISHED,

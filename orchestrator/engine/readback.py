@@ -20,6 +20,13 @@ cluster's read-backs share one batch instead of one per round of jobs; `wake()` 
 batcher the cluster went quiet (its last running target now waits here), and the batch
 leaves after `linger_s`. A batch of `max_batch` configurations leaves at once.
 
+`in_flight` (a callable: the tokens of the cluster's rekeys in flight, i.e. targets that
+hold their slots and are not waiting here) makes a batch wait, up to `in_flight_wait_s`
+after its first request, for the rekeys that were in flight when it opened: their jobs
+end soon and their read-backs join it, so one round of a cluster's jobs shares one GET.
+Rekeys started later are not waited for, so a read-back waits at most about one job
+(and never more than `in_flight_wait_s`). `wake()` tells the batcher one of them ended.
+
 Each caller gets its own record or its own error: a configuration missing from the answer
 is that caller's `OntapError` (404, code 4, as `GET aws-kms/{uuid}` would say); an error
 of the batch (a timeout, a 503, a malformed answer) is every caller's error in that batch,
@@ -34,7 +41,7 @@ the batch it was in still completes for the others.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -56,6 +63,8 @@ DEFAULT_BUSY_WAIT_S = WAITS[
 ].within_s  # 120 s: the longest a read-back waits for the rest of a busy cluster:
 # a cluster whose targets all finish within it is read back once (at 40 SVMs, per-cluster 4
 # and 2 s jobs the cluster is busy ~20 s); longer runs read back every 2 minutes
+DEFAULT_IN_FLIGHT_WAIT_S = 5.0  # the longest a read-back waits for the cluster's rekeys in
+# flight when its batch opened (about one job): what a failure budget's verdict may lag
 BATCHED_PROVIDERS = frozenset({Provider.AWS})  # collections the batch can read by uuid
 
 
@@ -94,19 +103,26 @@ class ReadBackBatcher:
         max_batch: int = DEFAULT_MAX_BATCH,
         busy: Callable[[], bool] | None = None,
         busy_wait_s: float = DEFAULT_BUSY_WAIT_S,
+        in_flight: Callable[[], Set[object]] | None = None,
+        in_flight_wait_s: float = DEFAULT_IN_FLIGHT_WAIT_S,
     ) -> None:
-        if min(interval_s, linger_s, busy_wait_s) < 0 or max_batch < 1:
-            raise ValueError("interval_s, linger_s, busy_wait_s must be >= 0, max_batch >= 1")
+        if min(interval_s, linger_s, busy_wait_s, in_flight_wait_s) < 0 or max_batch < 1:
+            raise ValueError(
+                "interval_s, linger_s, busy_wait_s, in_flight_wait_s must be >= 0, max_batch >= 1"
+            )
         self.client = client
         self.interval_s = interval_s
         self.linger_s = linger_s
         self.max_batch = max_batch
         self.busy = busy
         self.busy_wait_s = busy_wait_s
+        self.in_flight = in_flight
+        self.in_flight_wait_s = in_flight_wait_s
         self.batches = 0  # batches sent so far (for tests and benchmarks)
         self.one_by_one = False  # the cluster refused the health fields on the collection
         self._pending: list[_Waiter] = []
         self._first_pending_at = 0.0
+        self._awaited: set[object] = set()  # rekeys in flight when the pending batch opened
         self._last_batch_at = -math.inf
         self._wake = anyio.Event()
         self._group: TaskGroup | None = None
@@ -136,7 +152,8 @@ class ReadBackBatcher:
         return await self._group.__aexit__(exc_type, exc, tb)
 
     def wake(self) -> None:
-        """The cluster went quiet (see `busy`): a waiting batch need not wait for more."""
+        """The cluster went quiet (see `busy`) or a rekey in flight ended (`in_flight`):
+        a waiting batch looks again whether it is due."""
         if self._pending:
             self._wake.set()
 
@@ -151,7 +168,7 @@ class ReadBackBatcher:
             raise ValueError(f"no batched read-back for {provider.value} configurations")
         waiter = _Waiter(config_uuid, provider, key_store)
         if not self._pending:
-            self._first_pending_at = anyio.current_time()
+            self._open_batch()
         self._pending.append(waiter)
         self._wake.set()
         try:
@@ -175,7 +192,7 @@ class ReadBackBatcher:
                 continue
             batch = self._take(self.max_batch)
             if self._pending:  # more than one batch's worth: the rest goes next time
-                self._first_pending_at = anyio.current_time()
+                self._open_batch()
                 self._wake.set()
             if batch:
                 self._last_batch_at = anyio.current_time()
@@ -193,13 +210,24 @@ class ReadBackBatcher:
                 await self._wake.wait()
             self._wake = anyio.Event()
 
+    def _open_batch(self) -> None:
+        """A new pending batch: from now on it waits for the rekeys in flight."""
+        self._first_pending_at = anyio.current_time()
+        self._awaited = set(self.in_flight()) if self.in_flight is not None else set()
+
     def _due(self) -> float:
         """When the pending batch leaves (anyio clock)."""
         soon = max(self._first_pending_at + self.linger_s, self._last_batch_at + self.interval_s)
-        full = len({w.uuid for w in self._pending}) >= self.max_batch
-        if full or self.busy is None or not self.busy():
+        if len({w.uuid for w in self._pending}) >= self.max_batch:  # full
             return soon
-        return max(soon, self._first_pending_at + self.busy_wait_s)
+        due = soon
+        if self.busy is not None and self.busy():
+            due = max(due, self._first_pending_at + self.busy_wait_s)
+        if self._awaited and self.in_flight is not None:
+            self._awaited &= self.in_flight()  # those that ended are no longer awaited
+            if self._awaited:
+                due = max(due, self._first_pending_at + self.in_flight_wait_s)
+        return due
 
     def _take(self, count: int) -> list[_Waiter]:
         """The oldest waiters of the oldest waiter's provider, for up to `count` distinct

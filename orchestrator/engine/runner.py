@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import anyio
 import structlog
 from anyio import CancelScope
+from anyio.abc import TaskGroup
 
 from orchestrator.core.backoff import RetryBudget
 from orchestrator.core.exitcodes import ExitCode, exit_code
@@ -39,7 +40,7 @@ from orchestrator.engine.pool import ClusterPool, TransportFactory
 from orchestrator.engine.procedure import drive_target
 from orchestrator.engine.recorder import TargetRecorder
 from orchestrator.engine.run_record import new_run_record, run_scope
-from orchestrator.engine.scheduling import cut_waves, order_rows
+from orchestrator.engine.scheduling import Starter, cut_waves, order_rows, start_fed
 from orchestrator.engine.settle import RECORDED_JOBS_HORIZON_S, earlier_jobs, with_recorded_jobs
 from orchestrator.engine.store import RunStore
 from orchestrator.errors import StateError, UserError
@@ -355,10 +356,19 @@ class _Rotation:
                 group.start_soon(self.target, replace(row, wave=index), event.set)
             for event in settled:
                 await event.wait()
-            for row in wave:
-                if row.state not in IN_FLIGHT:
-                    group.start_soon(self.target, replace(row, wave=index), None)
+            fresh = [row for row in wave if row.state not in IN_FLIGHT]
+            start_fed(group, fresh, self.pool.clusters, self._starter(group, index))
         log.info(events.WAVE_FINISHED, wave=index)
+
+    def _starter(self, group: TaskGroup, index: int) -> Starter:
+        def start(row: TargetRow, began: Callable[[], None]) -> None:
+            group.start_soon(self._begin, replace(row, wave=index), began)
+
+        return start
+
+    async def _begin(self, row: TargetRow, began: Callable[[], None]) -> None:
+        began()
+        await self.target(row, None)
 
     def canary_failed(self, wave: list[TargetRow]) -> bool:
         return not all(is_success(self.final[row.key].outcome) for row in wave)
