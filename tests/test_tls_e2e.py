@@ -77,7 +77,7 @@ def test_without_ca_bundle_verification_fails_clearly(
         assert "tls: {ca_bundle:" in event["message"]
     assert "ca_bundle" in out + err  # the recap's hint
     report = json.loads((reports / "report.json").read_text())
-    expected = ("not_ready", "tls_failed") if command == "plan" else ("skipped", "unreachable")
+    expected = ("not_ready", "tls_failed") if command == "plan" else ("skipped", "tls_failed")
     assert {t["cluster"] for t in report["targets"]} == set(CLUSTERS)
     for target in report["targets"]:
         assert (target["outcome"], target["reason"]) == expected

@@ -103,6 +103,7 @@ class Reason(StrEnum):
     NOT_CONFIGURED = "not_configured"  # no key manager configuration for the SVM
     UNSUPPORTED_VERSION = "unsupported_version"  # ONTAP older than 9.12
     UNREACHABLE = "unreachable"  # the cluster could not be reached for discovery
+    TLS_FAILED = "tls_failed"  # certificate verification or the TLS handshake failed
     AUTH_FAILED = "auth_failed"  # the cluster answered 401: never retried (account lockout)
     CIRCUIT_OPEN = "circuit_open"  # the cluster's circuit breaker opened
     # aborted: not started because the run stopped (`exhausted` when it had been tried)

@@ -454,7 +454,8 @@ KIND_TABLE: tuple[ConditionEntry, ...] = (
         "tls",
         "TLS handshake or certificate verification failed.",
         ErrorClass.FATAL,
-        "marks the cluster's targets `failed`; verification is never switched off silently",
+        "at discovery the cluster's targets end `skipped: tls_failed` (nothing is sent); "
+        "verification is never switched off silently",
         "If the cluster uses a private or self-signed CA, set `tls: {ca_bundle: path/to/ca.pem}` "
         "for it in the inventory (`tls: {verify: false}` only for a lab).",
     ),

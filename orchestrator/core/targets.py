@@ -53,6 +53,7 @@ class SkipReason(StrEnum):
     NOT_CONFIGURED = "not_configured"  # no AWS KMS configuration for the SVM
     UNSUPPORTED_VERSION = "unsupported_version"  # ONTAP older than 9.12
     UNREACHABLE = "unreachable"  # the cluster could not be reached for discovery
+    TLS_FAILED = "tls_failed"  # certificate verification or the TLS handshake failed
     AUTH_FAILED = "auth_failed"  # the cluster answered 401: never retried (account lockout)
     CIRCUIT_OPEN = "circuit_open"  # the cluster's circuit breaker opened
     NOT_READY = "not_ready"  # `--skip-not-ready`: the plan's verdict; the cause in the facts

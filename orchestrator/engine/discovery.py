@@ -72,6 +72,8 @@ class Discovery:
         """Why none of this cluster's targets can be attempted, if so."""
         if self.rule is not None and self.rule.error_class is ErrorClass.AUTH:
             return SkipReason.AUTH_FAILED
+        if self.error is not None and self.error.kind is ErrorKind.TLS:
+            return SkipReason.TLS_FAILED  # answered, but not provably the cluster: fix tls:
         if self.error is not None:
             return SkipReason.UNREACHABLE
         if self.identity_problem is not None:

@@ -25,6 +25,7 @@ DEFAULT_JOB_ESTIMATE_S = 5.0  # a rekey job's typical duration, for the time est
 _SKIP_TO_NOT_READY = {
     SkipReason.AUTH_FAILED: NotReady.AUTH_FAILED,
     SkipReason.UNREACHABLE: NotReady.UNREACHABLE,
+    SkipReason.TLS_FAILED: NotReady.TLS_FAILED,
     SkipReason.UNSUPPORTED_VERSION: NotReady.UNSUPPORTED_VERSION,
     SkipReason.NOT_CONFIGURED: NotReady.NOT_CONFIGURED,
     SkipReason.IDENTITY_MISMATCH: NotReady.IDENTITY_MISMATCH,

@@ -73,7 +73,7 @@ REASON_HINTS: Final[dict[str, str]] = {
     "canary_failed": "Not started: the canary was not rekeyed. Fix the canary's error, then "
     "`resume` the run.",
     "interrupt": "Not started: the run was interrupted. `resume` the run.",
-    # plan: not ready
+    # skipped (run) / not ready (plan)
     "tls_failed": "Certificate verification or the TLS handshake failed: check the cluster's "
     "certificate and `tls.ca_bundle` in the inventory.",
     "kms_unreachable": "The key manager is not reachable from the cluster or a node: check "
