@@ -288,6 +288,9 @@ def check_cell(
     assert not doubles, f"double rekeys: {doubles}"
     for cluster, entry in truth["clusters"].items():
         assert entry["peak_concurrent_rekeys"] <= per_cluster, (cluster, entry)
+    from tests.test_chaos import CHAOS_OPTIONS
+
+    assert truth["fleet"]["peak_concurrent_rekeys"] <= CHAOS_OPTIONS.concurrency, truth["fleet"]
     rekeyed = {n for n, r in by_name.items() if r.outcome == Outcome.REKEYED}
     for name in rekeyed:
         assert successes.get(name), f"{name}: rekeyed in the ledger, not on the cluster"
