@@ -202,18 +202,26 @@ def _wait_for_moment(
         time.sleep(0.05)
 
 
+def _read_one(db: Path, sql: str, column: str, earlier: frozenset[str]) -> Any:
+    """The first row of `sql` (read-only) with `column NOT IN earlier` added to its WHERE
+    (or as one): the run in progress, not the earlier runs on the same ledger."""
+    params = sorted(earlier)
+    if params:
+        joiner = " AND " if " WHERE " in sql else " WHERE "
+        sql += f"{joiner}{column} NOT IN ({', '.join('?' * len(params))})"
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
+    try:
+        return conn.execute(sql, params).fetchone()
+    finally:
+        conn.close()
+
+
 def _progress(db: Path, earlier: frozenset[str] = frozenset()) -> tuple[int, int]:
     """(targets done, targets) of the ledger's run (not one of `earlier`); (0, 0) before
     it exists."""
-    sql, params = "SELECT sum(state = 'done'), count(*) FROM targets", sorted(earlier)
-    if params:
-        sql += f" WHERE run_id NOT IN ({', '.join('?' * len(params))})"
+    sql = "SELECT sum(state = 'done'), count(*) FROM targets"
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
-        try:
-            row = conn.execute(sql, params).fetchone()
-        finally:
-            conn.close()
+        row = _read_one(db, sql, "run_id", earlier)
     except sqlite3.OperationalError:
         return 0, 0
     return int(row[0] or 0), int(row[1] or 0)
@@ -222,14 +230,7 @@ def _progress(db: Path, earlier: frozenset[str] = frozenset()) -> tuple[int, int
 def _in_flight(db: Path, earlier: frozenset[str]) -> int:
     """Rows of the ledger's run (not one of `earlier`) neither pending nor done."""
     sql = "SELECT count(*) FROM targets WHERE state NOT IN ('pending', 'done')"
-    params = sorted(earlier)
-    if params:
-        sql += f" AND run_id NOT IN ({', '.join('?' * len(params))})"
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
-    try:
-        return int(conn.execute(sql, params).fetchone()[0])
-    finally:
-        conn.close()
+    return int(_read_one(db, sql, "run_id", earlier)[0])
 
 
 def _worker(args: list[str], inventory: Path, db: Path, log: Any) -> subprocess.Popen[bytes]:
@@ -258,15 +259,8 @@ def _run_id(db: Path, earlier: frozenset[str] = frozenset()) -> str | None:
     """The ledger's run that is not one of `earlier`, if it exists yet."""
     if not db.exists():
         return None
-    sql, params = "SELECT id FROM runs", sorted(earlier)
-    if params:
-        sql += f" WHERE id NOT IN ({', '.join('?' * len(params))})"
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
-        try:
-            row = conn.execute(sql, params).fetchone()
-        finally:
-            conn.close()
+        row = _read_one(db, "SELECT id FROM runs", "id", earlier)
     except sqlite3.OperationalError:
         return None
     return None if row is None else str(row[0])

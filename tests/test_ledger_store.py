@@ -405,3 +405,28 @@ def test_a_batch_larger_than_one_statement_lands_whole_and_the_last_row_wins(
         (TargetState.PENDING, None)  # rows[0] came last in the batch, unchanged
     }
     assert len(ledger.transitions(run.run_id)) == 3
+
+
+def test_recorded_jobs_are_those_of_recent_or_unended_rotations(ledger: Ledger) -> None:
+    """Settling excludes the jobs earlier runs recorded (the row's job and its facts'
+    list): runs that ended before `since` and plans do not count."""
+    now = time.time()
+    for run_id, mode, ended_at in (
+        ("old", RunMode.RUN, now - 2 * DAY),
+        ("recent", RunMode.RUN, now - 60.0),
+        ("crashed", RunMode.RUN, None),
+        ("plan", RunMode.PLAN, now - 60.0),
+    ):
+        ledger.create_run(make_run(run_id, mode=mode, started_at=now - 3 * DAY))
+        row = replace(
+            TargetRow(run_id, key("c1/svm1")),
+            job_uuid=f"job-{run_id}",
+            facts={"earlier_jobs": [f"first-{run_id}"]},
+        )
+        ledger.add_targets([row])
+        if ended_at is not None:
+            ledger.set_run_status(run_id, RunStatus.FINISHED, ended_at)
+    ledger.add_targets([TargetRow("recent", key("c1/svm2"))])  # no job: not listed
+    assert ledger.recorded_jobs(now - DAY, "earlier_jobs") == {
+        key("c1/svm1"): {"job-recent", "first-recent", "job-crashed", "first-crashed"}
+    }

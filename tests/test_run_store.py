@@ -25,7 +25,7 @@ from orchestrator.core.targets import TargetKey, TargetState
 from orchestrator.engine.runner import RunRequest, Wiring, execute_run
 from orchestrator.engine.store import RunStore
 from orchestrator.errors import StateError
-from orchestrator.ledger.records import RunRecord, RunStatus, TargetRow, Transition
+from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow, Transition
 from orchestrator.ledger.store import Ledger
 from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, write_inventory
@@ -167,8 +167,18 @@ class MemoryStore:
     async def targets(self, run_id: str) -> list[TargetRow]:
         return sorted((r for (rid, _), r in self.rows.items() if rid == run_id), key=_by_key)
 
-    async def list_runs(self) -> list[RunRecord]:
-        return list(self.runs.values())
+    async def recorded_jobs(self, since: float, facts_key: str) -> dict[TargetKey, set[str]]:
+        recent = {
+            i
+            for i, r in self.runs.items()
+            if r.mode is not RunMode.PLAN and (r.ended_at is None or r.ended_at >= since)
+        }
+        found: dict[TargetKey, set[str]] = {}
+        for (run_id, key), row in self.rows.items():
+            jobs = {*row.facts.get(facts_key, []), *([row.job_uuid] if row.job_uuid else [])}
+            if run_id in recent and jobs:
+                found.setdefault(key, set()).update(jobs)
+        return found
 
     async def calibrations(self) -> dict[str, dict[CalibrationKind, Calibration]]:
         return self.saved

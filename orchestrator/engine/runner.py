@@ -41,7 +41,7 @@ from orchestrator.engine.procedure import drive_target
 from orchestrator.engine.recorder import TargetRecorder
 from orchestrator.engine.run_record import new_run_record, run_scope
 from orchestrator.engine.scheduling import Starter, cut_waves, order_rows, start_fed
-from orchestrator.engine.settle import RECORDED_JOBS_HORIZON_S, earlier_jobs, with_recorded_jobs
+from orchestrator.engine.settle import EARLIER_JOBS, RECORDED_JOBS_HORIZON_S, with_recorded_jobs
 from orchestrator.engine.store import RunStore
 from orchestrator.errors import StateError, UserError
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
@@ -159,14 +159,7 @@ async def _with_earlier_runs_jobs(rows: list[TargetRow], store: RunStore) -> lis
     """Each target's rekey jobs recorded by recent earlier runs, among its earlier jobs:
     settling never takes one of them for this run's (`settle.with_recorded_jobs`)."""
     since = time.time() - RECORDED_JOBS_HORIZON_S
-    recorded: dict[TargetKey, set[str]] = {}
-    for run in await store.list_runs():
-        if run.mode is RunMode.PLAN or (run.ended_at is not None and run.ended_at < since):
-            continue
-        for row in await store.targets(run.run_id):
-            jobs = earlier_jobs(row) | ({row.job_uuid} if row.job_uuid else set())
-            if jobs:
-                recorded.setdefault(row.key, set()).update(jobs)
+    recorded = await store.recorded_jobs(since, EARLIER_JOBS)
     return [with_recorded_jobs(row, recorded.get(row.key, ())) for row in rows]
 
 

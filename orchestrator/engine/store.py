@@ -61,8 +61,9 @@ class RunStore(LedgerWriter, Protocol):
         """Every target row of a run, ordered by cluster then SVM."""
         ...
 
-    async def list_runs(self) -> list[RunRecord]:
-        """Every run of the ledger (settling excludes recent runs' jobs)."""
+    async def recorded_jobs(self, since: float, facts_key: str) -> dict[TargetKey, set[str]]:
+        """By target, the job uuids recorded by runs (not plans) that ended at or after
+        `since` or did not end: each row's job and its facts' `facts_key` list."""
         ...
 
     async def calibrations(self) -> dict[str, dict[CalibrationKind, Calibration]]:

@@ -124,8 +124,8 @@ class AsyncLedger:
     async def targets(self, run_id: str) -> list[TargetRow]:
         return await self._call(self.ledger.targets, run_id)
 
-    async def list_runs(self) -> list[RunRecord]:
-        return await self._call(self.ledger.list_runs)
+    async def recorded_jobs(self, since: float, facts_key: str) -> dict[TargetKey, set[str]]:
+        return await self._call(self.ledger.recorded_jobs, since, facts_key)
 
     async def calibrations(self) -> dict[str, dict[CalibrationKind, Calibration]]:
         return await self._call(self.ledger.calibrations)

@@ -347,6 +347,23 @@ class Ledger:
             found.setdefault(row["run_id"], []).append(TargetKey(row["cluster"], row["svm"]))
         return found
 
+    def recorded_jobs(self, since: float, facts_key: str) -> dict[TargetKey, set[str]]:
+        """By target, the job uuids that runs (not plans) ended at or after `since`, or not
+        ended, recorded: each row's `job_uuid` and the list under `facts_key` in its facts."""
+        rows = self._select(
+            "SELECT t.cluster, t.svm, t.job_uuid, json_extract(t.facts, '$.' || ?) AS jobs "
+            "FROM targets AS t JOIN runs AS r ON r.id = t.run_id "
+            "WHERE r.mode != ? AND (r.ended_at IS NULL OR r.ended_at >= ?)",
+            (facts_key, RunMode.PLAN.value, since),
+        )
+        found: dict[TargetKey, set[str]] = {}
+        for row in rows:
+            jobs = set(json.loads(row["jobs"])) if row["jobs"] else set()
+            jobs |= {row["job_uuid"]} if row["job_uuid"] else set()
+            if jobs:
+                found.setdefault(TargetKey(row["cluster"], row["svm"]), set()).update(jobs)
+        return found
+
     def targets(self, run_id: str) -> list[TargetRow]:
         """Every target row of a run, ordered by cluster then SVM."""
         rows = self._select(
