@@ -30,6 +30,7 @@ from orchestrator import __version__
 from orchestrator.core.inventory import BasicAuth, CertAuth, ClusterSpec, TlsSettings, TokenAuth
 from orchestrator.errors import CredentialError
 from orchestrator.ontap.secret_command import command_secret
+from orchestrator.ontap.transport import ClusterTransport
 
 SecretSink = Callable[[str], None]
 """Called with each secret the moment it is read (e.g. to scrub it from every log line)."""
@@ -93,8 +94,11 @@ def build_http_client(
         headers=headers,
         verify=ssl_context,
         timeout=timeout,
-        limits=limits or DEFAULT_LIMITS,
-        transport=transport,
+        transport=transport
+        or ClusterTransport(
+            ssl_context=ssl_context if spec.base_url.startswith("https") else None,
+            limits=limits or DEFAULT_LIMITS,
+        ),
         # ONTAP's REST API is stateless (credentials on every request): keep no cookies,
         # and skip parsing Set-Cookie on every response.
         cookies=httpx.Cookies(_NoCookies()),

@@ -1,0 +1,305 @@
+"""A lean HTTP/1.1 transport for httpx: one keep-alive pool per cluster on asyncio.
+
+httpx stays the API (`OntapHttpClient`, `httpx.Request`/`Response`, its exceptions); this
+replaces httpcore underneath. Measured at fleet scale, httpcore on anyio's TLS stream
+cost ~1.2 ms of CPU per request (locks, shields and cancel scopes per request, anyio's
+pure-Python TLS record layer, h11's event objects); this transport keeps one
+`asyncio.Protocol` per connection, asyncio's own TLS transport, and `httptools` (the
+llhttp parser that uvicorn uses) to read responses: see docs/performance.md.
+
+What matters for safety is the exception each failure becomes, because the ONTAP client
+decides from it whether a POST may have reached the cluster
+(`ontap/client.py::_transport_error`):
+
+- `httpx.ConnectError` / `ConnectTimeout` / `PoolTimeout` ("never sent") only before a
+  single byte of the request was handed to the socket: a refused or failed connection, a
+  TLS handshake failure (the `ssl` error chained as the cause), no free connection;
+- once the request is written, everything is "sent": `ReadTimeout`, `WriteTimeout`,
+  `ReadError` (the connection dropped), `RemoteProtocolError` (closed before a complete
+  response, or a response that is not HTTP/1.1).
+
+A pooled connection the server has closed while idle is noticed (`connection_lost`)
+before it is reused; one the server closes at the same moment the request goes out is
+"sent", exactly as with httpcore: idle connections expire (`keepalive_expiry`) before a
+typical server keep-alive timeout so this is rare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import asyncio.sslproto
+import math
+import ssl
+import time
+from collections import deque
+from typing import Any
+
+import anyio
+import httptools
+import httpx
+
+# asyncio's TLS transport allocates a read buffer of `SSLProtocol.max_size` (256 KiB) per
+# connection up front: ~5 connections per cluster x thousands of clusters made that the
+# largest part of the run's memory. ONTAP's answers are a few KB; a 16 KiB buffer (one
+# TLS record) reads them in a few calls. Lowered, never raised, for the whole process.
+_TLS_READ_BUFFER = 16 * 1024
+_tls = asyncio.sslproto.SSLProtocol
+_tls.max_size = min(_tls.max_size, _TLS_READ_BUFFER)
+
+
+class _Dropped(Exception):
+    """The connection ended before a complete response (the reason in the message)."""
+
+
+class _NotSent(Exception):
+    """The connection was found closed before any byte of the request was written."""
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection: one request at a time, a response parser."""
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._parser: Any = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None
+        self._status = 0
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._complete = False
+        self._keep_alive = False
+        self._read_until_close = False
+        self.closed = False
+        self.idle_since = 0.0
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._parser is None:  # bytes nobody asked for: the connection is unusable
+            self.close()
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:  # no request of ours asks for an upgrade
+            self._fail(httpx.RemoteProtocolError("unexpected protocol upgrade"))
+        except httptools.HttpParserError as exc:
+            self._fail(httpx.RemoteProtocolError(f"malformed HTTP response: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._read_until_close and self._parser is not None and not self._complete:
+            self.on_message_complete()  # a body delimited by the end of the connection
+            return
+        reason = f"{type(exc).__name__}: {exc}" if exc is not None else "closed by the server"
+        self._fail(_Dropped(reason))
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_exception(_Dropped(reason))
+
+    def pause_writing(self) -> None:
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    # -- httptools callbacks ---------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self._status = self._parser.get_status_code()
+        names = {name.lower() for name, _ in self._headers}
+        self._read_until_close = (
+            b"content-length" not in names
+            and b"transfer-encoding" not in names
+            and self._status >= 200
+            and self._status not in (204, 304)
+        )
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._status < 200:  # 1xx (e.g. 100 Continue): the real response follows
+            self._headers, self._body, self._status = [], [], 0
+            return
+        self._complete = True
+        self._keep_alive = bool(self._parser.should_keep_alive()) and not self.closed
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    # -- one request -----------------------------------------------------------------
+
+    async def exchange(
+        self, head: bytes, body: bytes, read_timeout: float | None, write_timeout: float | None
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
+        """Send one request and read its response: (status, headers, body, keep-alive)."""
+        assert self._transport is not None
+        loop = asyncio.get_running_loop()
+        self._parser = httptools.HttpResponseParser(self)
+        self._status, self._headers, self._body = 0, [], []
+        self._complete = self._read_until_close = False
+        self._waiter = loop.create_future()
+        if self.closed:  # closed by the server after it was chosen: nothing written yet
+            raise _NotSent("the connection closed before the request was sent")
+        self._transport.write(head + body)
+        try:
+            if self._writable is not None:
+                await _bounded(self._writable, write_timeout, httpx.WriteTimeout)
+            await _bounded(self._waiter, read_timeout, httpx.ReadTimeout)
+            return self._status, self._headers, b"".join(self._body), self._keep_alive
+        finally:
+            self._parser = None  # bytes after the response are unsolicited: close on them
+
+    def _fail(self, exc: Exception) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(exc)
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        if self._transport is not None:
+            self._transport.close()
+
+
+async def _bounded(
+    future: asyncio.Future[None], timeout: float | None, error: type[httpx.TimeoutException]
+) -> None:
+    """Wait for `future` at most `timeout` s (httpx's timeouts: None waits forever)."""
+    if timeout is None:
+        await future
+        return
+    handle = asyncio.get_running_loop().call_later(timeout, _expire, future, error)
+    try:
+        await future
+    finally:
+        handle.cancel()
+
+
+def _expire(future: asyncio.Future[None], error: type[httpx.TimeoutException]) -> None:
+    if not future.done():
+        future.set_exception(error("timed out"))
+
+
+class ClusterTransport(httpx.AsyncBaseTransport):
+    """Keep-alive HTTP/1.1 connections to one cluster's management address."""
+
+    def __init__(self, *, ssl_context: ssl.SSLContext | None, limits: httpx.Limits) -> None:
+        self._ssl_context = ssl_context
+        self._max_idle = limits.max_keepalive_connections or 0
+        self._expiry = math.inf if limits.keepalive_expiry is None else limits.keepalive_expiry
+        self._slots = anyio.Semaphore(limits.max_connections or 1_000_000)
+        self._idle: deque[_Connection] = deque()
+        self._closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        head, body = await _serialise(request)
+        await self._acquire_slot(request, timeouts.get("pool"))
+        try:
+            connection = self._take_idle() or await self._connect(request, timeouts)
+            status, headers, content, keep_alive = await self._exchange(
+                connection, request, head, body, timeouts
+            )
+        finally:
+            self._slots.release()
+        self._give_back(connection, keep_alive)
+        return httpx.Response(
+            status,
+            headers=headers,
+            content=content,
+            request=request,
+            extensions={"http_version": b"HTTP/1.1"},
+        )
+
+    async def _exchange(
+        self,
+        connection: _Connection,
+        request: httpx.Request,
+        head: bytes,
+        body: bytes,
+        timeouts: dict[str, float | None],
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
+        # From here on the request may have reached the cluster: only "sent" exceptions.
+        try:
+            read, write = timeouts.get("read"), timeouts.get("write")
+            return await connection.exchange(head, body, read, write)
+        except httpx.TransportError as exc:
+            connection.close()
+            exc.request = request
+            raise
+        except _NotSent as exc:
+            raise httpx.ConnectError(str(exc), request=request) from None
+        except _Dropped as exc:
+            connection.close()
+            message = f"server disconnected without sending a complete response ({exc})"
+            raise httpx.RemoteProtocolError(message, request=request) from None
+        except BaseException:  # cancelled mid-exchange: the connection's state is unknown
+            connection.close()
+            raise
+
+    async def _acquire_slot(self, request: httpx.Request, timeout: float | None) -> None:
+        try:
+            self._slots.acquire_nowait()  # the usual case, without a cancel scope
+            return
+        except anyio.WouldBlock:
+            pass
+        try:
+            with anyio.fail_after(timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise httpx.PoolTimeout("no free connection", request=request) from None
+
+    def _take_idle(self) -> _Connection | None:
+        now = time.monotonic()
+        while self._idle:
+            connection = self._idle.pop()  # the most recently used: the least likely expired
+            if not connection.closed and now - connection.idle_since < self._expiry:
+                return connection
+            connection.close()
+        return None
+
+    def _give_back(self, connection: _Connection, keep_alive: bool) -> None:
+        if not keep_alive or self._closed or len(self._idle) >= self._max_idle:
+            connection.close()
+            return
+        connection.idle_since = time.monotonic()
+        self._idle.append(connection)
+
+    async def _connect(
+        self, request: httpx.Request, timeouts: dict[str, float | None]
+    ) -> _Connection:
+        url = request.url
+        host = url.host
+        port = url.port or (443 if url.scheme == "https" else 80)
+        tls = self._ssl_context if url.scheme == "https" else None
+        loop = asyncio.get_running_loop()
+        try:
+            with anyio.fail_after(timeouts.get("connect")):
+                _, connection = await loop.create_connection(
+                    _Connection, host, port, ssl=tls, server_hostname=host if tls else None
+                )
+        except TimeoutError:
+            raise httpx.ConnectTimeout("connect timed out", request=request) from None
+        except (OSError, ssl.SSLError) as exc:  # refused, unreachable, TLS handshake
+            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+        return connection
+
+    async def aclose(self) -> None:
+        self._closed = True
+        while self._idle:
+            self._idle.pop().close()
+
+
+async def _serialise(request: httpx.Request) -> tuple[bytes, bytes]:
+    body = await request.aread()
+    target = request.url.raw_path
+    lines = [request.method.encode("ascii") + b" " + target + b" HTTP/1.1"]
+    lines.extend(name + b": " + value for name, value in request.headers.raw)
+    return b"\r\n".join(lines) + b"\r\n\r\n", body
