@@ -324,6 +324,7 @@ async def test_every_request_carries_the_credentials_and_no_cookie_is_kept() -> 
     ) as http:
         await http.get("/api/cluster")
         await http.get("/api/cluster")
+        assert len(http.cookies) == 0  # nothing was stored from the Set-Cookie
     expected = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
     assert [r.headers.get("Authorization") for r in seen] == [expected, expected]
     assert all("Cookie" not in r.headers for r in seen)
