@@ -282,3 +282,24 @@ async def test_a_cancelled_exchange_closes_its_connection() -> None:
         response = await http.get("/next")
         assert response.status_code == 200
     assert wire.connections == 2
+
+
+async def test_idle_connections_are_closed_when_they_expire_without_another_request() -> None:
+    """A cluster whose targets are done is never asked again: its idle connections must
+    not stay open until the run ends (thousands of clusters, ~5 connections each)."""
+    closed = anyio.Event()
+
+    async def until_eof(
+        wire: Wire, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await read_request(wire, reader)
+        writer.write(answer(200, b"{}"))
+        await writer.drain()
+        assert await reader.read() == b""  # EOF: the client closed the idle connection
+        closed.set()
+
+    short = httpx.Limits(max_connections=4, max_keepalive_connections=4, keepalive_expiry=0.2)
+    async with serve(until_eof) as wire, client_for(wire, short) as http:
+        assert (await http.get("/a")).status_code == 200
+        with anyio.fail_after(3):
+            await closed.wait()
