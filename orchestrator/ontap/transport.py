@@ -32,7 +32,7 @@ import math
 import ssl
 import time
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import httptools
@@ -75,8 +75,7 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         if self._parser is None:  # bytes nobody asked for: the connection is unusable
