@@ -6,7 +6,8 @@ serves HTTPS, as every real cluster does; every rekey job lasts `--job-seconds`)
 `ontap-rekey run` as another separate process on the merged inventory, and prints:
 
 - wall: spawn to exit of the `run` process;
-- the bound LB = max over clusters of ceil(targets_c / per_cluster) x job_duration, and
+- the bound LB = max(max over clusters of ceil(targets_c / per_cluster),
+  ceil(targets / concurrency)) x job_duration (the global limit counts too), and
   efficiency = LB / wall (LB assumes no wave barriers: measure it with `--waves 100%`);
   with any other `--waves`, also the wave-aware bound and the efficiency against it;
 - the orchestrator's CPU ms per target and peak RSS (the run process's own rusage, from
@@ -101,19 +102,26 @@ def run_orchestrator(
     return run_child(command, env, work / "run.out", work / "run.err")
 
 
-def bounds(work: Path, per_cluster: int, job_s: float) -> tuple[float, float, int, list[int]]:
-    """(LB without waves, the wave-aware bound, targets, wave sizes), from the ledger."""
+def bounds(
+    work: Path, per_cluster: int, concurrency: int, job_s: float
+) -> tuple[float, float, int, list[int]]:
+    """(LB without waves, the wave-aware bound, targets, wave sizes), from the ledger.
+
+    A wave cannot end before its busiest cluster's rounds of `per_cluster` jobs, nor
+    before its rounds of `concurrency` jobs fleet-wide (the global limit: 100,000 targets
+    under --concurrency 1000 are 100 rounds, 200 s of 2 s jobs, whatever the clusters)."""
     with sqlite3.connect(work / "state.db") as db:
         rows = db.execute("SELECT cluster, wave FROM targets").fetchall()
-    per_cluster_count = Counter(cluster for cluster, _ in rows)
-    flat = max(math.ceil(n / per_cluster) for n in per_cluster_count.values()) * job_s
+
+    def bound(counts: Counter[str]) -> float:
+        busiest = max(math.ceil(n / per_cluster) for n in counts.values())
+        return max(busiest, math.ceil(sum(counts.values()) / concurrency)) * job_s
+
+    flat = bound(Counter(cluster for cluster, _ in rows))
     waves: dict[int, Counter[str]] = defaultdict(Counter)
     for cluster, wave in rows:
         waves[wave or 0][cluster] += 1
-    aware = sum(
-        max(math.ceil(n / per_cluster) for n in counts.values()) * job_s
-        for counts in waves.values()
-    )
+    aware = sum(bound(counts) for counts in waves.values())
     sizes = [sum(waves[w].values()) for w in sorted(waves)]
     return flat, aware, len(rows), sizes
 
@@ -136,7 +144,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         result = run_orchestrator(args, work, fleet.inventory, env)
         sim_cpu = [b - a for a, b in zip(sim_before, fleet.cpu_seconds(), strict=True)]
         stats = fleet.stats()
-    flat, aware, targets, sizes = bounds(work, args.per_cluster, args.job_seconds)
+    flat, aware, targets, sizes = bounds(work, args.per_cluster, args.concurrency, args.job_seconds)
     by_kind = request_counts(stats)
     truth = ground_truth(stats)
     report = json.loads((work / "report" / "report.json").read_text())
