@@ -9,8 +9,12 @@ through `OntapClient` over the client `orchestrator.ontap.connect.build_http_cli
 and prints user CPU microseconds per request (best of `--repeat` interleaved rounds) for
 each variant:
 
-- `before`: the client as built before issue 16 (an auth flow per request, a cookie jar);
-- `default`: the product as it is (asyncio event loop, httpx + httpcore);
+- `before`: the client as built before issue 16 (an auth flow per request, a cookie jar,
+  httpcore);
+- `httpcore`: the product's client over httpx's own transport (httpcore on anyio's TLS
+  stream), as it was until the lean transport;
+- `default`: the product as it is (httpx over `ontap/transport.py`: an asyncio protocol
+  per connection, asyncio's TLS, httptools);
 - `uvloop`: the same on uvloop (anyio `backend_options={"use_uvloop": True}`);
 - `aiohttp`: httpx over `httpx_aiohttp.AiohttpTransport` (aiohttp's connection pool);
 - `orjson`: responses parsed with orjson instead of `json` (patched into httpx here).
@@ -39,9 +43,9 @@ from harness import PASSWORD, PASSWORD_ENV, SimulatedFleet, write_scenario
 
 from orchestrator.config.loader import load_inventory
 from orchestrator.ontap.client import OntapClient
-from orchestrator.ontap.connect import build_http_client, build_ssl_context
+from orchestrator.ontap.connect import DEFAULT_LIMITS, build_http_client, build_ssl_context
 
-VARIANTS = ("before", "default", "uvloop", "aiohttp", "orjson")
+VARIANTS = ("before", "httpcore", "default", "uvloop", "aiohttp", "orjson")
 
 
 async def workload(client: OntapClient, requests: int, concurrency: int) -> float:
@@ -79,6 +83,8 @@ def make_client(spec: Any, variant: str) -> OntapClient:
         from httpx_aiohttp import AiohttpTransport
 
         transport = AiohttpTransport(verify=build_ssl_context(spec))
+    if variant == "httpcore":
+        transport = httpx.AsyncHTTPTransport(verify=build_ssl_context(spec), limits=DEFAULT_LIMITS)
     http = build_http_client(spec, timeout=httpx.Timeout(60.0), transport=transport)
     return OntapClient(spec.name, http)
 
