@@ -350,7 +350,9 @@ class _Rotation:
             for event in settled:
                 await event.wait()
             fresh = [row for row in wave if row.state not in IN_FLIGHT]
-            start_fed(group, fresh, self.pool.clusters, self._starter(group, index))
+            lanes = None if self.run.options.emergency else int(self.run.limiter.total_tokens)
+            start = self._starter(group, index)
+            start_fed(group, fresh, self.pool.clusters, start, concurrency=lanes)
         log.info(events.WAVE_FINISHED, wave=index)
 
     def _starter(self, group: TaskGroup, index: int) -> Starter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain, zip_longest
@@ -54,11 +55,17 @@ Starter = Callable[[TargetRow, Callable[[], None]], None]
 """Starts one target's task; the task calls the callback the moment it begins."""
 
 
+LANE_SLACK = 1.25  # lanes beyond what fills the global limit: a cluster finishing its
+# last round overlaps the next cluster's first
+
+
 def start_fed(
     group: TaskGroup,
     rows: Sequence[TargetRow],
     clusters: Mapping[str, ClusterContext],
     start: Starter,
+    *,
+    concurrency: int | None = None,
 ) -> None:
     """Start `rows` in their order, each cluster's only as fast as it takes them up.
 
@@ -67,15 +74,52 @@ def start_fed(
     per cluster starts the next target only while fewer than the cluster's limit plus
     `QUEUED_ROUNDS` rounds of targets hold or queue for its slots, so a freed slot is
     taken up at once; targets waiting without slots (a read-back, a backoff) do not count.
+
+    With `concurrency` (the global limit; None for an emergency, whose priority order is
+    across clusters), see `cluster_lanes`: only as many clusters are fed at once as
+    fill it.
     """
     per_cluster: dict[str, list[TargetRow]] = defaultdict(list)
     for row in rows:
         per_cluster[row.key.cluster].append(row)
+    limits = [clusters[name].limiter.total_tokens for name in per_cluster]
+    lanes = cluster_lanes(limits, concurrency)
+    gate = None if lanes is None else anyio.Semaphore(lanes)
     for name, queue in per_cluster.items():
-        group.start_soon(_feed, clusters[name], queue, start)
+        group.start_soon(_feed, clusters[name], queue, start, gate)
 
 
-async def _feed(cluster: ClusterContext, rows: Sequence[TargetRow], start: Starter) -> None:
+def cluster_lanes(limits: Sequence[float], concurrency: int | None) -> int | None:
+    """How many clusters are fed at once, None for all of them.
+
+    When the clusters' limits add up to more than the global limit (2,500 clusters x 4
+    under `--concurrency 1000`), feeding every cluster at once spreads the global slots
+    over all of them: each cluster gets a slot now and then, its idle connections expire
+    between its requests and every POST pays a new TLS handshake, on both sides (measured:
+    ~11 ms of CPU per target instead of ~4). Fed a few clusters at a time, in the run's
+    order, each cluster runs at its own limit from its first target to its last over warm
+    connections, and fewer clusters are mid-rotation at any moment. Order, limits and
+    waves are unchanged: the cluster and global slots still decide who runs."""
+    room = sum(limits)
+    if concurrency is None or not limits or room <= concurrency:
+        return None
+    return max(1, math.ceil(LANE_SLACK * concurrency * len(limits) / room))
+
+
+async def _feed(
+    cluster: ClusterContext,
+    rows: Sequence[TargetRow],
+    start: Starter,
+    lanes: anyio.Semaphore | None,
+) -> None:
+    if lanes is None:
+        await _feed_rows(cluster, rows, start)
+        return
+    async with lanes:  # released once the last row has started: its last round overlaps
+        await _feed_rows(cluster, rows, start)
+
+
+async def _feed_rows(cluster: ClusterContext, rows: Sequence[TargetRow], start: Starter) -> None:
     cap = cluster.limiter.total_tokens * (1 + QUEUED_ROUNDS)
     for row in rows:
         await cluster.room_for(int(cap))

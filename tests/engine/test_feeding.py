@@ -13,16 +13,16 @@ from orchestrator.core.inventory import BasicAuth, ClusterSpec, TlsSettings
 from orchestrator.core.targets import TargetKey
 from orchestrator.engine.breaker import CircuitBreaker
 from orchestrator.engine.context import ClusterContext
-from orchestrator.engine.scheduling import start_fed
+from orchestrator.engine.scheduling import cluster_lanes, start_fed
 from orchestrator.ledger.records import TargetRow
 from orchestrator.ontap.client import OntapClient
 
 pytestmark = pytest.mark.anyio
 
 
-def _cluster(limit: int) -> ClusterContext:
+def _cluster(limit: int, name: str = "c001") -> ClusterContext:
     spec = ClusterSpec(
-        name="c001",
+        name=name,
         base_url="http://127.0.0.1:1",
         auth=BasicAuth("admin", password_env="UNUSED"),
         tls=TlsSettings(),
@@ -31,7 +31,7 @@ def _cluster(limit: int) -> ClusterContext:
     http = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(500)))
     return ClusterContext(
         spec=spec,
-        client=OntapClient("c001", http),
+        client=OntapClient(name, http),
         limiter=anyio.CapacityLimiter(limit),
         breaker=CircuitBreaker(threshold=5, cooldown_s=30.0),
         budget=RetryBudget(100),
@@ -64,3 +64,45 @@ async def test_a_cluster_has_at_most_two_rounds_of_targets_wanting_its_slots() -
             assert started == ["svm00", "svm01", "svm02", "svm03"]
             release.set()
     assert started == [row.key.svm for row in rows]
+
+
+def test_lanes_only_when_the_clusters_limits_exceed_the_global_limit() -> None:
+    assert cluster_lanes([4] * 250, 1000) is None  # 250 x 4 fit: every cluster at once
+    assert cluster_lanes([4] * 2500, 1000) == 313  # 250 fill it, and a quarter more
+    assert cluster_lanes([4] * 2500, None) is None  # an emergency: priority across clusters
+    assert cluster_lanes([2, 6], 1) == 1
+    assert cluster_lanes([], 10) is None
+
+
+async def test_only_as_many_clusters_are_fed_as_fill_the_global_limit() -> None:
+    """6 clusters of limit 2 under a global limit of 4: 3 lanes. While the targets hold,
+    only the first 3 clusters (in the run's order) have started any; once they finish,
+    every target of every cluster starts, each cluster's in its order."""
+    names = [f"c{i:03}" for i in range(1, 7)]
+    clusters = {name: _cluster(2, name) for name in names}
+    # 6 targets a cluster: more than its 2 rounds (4), so its feeder still holds its lane
+    rows = [TargetRow("run", TargetKey(name, f"svm{i}")) for i in range(6) for name in names]
+    started: list[TargetKey] = []
+    release = anyio.Event()
+
+    async def target(row: TargetRow, began: Callable[[], None]) -> None:
+        began()
+        started.append(row.key)
+        cluster = clusters[row.key.cluster]
+        async with cluster.limiter:
+            await release.wait()
+        cluster.target_idle()
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as group:
+
+            def start(row: TargetRow, began: Callable[[], None]) -> None:
+                group.start_soon(target, row, began)
+
+            start_fed(group, rows, clusters, start, concurrency=4)
+            await anyio.wait_all_tasks_blocked()
+            assert {key.cluster for key in started} == {"c001", "c002", "c003"}
+            release.set()
+    assert sorted(started) == sorted(row.key for row in rows)
+    for name in names:
+        assert [k.svm for k in started if k.cluster == name] == [f"svm{i}" for i in range(6)]
