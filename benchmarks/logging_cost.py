@@ -2,6 +2,7 @@
 emits them (stderr and the file), without any network.
 
     .venv/bin/python benchmarks/logging_cost.py [--targets 10000] [--console] [--repeat 3]
+                                                [--stderr-file]
 
 Per rekeyed target the engine (orchestrator/engine/procedure.py) logs four `info` events,
 `attempt.started`, `attempt.submitted`, `target.verified` and `target.finished`, and one
@@ -9,7 +10,9 @@ Per rekeyed target the engine (orchestrator/engine/procedure.py) logs four `info
 context bound as the engine binds it: `run_id` for the run (`run_record.run_scope`),
 `cluster`, `svm` and `wave` per target (`runner._Rotation.target`). The events go through
 the module-level `structlog.get_logger()` proxy the engine uses. Prints CPU microseconds
-per target and per `info` event (`time.process_time`), best of `--repeat`.
+per target and per `info` event (`time.process_time`), best of `--repeat`. stderr is a
+sink that keeps nothing, unless `--stderr-file`: then a file, as `benchmarks/fleet.py`
+redirects the run's stderr (one more write system call per line).
 """
 
 from __future__ import annotations
@@ -62,19 +65,22 @@ def main() -> None:
     p.add_argument("--targets", type=int, default=10_000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--console", action="store_true", help="console format on stderr")
+    p.add_argument("--stderr-file", action="store_true", help="stderr to a file, not nowhere")
     args = p.parse_args()
     register_secret("netapp-sim")  # a run always has secrets registered
     with tempfile.TemporaryDirectory() as tmp:
         best = float("inf")
-        for _ in range(args.repeat):
+        for i in range(args.repeat):
+            stream = (Path(tmp) / f"run{i}.err").open("w") if args.stderr_file else _Devnull()
             configure_logging(
                 log_format="console" if args.console else "json",
                 log_file=Path(tmp) / "run.log.jsonl",
-                stream=_Devnull(),
+                stream=stream,
             )
             started = time.process_time()
             emit(args.targets)
             best = min(best, time.process_time() - started)
+            stream.close()
         lines = (Path(tmp) / "run.log.jsonl").read_text().count("\n")
     per_target = 1e6 * best / args.targets
     print(f"targets={args.targets} lines_in_file={lines} us_per_target={per_target:.1f} "

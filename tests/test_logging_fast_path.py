@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import Iterator
 from typing import Any, cast
+from unittest.mock import patch
 
 import pytest
 import structlog
@@ -65,8 +66,10 @@ def reference_line(method: str, event_dict: EventDict, timestamp: str) -> str:
         redaction.redact_processor_reference,
         ours._first_keys,
     ]
-    for processor in chain:
-        event_dict = cast(EventDict, processor(None, method, event_dict))
+    # Every text through every rule, as before the look for literals (`scrub_text`).
+    with patch.object(redaction, "scrub_text", redaction.scrub_text_reference):
+        for processor in chain:
+            event_dict = cast(EventDict, processor(None, method, event_dict))
     # The one change on purpose: a field named `_...` was rendered raw (the redaction keeps
     # internals such as a stdlib record's `_record` raw for later processors).
     event_dict = {
@@ -169,7 +172,7 @@ def test_fast_redaction_equals_value_by_value_redaction(kwargs: dict[str, Any], 
     if many:
         for i in range(redaction._LITERALS_AT_MOST):
             register_secret(f"other-secret-{i}")
-    assert (redaction._many is not None) is many
+    assert (redaction._lookout[1] is not None) is many
     fast = redaction.redact_processor(None, "info", dict(kwargs))
     reference = redaction.redact_processor_reference(None, "info", dict(kwargs))
     assert json.dumps(list(fast.items()), default=str) == json.dumps(
@@ -188,6 +191,18 @@ def test_the_look_misses_nothing_scrub_text_would_change(
         register_secret(secret)
     if any(redaction.scrub_text(text) != text for text in texts):
         assert redaction.may_need_scrubbing(texts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=texts, many=st.booleans())
+def test_scrub_text_equals_every_rule_applied(text: str, many: bool) -> None:
+    """`scrub_text` (a look for literals first) == the three substitutions, always run."""
+    clear_secrets()
+    for secret in SECRETS:
+        register_secret(secret)
+    for i in range(redaction._LITERALS_AT_MOST if many else 0):
+        register_secret(f"other-secret-{i}")
+    assert redaction.scrub_text(text) == redaction.scrub_text_reference(text)
 
 
 def test_a_usual_event_takes_the_fast_path_and_a_secret_the_exact_one(

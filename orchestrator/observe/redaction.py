@@ -54,8 +54,10 @@ _JOIN = "\x00"
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
-_literals: tuple[str, ...] = _ALWAYS  # what `may_need_scrubbing` looks for with `in`
-_many: re.Pattern[str] | None = None  # the secrets, when there are too many for `in`
+# What `may_need_scrubbing` looks for: literals (with `in`), and the secrets' regex when
+# there are too many of them for `in`. One tuple, replaced whole: a thread reading it while
+# a secret is registered sees the old pair or the new one, never half of each.
+_lookout: tuple[tuple[str, ...], re.Pattern[str] | None] = (_ALWAYS, None)
 
 
 def register_secret(value: str) -> None:
@@ -83,9 +85,9 @@ def clear_secrets() -> None:
 
 def _set_lookout(secrets: list[str]) -> None:
     """What `may_need_scrubbing` looks for, given the registered secrets' forms."""
-    global _literals, _many
+    global _lookout  # noqa: PLW0603 - rebuilt with the registry, under its lock
     few = len(secrets) <= _LITERALS_AT_MOST
-    _literals, _many = (_ALWAYS + tuple(secrets), None) if few else (_ALWAYS, _pattern)
+    _lookout = (_ALWAYS + tuple(secrets), None) if few else (_ALWAYS, _pattern)
 
 
 def is_secret_key(key: object) -> bool:
@@ -107,7 +109,16 @@ _secret_keys: dict[str, bool] = {}
 
 
 def scrub_text(text: str) -> str:
-    """`text` with registered secrets, credential headers and private keys replaced."""
+    """`text` with registered secrets, credential headers and private keys replaced.
+
+    A text with nothing to scrub (most are) is returned after a look for literals, without
+    running the rules' regular expressions over it (the report's texts, every log value
+    that the fast path of `redact_processor` sends here)."""
+    return scrub_text_reference(text) if may_need_scrubbing([text]) else text
+
+
+def scrub_text_reference(text: str) -> str:
+    """Every rule applied: what `scrub_text` must equal."""
     text = _PEM_KEY.sub(REDACTED, text)
     text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     pattern = _pattern
@@ -137,10 +148,10 @@ def may_need_scrubbing(texts: list[str]) -> bool:
     joined string too.
     """
     joined = _JOIN.join(texts)
-    many = _many
+    literals, many = _lookout
     if many is not None and many.search(joined) is not None:
         return True
-    for literal in _literals:  # noqa: SIM110 - `any()` over a generator costs twice as much
+    for literal in literals:  # noqa: SIM110 - `any()` over a generator costs twice as much
         if literal in joined:
             return True
     return False
