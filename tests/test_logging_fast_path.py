@@ -259,6 +259,19 @@ def test_the_per_target_events_through_structlog_equal_the_chain(tmp_path: Any) 
     assert written == expected
 
 
+def test_the_log_file_holds_the_stderr_line_in_utf8(tmp_path: Any) -> None:
+    """The file (written as bytes) gets the very line stderr gets, non-ASCII and escapes
+    included, one line per event."""
+    stream = io.StringIO()
+    log_file = tmp_path / "run.jsonl"
+    configure_logging(stream=stream, log_format="json", log_file=log_file)
+    structlog.get_logger().info("x.y", note='clé 🔑 \u2028 "q"\nnext', n=1)
+    structlog.get_logger().info("x.z")
+    assert log_file.read_bytes() == stream.getvalue().encode("utf-8")
+    assert log_file.read_text(encoding="utf-8").count("\n") == 2  # (U+2028 is no line end)
+    assert json.loads(stream.getvalue().split("\n")[0])["note"] == 'clé 🔑 \u2028 "q"\nnext'
+
+
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z")
 
 

@@ -13,10 +13,10 @@ targets); stdlib records from libraries reach the same sinks through one root ha
 
 A structlog event's processors are one call (`_Pipeline`): the context variables merged, the
 level, a timestamp whose date and time are formatted once per second, the tracebacks, the
-redaction (`redact_processor`: one search over all of the event's texts), the first keys;
-then one JSON encoding by a prebuilt encoder. Each step gives exactly what the processor
-chain the stdlib records still take (`_shared_processors`, `_final_processors`) gives:
-tests/test_logging_fast_path.py holds the two to the same lines.
+redaction (`redact_processor`: one look over all of the event's texts for anything it would
+replace), the first keys; then one JSON encoding by an encoder built once. The result is
+exactly what the processor chain the stdlib records still take (`_shared_processors`,
+`_final_processors`) gives: tests/test_logging_fast_path.py holds the two to the same lines.
 """
 
 from __future__ import annotations
