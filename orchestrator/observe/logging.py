@@ -10,22 +10,39 @@ once and written to every JSON sink (stderr and `--log-file`); a console stderr 
 own text. structlog events go straight to the sinks, not through stdlib `logging` (a
 LogRecord and a formatter chain per handler cost more than the event itself at 100,000
 targets); stdlib records from libraries reach the same sinks through one root handler.
+
+A structlog event's processors are one call (`_Pipeline`): the context variables merged, the
+level, a timestamp whose date and time are formatted once per second, the tracebacks, the
+redaction (`redact_processor`: one look over all of the event's texts for anything it would
+replace), the first keys; then one JSON encoding by an encoder built once. The result is
+exactly what the processor chain the stdlib records still take (`_shared_processors`,
+`_final_processors`) gives: tests/test_logging_fast_path.py holds the two to the same lines.
 """
 
 from __future__ import annotations
 
+import contextvars
+import datetime
 import json
 import logging
 import os
 import sys
 import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal, TextIO, cast
 
 import structlog
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
-from orchestrator.observe.redaction import redact_processor, register_secret
+from orchestrator.observe.redaction import (
+    REDACTED,
+    is_secret_key,
+    redact,
+    redact_processor,
+    register_secret,
+)
 
 __all__ = ["LOG_LEVELS", "configure_logging", "get_logger", "register_secret", "resolve_log_level"]
 
@@ -63,7 +80,7 @@ def configure_logging(
         sinks.append(_file_sink(log_file, numeric))
     dispatch = _Dispatch(sinks)
     structlog.configure(
-        processors=[*_shared_processors(), *_final_processors(), dispatch],
+        processors=[_Pipeline(dispatch)],
         logger_factory=structlog.ReturnLoggerFactory(),
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=False,
@@ -118,10 +135,118 @@ def _install(handlers: list[logging.Handler], level: int) -> None:
         logging.getLogger(name).setLevel(http_level)
 
 
+# Values are plain after `redact` (str, numbers, None, lists, dicts); `default=str` covers
+# what a foreign record might still carry.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
+def _c_encoder() -> Callable[[EventDict, int], Sequence[str]] | None:
+    """The C encoder `_ENCODER.encode` builds on every call (~2 us of 5 per line), built
+    once. No circular-reference bookkeeping (`markers=None`): a redacted value is a fresh
+    tree of plain values, and `redact` itself would not return from a circular one."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator in this interpreter
+        return None
+    enc = _ENCODER
+    return cast(
+        Callable[[EventDict, int], Sequence[str]],
+        make(None, enc.default, json.encoder.encode_basestring, None, enc.key_separator,
+             enc.item_separator, enc.sort_keys, enc.skipkeys, enc.allow_nan),
+    )  # fmt: skip
+
+
+_ENCODE = _c_encoder()
+
+
 def _dumps(event_dict: EventDict) -> str:
-    # Values are plain after `redact` (str, numbers, None, lists, dicts); `default=str`
-    # covers what a foreign record might still carry.
-    return json.dumps(event_dict, ensure_ascii=False, default=str)
+    """The JSON line of an event: `json.dumps(event_dict, ensure_ascii=False, default=str)`."""
+    if _ENCODE is None:
+        return _ENCODER.encode(event_dict)
+    return "".join(_ENCODE(event_dict, 0))
+
+
+_CONTEXT_PREFIX = "structlog_"  # how structlog.contextvars names its variables
+_CONTEXT_PREFIX_LEN = len(_CONTEXT_PREFIX)
+
+
+def _merge_context(event_dict: EventDict) -> EventDict:
+    """`structlog.contextvars.merge_contextvars`: the bound variables the event's own
+    fields do not override, in the context's order, an unbound one (`...`) left out."""
+    for var, value in contextvars.copy_context().items():
+        name = var.name
+        if value is not Ellipsis and name.startswith(_CONTEXT_PREFIX):
+            event_dict.setdefault(name[_CONTEXT_PREFIX_LEN:], value)
+    return event_dict
+
+
+_second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+
+
+def iso_utc(ns: int) -> str:
+    """`datetime.fromtimestamp(ns / 1e9, UTC).isoformat()` with `Z` for `+00:00` (as
+    structlog's `TimeStamper(fmt="iso", utc=True)` writes now), microseconds truncated:
+    the date and time part is formatted once per second."""
+    global _second  # noqa: PLW0603 - one cache of one string; a race only formats it twice
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    cached_second, text = _second
+    if cached_second != seconds:
+        moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+        text = moment.isoformat()[:19]  # YYYY-MM-DDTHH:MM:SS, before the offset
+        _second = (seconds, text)
+    micro = fraction // 1000
+    # isoformat() leaves the fraction out when it is zero.
+    return f"{text}.{micro:06d}Z" if micro else f"{text}Z"
+
+
+def _now_iso() -> str:
+    return iso_utc(time.time_ns())
+
+
+class _Pipeline:
+    """The only structlog processor: what `_shared_processors()` and `_final_processors()`
+    do to an event, in one call, then the event written (`_Dispatch`)."""
+
+    def __init__(self, dispatch: _Dispatch, now: Callable[[], str] = _now_iso) -> None:
+        self.dispatch = dispatch
+        self.now = now
+
+    def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
+        self.dispatch.emit(_LEVELS.get(method, logging.INFO), self.process(method, event_dict))
+        raise structlog.DropEvent  # written: nothing left for the logger to do
+
+    def process(self, method: str, event_dict: EventDict) -> EventDict:
+        """The event dict the chain would give: built in its final key order (timestamp,
+        level, event, the event's fields, the context's), so nothing is moved later."""
+        if "exc_info" in event_dict or "event" not in event_dict:
+            return self.chain(method, event_dict)
+        ordered: EventDict = dict.fromkeys(_FIRST_KEYS)
+        ordered.update(event_dict)
+        ordered = _merge_context(ordered)
+        ordered["timestamp"] = self.now()
+        ordered["level"] = _LEVEL_NAMES.get(method, method)  # add_log_level
+        redacted = redact_processor(None, method, ordered)
+        # The fast redaction changes the dict in place; a new one means it went value by
+        # value, as it does for fields named `_...`: their values are scrubbed here.
+        return redacted if redacted is ordered else _internals_redacted(redacted)
+
+    def chain(self, method: str, event_dict: EventDict) -> EventDict:
+        """The same, processor by processor (a traceback to render, or no event name)."""
+        event_dict = _merge_context(event_dict)
+        event_dict["level"] = _LEVEL_NAMES.get(method, method)
+        event_dict["timestamp"] = self.now()
+        event_dict = structlog.processors.format_exc_info(None, method, event_dict)
+        redacted = redact_processor(None, method, event_dict)
+        return _internals_redacted(_first_keys(None, method, redacted))
+
+
+def _internals_redacted(event_dict: EventDict) -> EventDict:
+    """Values of fields named `_...` redacted too. The redaction leaves them raw for the
+    processors after it (a stdlib record's `_record`); a structlog event has none of
+    those, so a `_...` field is the caller's and is rendered: it must not carry a secret."""
+    for key, value in event_dict.items():
+        if key.startswith("_"):
+            event_dict[key] = REDACTED if is_secret_key(key) else redact(value)
+    return event_dict
 
 
 def _console_renderer(*, colors: bool) -> Processor:
@@ -158,7 +283,7 @@ def _stream_sink(log_format: LogFormat | None, stream: TextIO | None, level: int
 
 def _file_sink(log_file: Path, level: int) -> _Sink:
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    return _Sink(log_file.open("a", encoding="utf-8"), level, None, owned=True)
+    return _FileSink(log_file, level)
 
 
 class _Sink:
@@ -188,16 +313,30 @@ class _Sink:
             self.stream.close()
 
 
+class _FileSink(_Sink):
+    """The log file (JSON lines): each line written whole, in UTF-8, with one system call,
+    as a text file's write and flush did, without its encoder and buffer in between."""
+
+    def __init__(self, path: Path, level: int) -> None:
+        super().__init__(None, level, None, owned=True)
+        self.file = path.open("ab", buffering=0)
+
+    def write(self, line: str) -> None:
+        data = memoryview((line + "\n").encode("utf-8"))
+        with self._lock:
+            while data:  # a regular file takes it all at once, short of a full disk
+                data = data[self.file.write(data) :]
+
+    def close(self) -> None:
+        self.file.close()
+
+
 class _Dispatch:
-    """The last processor: render each event once per format and write it to every sink
-    whose level it passes. JSON is rendered at most once, however many sinks take it."""
+    """Render each event once per format and write it to every sink whose level it passes.
+    JSON is rendered at most once, however many sinks take it."""
 
     def __init__(self, sinks: list[_Sink]) -> None:
         self.sinks = sinks
-
-    def __call__(self, _logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
-        self.emit(_LEVELS.get(method, logging.INFO), event_dict)
-        raise structlog.DropEvent  # written: nothing left for the logger to do
 
     def emit(self, level: int, event_dict: EventDict) -> None:
         line: str | None = None
@@ -242,6 +381,8 @@ class _ForeignHandler(logging.Handler):
             sink.close()
         super().close()
 
+
+_LEVEL_NAMES = {"warn": "warning", "exception": "error"}  # structlog's map_method_name
 
 _LEVELS = {
     "debug": logging.DEBUG,
