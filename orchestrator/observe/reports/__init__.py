@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
-from orchestrator.observe.redaction import redact, scrub_text
-from orchestrator.observe.reports import document, summary
+from orchestrator.observe.reports import document, encoding, summary
 from orchestrator.observe.reports.html import render_html
 from orchestrator.observe.reports.junit import render_junit
 from orchestrator.observe.reports.markdown import render_markdown
 from orchestrator.observe.reports.nextsteps import next_steps
+from orchestrator.observe.reports.redacted import redacted, scrub
 from orchestrator.observe.text import plural
 
 __all__ = [
@@ -40,7 +40,7 @@ __all__ = [
 
 SCHEMA_ID = document.SCHEMA_ID
 ReportFormat = Literal["json", "md", "html", "junit", "failed"]
-_JSON_BLOCK = 8192  # encoder chunks (~100 KB of report.json) joined and scrubbed at a time
+_JSON_BLOCK = 64  # lines of report.json (a target each; ~80 KB) joined and scrubbed at a time
 FILE_NAMES: dict[ReportFormat, str] = {
     "json": "report.json",
     "md": "report.md",
@@ -54,8 +54,7 @@ def build_report(
     run: RunRecord, targets: Sequence[TargetRow], transitions: Sequence[Transition]
 ) -> dict[str, Any]:
     """The `report.json` document (schema `ontap-rekey/report/v1`), secrets redacted."""
-    report: dict[str, Any] = redact(document.build_report(run, targets, transitions))
-    return report
+    return redacted(document.build_report(run, targets, transitions))
 
 
 def render(
@@ -93,7 +92,7 @@ def _render(
         text = render_junit(report)
     else:
         text = render_failed(run, targets)
-    return scrub_text(text)
+    return scrub(text)
 
 
 def render_failed(run: RunRecord, targets: Sequence[TargetRow]) -> str:
@@ -138,15 +137,12 @@ def _json_blocks(report: dict[str, Any]) -> Iterator[str]:
     held at once were ~55 MB of the run's peak memory.
     """
     pending: list[str] = []
-    for chunk in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(report):
-        pending.append(chunk)
+    for lines in encoding.lines(report):  # a top-level member, or one target, at a time
+        pending.append(lines)
         if len(pending) >= _JSON_BLOCK:
-            text = "".join(pending)
-            cut = text.rfind("\n") + 1
-            if cut:
-                yield scrub_text(text[:cut])
-            pending = [text[cut:]]
-    yield scrub_text("".join(pending) + "\n")
+            yield scrub("".join(pending))
+            pending = []
+    yield scrub("".join(pending) + "\n")
 
 
 def load_schema() -> dict[str, Any]:
