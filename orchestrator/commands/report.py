@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 
 from orchestrator.errors import UserError
-from orchestrator.ledger import DEFAULT_STATE
+from orchestrator.ledger import DEFAULT_STATE, report_rows
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.recap import render_recap
@@ -63,7 +63,8 @@ def _load(state: Path, run_id: str) -> tuple[RunRecord, list[TargetRow], list[Tr
     # reads every column of the current schema).
     with Ledger.open(state, create=False) as ledger:
         run = ledger.get_run(run_id)
-        return run, ledger.targets(run_id), ledger.transitions(run_id)
+        targets = report_rows.targets(ledger, run_id)
+        return run, targets, report_rows.transitions(ledger, run_id, targets)
 
 
 def _print_recap(
