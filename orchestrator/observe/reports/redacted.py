@@ -75,6 +75,34 @@ def scrub(text: str) -> str:
     return secrets.sub(REDACTED, text) if secrets is not None else text
 
 
+class CleanStream:
+    """Whether a text read a piece at a time has, so far, nothing `scrub_text` would change.
+
+    A piece is looked at alone and with the end of the text before it: a literal the
+    look is for can span pieces, but it is never longer than `_reach()`, so it lies inside
+    that window. Nothing found in any piece or window: nothing in the whole text.
+    """
+
+    def __init__(self) -> None:
+        self._reach = _reach()
+        self._tail = ""
+
+    def clean(self, piece: str) -> bool:
+        """Take the next piece; False once the text (this piece included) may need scrubbing."""
+        if needs_scrubbing(piece) or needs_scrubbing(self._tail + piece[: self._reach]):
+            return False
+        self._tail = (self._tail + piece)[-self._reach :]
+        return True
+
+
+def _reach() -> int:
+    """At least the length of anything `needs_scrubbing` looks for: the fixed literals, and
+    every registered secret (each one is an alternative in the pattern's source text)."""
+    secrets: re.Pattern[str] | None = redaction._pattern
+    longest = max(len(literal) for literal in _RULE_LITERALS)
+    return max(longest, len(secrets.pattern) if secrets is not None else 0)
+
+
 def _fixed_rules_may_match(text: str) -> bool:
     return any(literal in text for literal in _RULE_LITERALS)
 
