@@ -68,14 +68,23 @@ def _items(value: list[Any]) -> Iterator[str]:
 
 
 def _object(value: dict[Any, Any], level: int) -> str:
-    if any(type(key) is not str for key in value):
-        return _standard(value, level)  # the standard encoder converts or rejects such keys
-    pad = INDENT * (level + 1)
     inner = level + 1
-    body = f",\n{pad}".join(
-        f"{encode_basestring(key)}: {encode(item, inner)}" for key, item in value.items()
-    )
-    return f"{{\n{pad}{body}\n{INDENT * level}}}"
+    parts: list[str] = []
+    for key, item in value.items():  # scalars inline: most members of a report are
+        if type(key) is not str:
+            return _standard(value, level)  # the standard encoder converts or rejects such keys
+        kind = type(item)
+        if kind is str:
+            text = encode_basestring(item)
+        elif item is None:
+            text = "null"
+        elif kind is int:
+            text = int.__repr__(item)
+        else:
+            text = encode(item, inner)
+        parts.append(f"{encode_basestring(key)}: {text}")
+    pad = INDENT * inner
+    return f"{{\n{pad}" + f",\n{pad}".join(parts) + f"\n{INDENT * level}}}"
 
 
 def _array(value: list[Any], level: int) -> str:

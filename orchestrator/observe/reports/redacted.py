@@ -114,7 +114,18 @@ def _plain(value: Any, texts: list[str]) -> bool:
         texts.append(value)
         return True
     if kind is dict:
-        return all(not _secret_key(key) and _plain(item, texts) for key, item in value.items())
+        for key, item in value.items():  # scalars inline: most members of a report are
+            if _secret_key(key):
+                return False
+            inner = type(item)
+            if inner is str:
+                texts.append(item)
+            elif item is not None and inner not in _SCALARS and not _plain(item, texts):
+                return False
+        return True
     if kind is list:
         return all(_plain(item, texts) for item in value)
-    return value is None or kind is int or kind is float or kind is bool
+    return value is None or kind in _SCALARS
+
+
+_SCALARS = frozenset({int, float, bool})  # `redact` returns these as they are
