@@ -6,8 +6,9 @@ the timeline is an inline SVG per cluster, tooltips are SVG `<title>` elements.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterable, Iterator, Sequence
-from html import escape
 from typing import Any
 
 from orchestrator.core.outcomes import NOT_READY, READY
@@ -50,6 +51,15 @@ SEGMENT_COLOURS = {
     "waiting": "#ffb300",
     "verify": "#26a69a",
 }
+
+_SPECIAL = re.compile("[&<>\"']")  # what html.escape replaces
+
+
+def escape(text: str) -> str:
+    """`html.escape(text)`; a text with nothing to escape (most of them) is not copied five
+    times over (~170,000 texts at 10,000 targets)."""
+    return html.escape(text) if _SPECIAL.search(text) else text
+
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#212121}
