@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from orchestrator.core.outcomes import NOT_READY, READY
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
@@ -96,7 +97,8 @@ def _run_table(run: RunRecord, targets: Sequence[TargetRow]) -> Table:
     table = _table(f"Run {run.run_id}", names, ["retries", "duration"], targets)
     for cluster, rows in summary.by_cluster(targets).items():
         counts = summary.count_outcomes(run, rows)
-        table.add_row(
+        _add_row(
+            table,
             cluster,
             _providers(rows),
             *_counts(names, counts),
@@ -121,7 +123,7 @@ def _plan_table(run: RunRecord, targets: Sequence[TargetRow]) -> Table:
     table = _table(f"Plan {run.run_id}", names, ["reasons"], targets)
     for cluster, rows in summary.by_cluster(targets).items():
         counts = _counts(names, summary.count_outcomes(run, rows))
-        table.add_row(cluster, _providers(rows), *counts, _reasons(rows))
+        _add_row(table, cluster, _providers(rows), *counts, _reasons(rows))
     table.add_section()
     totals = summary.count_outcomes(run, targets)
     table.add_row(
@@ -146,6 +148,13 @@ def _table(
         reasons = column == "reasons"
         table.add_column(column, justify="left" if reasons else "right", no_wrap=not reasons)
     return table
+
+
+def _add_row(table: Table, *cells: str) -> None:
+    """A cluster's row. A cell with no markup (`[`) and no emoji code (`:`) goes in as the
+    `Text` rich would parse it into, parsed once instead of three times (the table is
+    measured twice and rendered once: ~10,000 parses at 250 clusters)."""
+    table.add_row(*(Text(cell) if "[" not in cell and ":" not in cell else cell for cell in cells))
 
 
 def _counts(names: Sequence[str], counts: dict[str, int]) -> list[str]:
