@@ -10,10 +10,12 @@ message never reaches a report file.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from importlib import resources
 from pathlib import Path
@@ -133,6 +135,17 @@ def write_reports(
 ) -> dict[str, Path]:
     """Write every format into `report_dir` (created); returns format -> path."""
     report_dir.mkdir(parents=True, exist_ok=True)
+    with _collector_paused():
+        return _write_each(report_dir, run, targets, transitions, state)
+
+
+def _write_each(
+    report_dir: Path,
+    run: RunRecord,
+    targets: Sequence[TargetRow],
+    transitions: Sequence[Transition],
+    state: Path | None,
+) -> dict[str, Path]:
     report = build_report(run, targets, transitions)
     written: dict[str, Path] = {}
     for fmt, name in FILE_NAMES.items():
@@ -147,6 +160,21 @@ def write_reports(
             _write_atomically(path, partial(_write_all, [text]))
         written[fmt] = path
     return written
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while the reports are written: they allocate about
+    a million objects at 10,000 targets, none in a cycle (they are freed by reference
+    counting), and each of the collector's passes over the rows found nothing (7 % of
+    the report phase's CPU). Its previous state comes back afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _write_all(texts: Iterable[str], handle: TextIO) -> None:
