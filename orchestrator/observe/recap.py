@@ -18,7 +18,7 @@ from rich.text import Text
 
 from orchestrator.core.outcomes import NOT_READY, READY
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
-from orchestrator.observe.reports import nextsteps, summary
+from orchestrator.observe.reports import collector, nextsteps, summary
 from orchestrator.observe.text import plural
 
 TOP_GROUPS = 8  # reason groups shown; report.md/html list them all
@@ -54,10 +54,11 @@ def render_recap(
     commands exact; without them the commands name `failed.txt` of the report folder.
     """
     del transitions  # everything shown is counted from the rows (retries: attempts)
-    table = _plan_table(run, targets) if summary.is_plan(run) else _run_table(run, targets)
-    _print_fitting(console, table, _cluster_lines(run, targets), str(table.title))
-    _print_groups(run, targets, console)
-    _print_status(run, targets, console, state, report_dir)
+    with collector.paused():  # rich's tables: tens of thousands of objects, no cycle
+        table = _plan_table(run, targets) if summary.is_plan(run) else _run_table(run, targets)
+        _print_fitting(console, table, _cluster_lines(run, targets), str(table.title))
+        _print_groups(run, targets, console)
+        _print_status(run, targets, console, state, report_dir)
 
 
 def _print_fitting(console: Console, table: Table | None, lines: list[str], title: str) -> None:
