@@ -14,11 +14,11 @@ import click
 from rich.console import Console
 
 from orchestrator.errors import UserError
-from orchestrator.ledger import DEFAULT_STATE
+from orchestrator.ledger import DEFAULT_STATE, report_rows
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.recap import render_recap
-from orchestrator.observe.reports import ReportFormat, render
+from orchestrator.observe.reports import ReportFormat, collector, render
 
 FORMATS = ("json", "md", "html", "junit")
 RECAP_WIDTH = 120
@@ -61,9 +61,10 @@ def command(run_id: str, state: Path, fmt: str | None, output: Path | None) -> i
 def _load(state: Path, run_id: str) -> tuple[RunRecord, list[TargetRow], list[Transition]]:
     # Reading a report never creates a ledger; it may migrate an older one (the report
     # reads every column of the current schema).
-    with Ledger.open(state, create=False) as ledger:
+    with Ledger.open(state, create=False) as ledger, collector.paused():
         run = ledger.get_run(run_id)
-        return run, ledger.targets(run_id), ledger.transitions(run_id)
+        targets = report_rows.targets(ledger, run_id)
+        return run, targets, report_rows.transitions(ledger, run_id, targets)
 
 
 def _print_recap(

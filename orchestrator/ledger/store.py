@@ -424,6 +424,20 @@ class Ledger:
         )
         return {row["cluster"]: row["cluster_uuid"] for row in rows}  # the latest run wins
 
+    def read_pages(
+        self, sql: str, params: Sequence[Any], size: int = 2000
+    ) -> Iterator[list[sqlite3.Row]]:
+        """The rows of a read-only query, `size` at a time (a reader that turns each page
+        into its own objects never holds every raw row at once; `ledger/report_rows.py`)."""
+        with self._mutex:
+            cursor = self._conn.execute(sql, params)
+        while True:
+            with self._mutex:
+                page = cursor.fetchmany(size)
+            if not page:
+                return
+            yield page
+
     # -- plumbing ---------------------------------------------------------------------------
 
     def _select(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:

@@ -13,18 +13,19 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
-from orchestrator.observe.redaction import redact, scrub_text
-from orchestrator.observe.reports import document, summary
-from orchestrator.observe.reports.html import render_html
+from orchestrator.observe.reports import collector, document, encoding, summary
+from orchestrator.observe.reports.html import html_pieces
 from orchestrator.observe.reports.junit import render_junit
 from orchestrator.observe.reports.markdown import render_markdown
-from orchestrator.observe.reports.nextsteps import next_steps
+from orchestrator.observe.reports.nextsteps import NextSteps, next_steps
+from orchestrator.observe.reports.redacted import CleanStream, redacted, scrub
 from orchestrator.observe.text import plural
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
 
 SCHEMA_ID = document.SCHEMA_ID
 ReportFormat = Literal["json", "md", "html", "junit", "failed"]
-_JSON_BLOCK = 8192  # encoder chunks (~100 KB of report.json) joined and scrubbed at a time
+_JSON_BLOCK = 64  # lines of report.json (a target each; ~80 KB) joined and scrubbed at a time
 FILE_NAMES: dict[ReportFormat, str] = {
     "json": "report.json",
     "md": "report.md",
@@ -54,8 +55,7 @@ def build_report(
     run: RunRecord, targets: Sequence[TargetRow], transitions: Sequence[Transition]
 ) -> dict[str, Any]:
     """The `report.json` document (schema `ontap-rekey/report/v1`), secrets redacted."""
-    report: dict[str, Any] = redact(document.build_report(run, targets, transitions))
-    return report
+    return redacted(document.build_report(run, targets, transitions))
 
 
 def render(
@@ -67,8 +67,9 @@ def render(
     state: Path | None = None,
 ) -> str:
     """The text of one report format; `state` is the ledger the run lives in."""
-    report = build_report(run, targets, transitions)
-    return _render(fmt, report, run, targets, transitions, state)
+    with collector.paused():
+        report = build_report(run, targets, transitions)
+        return _render(fmt, report, run, targets, transitions, state)
 
 
 def _render(
@@ -81,19 +82,35 @@ def _render(
 ) -> str:
     if fmt == "json":
         return "".join(_json_blocks(report))  # scrubbed block by block
-    if fmt in ("md", "html"):
-        ledger = str(state.resolve()) if state is not None else None
-        steps = next_steps(run, targets, state=ledger, failed_txt="failed.txt")
-        groups = summary.reason_groups(targets)
-        if fmt == "md":
-            text = render_markdown(report, steps, groups)
-        else:
-            text = render_html(report, run, targets, transitions, steps, groups)
+    if fmt == "html":
+        return scrub("".join(_html(report, run, targets, transitions, state)))
+    if fmt == "md":
+        steps, groups = _next_and_groups(run, targets, state)
+        text = render_markdown(report, steps, groups)
     elif fmt == "junit":
         text = render_junit(report)
     else:
         text = render_failed(run, targets)
-    return scrub_text(text)
+    return scrub(text)
+
+
+def _html(
+    report: dict[str, Any],
+    run: RunRecord,
+    targets: Sequence[TargetRow],
+    transitions: Sequence[Transition],
+    state: Path | None,
+) -> Iterator[str]:
+    steps, groups = _next_and_groups(run, targets, state)
+    return html_pieces(report, run, targets, transitions, steps, groups)
+
+
+def _next_and_groups(
+    run: RunRecord, targets: Sequence[TargetRow], state: Path | None
+) -> tuple[NextSteps, list[summary.ReasonGroup]]:
+    ledger = str(state.resolve()) if state is not None else None
+    steps = next_steps(run, targets, state=ledger, failed_txt="failed.txt")
+    return steps, summary.reason_groups(targets)
 
 
 def render_failed(run: RunRecord, targets: Sequence[TargetRow]) -> str:
@@ -117,16 +134,53 @@ def write_reports(
 ) -> dict[str, Path]:
     """Write every format into `report_dir` (created); returns format -> path."""
     report_dir.mkdir(parents=True, exist_ok=True)
+    with collector.paused():  # ~1 million objects, none in a cycle
+        return _write_each(report_dir, run, targets, transitions, state)
+
+
+def _write_each(
+    report_dir: Path,
+    run: RunRecord,
+    targets: Sequence[TargetRow],
+    transitions: Sequence[Transition],
+    state: Path | None,
+) -> dict[str, Path]:
     report = build_report(run, targets, transitions)
     written: dict[str, Path] = {}
     for fmt, name in FILE_NAMES.items():
         path = report_dir / name
         if fmt == "json":  # the largest file: written as it is encoded, never held whole
-            _write_atomically(path, _json_blocks(report))
+            _write_atomically(path, partial(_write_all, _json_blocks(report)))
+        elif fmt == "html":  # the next largest: written as it is rendered (when clean)
+            pieces = partial(_html, report, run, targets, transitions, state)
+            _write_atomically(path, partial(_write_clean_or_scrubbed, pieces))
         else:
-            _write_atomically(path, [_render(fmt, report, run, targets, transitions, state)])
+            text = _render(fmt, report, run, targets, transitions, state)
+            _write_atomically(path, partial(_write_all, [text]))
         written[fmt] = path
     return written
+
+
+def _write_all(texts: Iterable[str], handle: TextIO) -> None:
+    for text in texts:
+        handle.write(text)
+
+
+def _write_clean_or_scrubbed(pieces: Callable[[], Iterable[str]], handle: TextIO) -> None:
+    """Write `scrub("".join(pieces()))`, byte for byte, without holding it when it is clean.
+
+    While nothing in the text needs scrubbing (nearly always) the pieces are written as
+    they are rendered; once something may, what was written is dropped and the whole
+    text, rendered again, is written scrubbed.
+    """
+    stream = CleanStream()
+    for piece in pieces():
+        if not stream.clean(piece):
+            handle.seek(0)
+            handle.truncate()
+            handle.write(scrub("".join(pieces())))
+            return
+        handle.write(piece)
 
 
 def _json_blocks(report: dict[str, Any]) -> Iterator[str]:
@@ -138,15 +192,12 @@ def _json_blocks(report: dict[str, Any]) -> Iterator[str]:
     held at once were ~55 MB of the run's peak memory.
     """
     pending: list[str] = []
-    for chunk in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(report):
-        pending.append(chunk)
+    for lines in encoding.lines(report):  # a top-level member, or one target, at a time
+        pending.append(lines)
         if len(pending) >= _JSON_BLOCK:
-            text = "".join(pending)
-            cut = text.rfind("\n") + 1
-            if cut:
-                yield scrub_text(text[:cut])
-            pending = [text[cut:]]
-    yield scrub_text("".join(pending) + "\n")
+            yield scrub("".join(pending))
+            pending = []
+    yield scrub("".join(pending) + "\n")
 
 
 def load_schema() -> dict[str, Any]:
@@ -156,13 +207,12 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
-def _write_atomically(path: Path, texts: Iterable[str]) -> None:
+def _write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
     """Temp file in the same folder, then rename: a reader never sees half a report."""
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            for text in texts:
-                handle.write(text)
+            write(handle)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

@@ -172,12 +172,30 @@ def _error_of(row: TargetRow) -> dict[str, Any] | None:
 
 def _sorted(value: Any) -> Any:
     """Keys sorted at every depth: the ledger stores JSON with sorted keys, so a report
-    rendered at the end of the run and one rendered from the ledger later are identical."""
+    rendered at the end of the run and one rendered from the ledger later are identical.
+    A flat dict already in order (a row's facts read back from the ledger) is not copied."""
     if isinstance(value, dict):
+        if type(value) is dict and _flat_and_ordered(value):
+            return value
         return {key: _sorted(value[key]) for key in sorted(value)}
     if isinstance(value, list | tuple):
         return [_sorted(item) for item in value]
     return value
+
+
+def _flat_and_ordered(value: dict[Any, Any]) -> bool:
+    keys = list(value)
+    return keys == sorted(keys) and all(map(_is_leaf, value.values()))
+
+
+def _is_leaf(item: Any) -> bool:
+    """A value `_sorted` returns as it is, or as an equal new empty list or dict."""
+    kind = type(item)
+    return kind in _SCALARS or (kind in _EMPTIABLE and not item)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_EMPTIABLE = frozenset({list, dict})
 
 
 def _round(seconds: float) -> float:

@@ -1,0 +1,101 @@
+"""The report's redaction shortcuts equal the redaction module's rules in every case:
+`redacted(doc) == redact(doc)`, `scrub(text) == scrub_text(text)`, and a clean part is
+returned without a copy."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from orchestrator.observe.redaction import (
+    REDACTED,
+    clear_secrets,
+    redact,
+    register_secret,
+    scrub_text,
+)
+from orchestrator.observe.reports.redacted import is_clean, needs_scrubbing, redacted, scrub
+
+SECRET = 's3cr&t|pa"ss<word>'  # the characters the renderers escape, on purpose
+PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIB...\n-----END RSA PRIVATE KEY-----"
+TEXTS = [
+    "",
+    "plain text, nothing to scrub",
+    f"login failed: password was {SECRET}.",
+    f"url-encoded: a%20b {base64.b64encode(SECRET.encode()).decode()}",
+    "Authorization: Basic dXNlcjpwYXNzd29yZA== sent",
+    "Bearer abc",  # too short to be a credential
+    "Digest\tusername123456 and Negotiate",
+    f"key: {PEM} then more",
+    "-----BEGIN EC PRIVATE KEY-----\nno end marker",
+    f"already {REDACTED} once",
+    "BasicallyBearer words inside words",
+]
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    clear_secrets()
+    yield
+    clear_secrets()
+
+
+def _document(message: str) -> dict[str, Any]:
+    return {
+        "run": {"options": {"retry": {"api_token": "t0k", "n": 3}}, "reason": message},
+        "totals": {"targets": 2, "rekeyed": 1},
+        "targets": [
+            {"target": "c1/s1", "error": None, "facts": {"version": "9.14.1", "ok": True}},
+            {"target": "c1/s2", "error": {"message": message}, "facts": {"nodes": ["n1"]}},
+        ],
+    }
+
+
+@pytest.mark.parametrize("registered", [False, True])
+@pytest.mark.parametrize("text", TEXTS)
+def test_scrub_is_scrub_text(text: str, registered: bool) -> None:
+    """With and without a registered secret, on secrets, headers, key blocks, plain text."""
+    if registered:
+        register_secret(SECRET)
+    assert scrub(text) == scrub_text(text)
+    assert needs_scrubbing(text) or scrub_text(text) == text
+
+
+@pytest.mark.parametrize("registered", [False, True])
+@pytest.mark.parametrize("text", TEXTS)
+def test_redacted_is_redact(text: str, registered: bool) -> None:
+    """Whatever the message holds, the document equals `redact`'s copy of it."""
+    if registered:
+        register_secret(SECRET)
+    document = _document(text)
+    assert redacted(document) == redact(document)
+
+
+def test_a_clean_document_is_not_copied_and_a_dirty_one_only_where_it_must_be() -> None:
+    register_secret(SECRET)
+    clean = _document("nothing here")
+    del clean["run"]["options"]["retry"]["api_token"]
+    assert redacted(clean) is clean
+    dirty = _document(f"password was {SECRET}")
+    result = redacted(dirty)
+    assert result["targets"][0] is dirty["targets"][0]  # the clean target is shared
+    assert result["targets"][1]["error"]["message"] == f"password was {REDACTED}"
+    assert result["run"]["options"]["retry"]["api_token"] == REDACTED
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"password": "x"},  # a secret key
+        {"a": [{"client_key": 1}]},  # deep, whatever the value's type
+        {"a": (1, 2)},  # a tuple: redact makes it a list
+        {"a": b"bytes"},
+        {"a": object()},
+    ],
+)
+def test_what_redact_would_change_is_not_clean(value: Any) -> None:
+    assert not is_clean(value)
+    assert redacted({"part": value}) == redact({"part": value})

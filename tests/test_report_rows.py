@@ -1,0 +1,34 @@
+"""The reports' reader (`ledger/report_rows.py`) returns the full readers' rows, without
+`evidence` and `detail`, in the same order, on a real SQLite ledger."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from orchestrator.ledger import report_rows
+from orchestrator.ledger.store import Ledger
+from tests.synthetic_run import make_rows, make_run
+
+
+def test_report_rows_are_the_full_rows_without_evidence_and_detail(tmp_path: Path) -> None:
+    run = make_run()
+    rows, steps = make_rows(run)
+    rows = [
+        replace(row, evidence={"how": "post"}, facts={"version": "9.14.1"} if index % 2 else {})
+        for index, row in enumerate(rows)
+    ]
+    steps = [replace(step, detail={"job_uuid": f"j{index}"}) for index, step in enumerate(steps)]
+    with Ledger.open(tmp_path / "state.db") as ledger:
+        ledger.create_run(run)
+        ledger.add_targets(rows)
+        by_key_row = {row.key: row for row in rows}
+        ledger.write([(by_key_row[step.key], step) for step in steps])
+        targets = report_rows.targets(ledger, run.run_id)
+        transitions = report_rows.transitions(ledger, run.run_id, targets)
+        assert targets == [replace(row, evidence={}) for row in ledger.targets(run.run_id)]
+        assert transitions == [replace(t, detail={}) for t in ledger.transitions(run.run_id)]
+    assert any(row.facts for row in targets)  # facts are read (the reports show them)
+    assert len(transitions) == len(steps) > 0
+    by_key = {row.key: row.key for row in targets}
+    assert all(step.key is by_key[step.key] for step in transitions)  # one key object each
