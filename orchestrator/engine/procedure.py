@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import anyio
+import anyio.lowlevel
 import structlog
 
 from orchestrator.core.backoff import (
@@ -101,14 +102,15 @@ class TargetSlots:
     async def take(self) -> bool:
         """Wait for both slots; False when the cluster is closed for good."""
         breaker = self._cluster.breaker
+        await anyio.lowlevel.checkpoint_if_cancelled()  # a cancelled target takes nothing
         while True:
             admission = await breaker.admit()
             if admission is None:
                 return False
             try:
-                await self._cluster.limiter.acquire_on_behalf_of(self)
+                await _acquire(self._cluster.limiter, self)
                 try:
-                    await self._run.limiter.acquire_on_behalf_of(self)
+                    await _acquire(self._run.limiter, self)
                 except BaseException:
                     self._cluster.limiter.release_on_behalf_of(self)
                     raise
@@ -131,6 +133,16 @@ class TargetSlots:
         self._run.limiter.release_on_behalf_of(self)
         self._cluster.limiter.release_on_behalf_of(self)
         self._cluster.breaker.release(admission)
+
+
+async def _acquire(limiter: anyio.CapacityLimiter, borrower: object) -> None:
+    """A token of `limiter` for `borrower`: at once when one is free and nobody queues
+    (anyio's `acquire_on_behalf_of` would also check for a cancel and yield to the loop
+    once: two more trips through the loop per limiter, per target), else in line."""
+    try:
+        limiter.acquire_on_behalf_of_nowait(borrower)
+    except anyio.WouldBlock:
+        await limiter.acquire_on_behalf_of(borrower)
 
 
 @dataclass
