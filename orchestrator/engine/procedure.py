@@ -167,6 +167,12 @@ class _Loop:
     budget_sampled: bool = False  # the failure budget counted the job's success already
     follow_since: float | None = None
     last: Observation = field(default_factory=lambda: Observation(Event.BEGIN))
+    # the row's provider and operation, read once (a row's never change; each read of
+    # `TargetRow.provider_kind` builds the enum from the stored value)
+    kind: CalibrationKind = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.kind = (self.rec.row.provider_kind, self.rec.row.operation_kind)
 
     @property
     def row_state(self) -> TargetState:
@@ -314,15 +320,16 @@ async def _post(loop: _Loop) -> Observation:
         evidence={},
         facts=remember_job(row.facts, row.job_uuid),  # settling must not mistake it for ours
         started_at=row.started_at or time.time(),
-        detail={"key_id": row.key_id_intended, "operation": row.operation_kind.value},
+        detail={"key_id": row.key_id_intended, "operation": loop.kind[1].value},
     )
     loop.evidence, loop.job, loop.polls, loop.read_errors = Evidence(), None, 0, 0
     log.info(events.ATTEMPT_STARTED, attempt=loop.rec.row.attempts, key_id=row.key_id_intended)
+    provider, operation = loop.kind
     try:
         answer = await loop.cluster.client.rekey(
-            ConfigRef(row.provider_kind, row.config_uuid or ""),
-            row.operation_kind,
-            rekey_body(row.provider_kind, row.operation_kind, row_intended_key(row)),
+            ConfigRef(provider, row.config_uuid or ""),
+            operation,
+            rekey_body(provider, operation, row_intended_key(row)),
             return_timeout=run.options.return_timeout,
         )
     except OntapError as err:
@@ -478,15 +485,13 @@ def _note_error(loop: _Loop, err: OntapError) -> ErrorClass:
 
 def _classify(loop: _Loop, err: OntapError) -> RetryRule:
     """The policy's rule for an error of this target: its provider's and operation's."""
-    row = loop.rec.row
-    return classify(
-        err, loop.run.overrides, provider=row.provider_kind, operation=row.operation_kind
-    )
+    provider, operation = loop.kind
+    return classify(err, loop.run.overrides, provider=provider, operation=operation)
 
 
 def _kind(loop: _Loop) -> CalibrationKind:
     """The endpoint whose jobs this target's POST starts (calibrated apart)."""
-    return (loop.rec.row.provider_kind, loop.rec.row.operation_kind)
+    return loop.kind
 
 
 async def _learn(loop: _Loop, job: Job) -> None:

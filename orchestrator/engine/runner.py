@@ -368,15 +368,15 @@ class _Rotation:
 
     async def target(self, row: TargetRow, on_slots: Callable[[], None] | None) -> None:
         recorder = TargetRecorder(row, self.run.ledger)
-        with structlog.contextvars.bound_contextvars(
+        # `bound_contextvars` without its context manager's generator (per target)
+        tokens = structlog.contextvars.bind_contextvars(
             cluster=row.key.cluster, svm=row.key.svm, wave=row.wave
-        ):
-            try:
-                await drive_target(
-                    self.run, self.pool[row.key.cluster], recorder, on_slots=on_slots
-                )
-            finally:
-                self.final[row.key] = recorder.row
+        )
+        try:
+            await drive_target(self.run, self.pool[row.key.cluster], recorder, on_slots=on_slots)
+        finally:
+            self.final[row.key] = recorder.row
+            structlog.contextvars.reset_contextvars(**tokens)
         self.observer.target_finished(recorder.row.outcome or "aborted")
 
     def account_job_success(self) -> None:
