@@ -44,3 +44,4 @@ def test_the_groupings_partition_the_outcomes_that_are_not_rekeyed() -> None:
     assert FAILURES | NOT_ATTEMPTED | {Outcome.REKEYED} == set(Outcome)
     assert all(is_failure(o.value) for o in FAILURES) and is_failure(NOT_READY)
     assert not any(is_failure(o.value) for o in NOT_ATTEMPTED)
+    assert not any(is_failure(value) for value in (Outcome.REKEYED.value, READY, None))

@@ -215,6 +215,43 @@ def test_write_upserts_rows_and_appends_transitions(ledger: Ledger) -> None:
     assert trail[1].detail == {"job_uuid": "job-1"}
 
 
+def test_a_written_row_is_stored_column_by_column_as_compact_sorted_json(
+    ledger: Ledger,
+) -> None:
+    """What an auditor's shell sees: every column of the row, facts, evidence and detail
+    as compact JSON with sorted keys (an odd value as its text), the state by name."""
+    ledger.create_run(make_run("r1"))
+    row = TargetRow("r1", key("east/svm1"))
+    ledger.add_targets([row])
+    fields = {
+        column: f"v-{column}"
+        for column in TARGET_COLUMNS
+        if column not in {"run_id", "cluster", "svm", "state", "facts", "evidence"}
+    }
+    fields |= {"attempts": 2, "wave": 3, "priority": 4, "intent_at": 5.5}
+    written = replace(
+        row,
+        state=TargetState.VERIFYING,
+        facts={"zeta": [1, 2], "alpha": {"b": None, "a": Path("/x")}},
+        evidence={"how": "post", "accepted": True},
+        **fields,
+    )
+    ledger.write([(written, step(written, "target.verifying", observed="post_done", a=1))])
+    with _raw(ledger.path) as conn:
+        stored = conn.execute(f"SELECT {', '.join(TARGET_COLUMNS)} FROM targets").fetchone()
+        detail = conn.execute("SELECT detail FROM transitions").fetchone()[0]
+    assert dict(zip(TARGET_COLUMNS, stored, strict=True)) == {
+        "run_id": "r1",
+        "cluster": "east",
+        "svm": "svm1",
+        "state": "verifying",
+        "facts": '{"alpha":{"a":"/x","b":null},"zeta":[1,2]}',
+        "evidence": '{"accepted":true,"how":"post"}',
+        **fields,
+    }
+    assert detail == '{"a":1,"observed":"post_done"}'
+
+
 def test_add_targets_never_overwrites_a_recorded_row(ledger: Ledger) -> None:
     """Resume may add what discovery finds again without resetting recorded state."""
     ledger.create_run(make_run("r1"))

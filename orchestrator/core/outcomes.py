@@ -38,9 +38,12 @@ def is_success(outcome: str | None) -> bool:
     return outcome in SUCCESS
 
 
+_FAILED_VALUES: Final = frozenset({NOT_READY, *(outcome.value for outcome in FAILURES)})
+
+
 def is_failure(outcome: str | None) -> bool:
     """Attempted and not rekeyed (run), or not ready (plan)."""
-    return outcome == NOT_READY or outcome in {o.value for o in FAILURES}
+    return outcome in _FAILED_VALUES
 
 
 def counts_against_budget(outcome: Outcome) -> bool:

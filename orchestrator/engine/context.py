@@ -45,6 +45,7 @@ class ClusterContext:
     calibrations: dict[CalibrationKind, Calibration] = field(default_factory=dict)
     ended_seen_at: dict[str, float] = field(default_factory=dict)  # job uuid -> first seen ended
     running: int = 0
+    starting: int = 0  # targets started by the feeder that have not run their first step
     read_back_wait_s: float = DEFAULT_BUSY_WAIT_S  # the batcher's `busy_wait_s`
     in_flight_wait_s: float = DEFAULT_IN_FLIGHT_WAIT_S  # the batcher's `in_flight_wait_s`
     rekeying: set[object] = field(default_factory=set)
@@ -84,9 +85,15 @@ class ClusterContext:
         self._made_room()
 
     def wanting_slots(self) -> int:
-        """The cluster's targets that hold its slots or queue for them."""
+        """The cluster's targets that hold its slots, queue for them, or were started and
+        will queue at their first step."""
         stats = self.limiter.statistics()
-        return stats.borrowed_tokens + stats.tasks_waiting
+        return stats.borrowed_tokens + stats.tasks_waiting + self.starting
+
+    def target_began(self) -> None:
+        """A target started by the feeder runs its first step (and queues for its slots
+        before it first waits)."""
+        self.starting -= 1
 
     async def room_for(self, cap: int) -> None:
         """Wait until fewer than `cap` of the cluster's targets hold or queue for its slots

@@ -40,6 +40,7 @@ from orchestrator.core.selectors import (
     target_matches,
 )
 from orchestrator.core.targets import Outcome, SkipReason, TargetKey, TargetState
+from orchestrator.engine.recorder import row_with
 from orchestrator.errors import UserError
 from orchestrator.ledger.records import TargetRow
 from orchestrator.observe import events
@@ -287,7 +288,7 @@ def _row(
         if (too_old := _unlistable(discovery, wanted.providers, operation)) is not None:
             return _skipped_by(base, too_old)
         return _skipped(base, SkipReason.NOT_CONFIGURED, discovery)
-    base = replace(
+    base = row_with(  # (per target: cheaper than dataclasses.replace)
         base,
         provider=config.provider.value,
         config_uuid=config.uuid,
@@ -340,7 +341,7 @@ def _with_intended_key(
         current=config.key_id,
     )
     facts = {GCP_KEY_FACT: key.gcp_fields()} if key.gcp_fields() else {}
-    row = replace(base, key_id_intended=key.key, facts=facts)
+    row = row_with(base, key_id_intended=key.key, facts=facts)
     problem = check_intended_key(config.provider, key, key_is_current=template == KEY_ID_CURRENT)
     if problem is None:
         return row

@@ -16,6 +16,7 @@ from orchestrator.core.targets import Outcome, SkipReason, TargetState, Verdict
 from orchestrator.core.waves import parse_waves, wave_sizes
 from orchestrator.engine.discovery import Discovery, target_rows
 from orchestrator.engine.pool import ClusterPool
+from orchestrator.engine.recorder import row_with
 from orchestrator.engine.scheduling import order_rows
 from orchestrator.ledger.records import PlanEstimate, TargetRow
 from orchestrator.ontap.models import KeyManagerConfig, KeyStore, key_store_for_config
@@ -92,7 +93,7 @@ def _readied(row: TargetRow, discovery: Discovery, skip_not_ready: bool) -> Targ
         return row  # decided already, or the facts are unknown: the rekey itself will tell
     verdict, facts = target_verdict(row, discovery)
     if verdict is None:
-        return replace(row, facts=row.facts | facts)
+        return row_with(row, facts=row.facts | facts)  # per ready target: the cheaper copy
     facts = row.facts | facts | {NOT_READY_FACT: verdict.value}
     if not skip_not_ready:
         return replace(row, facts=facts)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextlib import AsyncExitStack
 from types import TracebackType
 
 import anyio
 import httpx
+from anyio.abc import TaskGroup
 
 from orchestrator.core.backoff import RetryBudget
 from orchestrator.core.inventory import ClusterSpec
@@ -39,7 +39,7 @@ class ClusterPool:
         self.clusters: dict[str, ClusterContext] = {
             spec.name: _context(spec, options, transport_factory) for spec in specs
         }
-        self._batchers = AsyncExitStack()
+        self._batchers: TaskGroup | None = None
 
     def __getitem__(self, name: str) -> ClusterContext:
         return self.clusters[name]
@@ -47,13 +47,16 @@ class ClusterPool:
     async def __aenter__(self) -> ClusterPool:
         collector.tune()
         try:
-            async with AsyncExitStack() as stack:
-                for context in self.clusters.values():
-                    await stack.enter_async_context(context.batcher)
-                self._batchers = stack.pop_all()
+            # One task group for every batcher's flusher: one cancel scope, not one per
+            # cluster nested inside each other (anyio walks that chain at every checkpoint).
+            group = anyio.create_task_group()
+            await group.__aenter__()
         except BaseException:
             collector.restore()
             raise
+        for context in self.clusters.values():
+            context.batcher.start_in(group)
+        self._batchers = group
         return self
 
     async def __aexit__(
@@ -63,8 +66,12 @@ class ClusterPool:
         tb: TracebackType | None,
     ) -> None:
         try:
-            # outside the shield: the batchers' task groups were entered before it
-            await self._batchers.aclose()  # a read-back still waiting ends with an error
+            for context in self.clusters.values():
+                context.batcher.close()  # a read-back still waiting ends with an error
+            # outside the shield: the batchers' task group was entered before it; the
+            # body's exception is not the group's (it propagates as it is, not grouped)
+            assert self._batchers is not None
+            await self._batchers.__aexit__(None, None, None)
         finally:
             with anyio.CancelScope(shield=True):
                 for context in self.clusters.values():

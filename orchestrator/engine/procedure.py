@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import anyio
+import anyio.lowlevel
 import structlog
 
 from orchestrator.core.backoff import (
@@ -101,14 +102,15 @@ class TargetSlots:
     async def take(self) -> bool:
         """Wait for both slots; False when the cluster is closed for good."""
         breaker = self._cluster.breaker
+        await anyio.lowlevel.checkpoint_if_cancelled()  # a cancelled target takes nothing
         while True:
             admission = await breaker.admit()
             if admission is None:
                 return False
             try:
-                await self._cluster.limiter.acquire_on_behalf_of(self)
+                await _acquire(self._cluster.limiter, self)
                 try:
-                    await self._run.limiter.acquire_on_behalf_of(self)
+                    await _acquire(self._run.limiter, self)
                 except BaseException:
                     self._cluster.limiter.release_on_behalf_of(self)
                     raise
@@ -133,6 +135,16 @@ class TargetSlots:
         self._cluster.breaker.release(admission)
 
 
+async def _acquire(limiter: anyio.CapacityLimiter, borrower: object) -> None:
+    """A token of `limiter` for `borrower`: at once when one is free and nobody queues
+    (anyio's `acquire_on_behalf_of` would also check for a cancel and yield to the loop
+    once: two more trips through the loop per limiter, per target), else in line."""
+    try:
+        limiter.acquire_on_behalf_of_nowait(borrower)
+    except anyio.WouldBlock:
+        await limiter.acquire_on_behalf_of(borrower)
+
+
 @dataclass
 class _Loop:
     """The moving parts of one target's loop."""
@@ -155,6 +167,12 @@ class _Loop:
     budget_sampled: bool = False  # the failure budget counted the job's success already
     follow_since: float | None = None
     last: Observation = field(default_factory=lambda: Observation(Event.BEGIN))
+    # the row's provider and operation, read once (a row's never change; each read of
+    # `TargetRow.provider_kind` builds the enum from the stored value)
+    kind: CalibrationKind = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.kind = (self.rec.row.provider_kind, self.rec.row.operation_kind)
 
     @property
     def row_state(self) -> TargetState:
@@ -302,15 +320,16 @@ async def _post(loop: _Loop) -> Observation:
         evidence={},
         facts=remember_job(row.facts, row.job_uuid),  # settling must not mistake it for ours
         started_at=row.started_at or time.time(),
-        detail={"key_id": row.key_id_intended, "operation": row.operation_kind.value},
+        detail={"key_id": row.key_id_intended, "operation": loop.kind[1].value},
     )
     loop.evidence, loop.job, loop.polls, loop.read_errors = Evidence(), None, 0, 0
     log.info(events.ATTEMPT_STARTED, attempt=loop.rec.row.attempts, key_id=row.key_id_intended)
+    provider, operation = loop.kind
     try:
         answer = await loop.cluster.client.rekey(
-            ConfigRef(row.provider_kind, row.config_uuid or ""),
-            row.operation_kind,
-            rekey_body(row.provider_kind, row.operation_kind, row_intended_key(row)),
+            ConfigRef(provider, row.config_uuid or ""),
+            operation,
+            rekey_body(provider, operation, row_intended_key(row)),
             return_timeout=run.options.return_timeout,
         )
     except OntapError as err:
@@ -466,15 +485,13 @@ def _note_error(loop: _Loop, err: OntapError) -> ErrorClass:
 
 def _classify(loop: _Loop, err: OntapError) -> RetryRule:
     """The policy's rule for an error of this target: its provider's and operation's."""
-    row = loop.rec.row
-    return classify(
-        err, loop.run.overrides, provider=row.provider_kind, operation=row.operation_kind
-    )
+    provider, operation = loop.kind
+    return classify(err, loop.run.overrides, provider=provider, operation=operation)
 
 
 def _kind(loop: _Loop) -> CalibrationKind:
     """The endpoint whose jobs this target's POST starts (calibrated apart)."""
-    return (loop.rec.row.provider_kind, loop.rec.row.operation_kind)
+    return loop.kind
 
 
 async def _learn(loop: _Loop, job: Job) -> None:

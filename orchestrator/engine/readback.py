@@ -125,12 +125,15 @@ class ReadBackBatcher:
         self._awaited: set[object] = set()  # rekeys in flight when the pending batch opened
         self._last_batch_at = -math.inf
         self._wake = anyio.Event()
-        self._group: TaskGroup | None = None
+        self._group: TaskGroup | None = None  # where the flusher runs (`start_in`)
+        self._own_group: TaskGroup | None = None  # ours, under `async with`
+        self._stopped = anyio.CancelScope()  # the flusher's: cancelled by `close`
 
     async def __aenter__(self) -> ReadBackBatcher:
-        self._group = anyio.create_task_group()
-        await self._group.__aenter__()
-        self._group.start_soon(self._flusher)
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._own_group = group
+        self.start_in(group)
         return self
 
     async def __aexit__(
@@ -139,8 +142,20 @@ class ReadBackBatcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        assert self._group is not None
-        self._group.cancel_scope.cancel()
+        assert self._own_group is not None
+        self.close()
+        return await self._own_group.__aexit__(exc_type, exc, tb)
+
+    def start_in(self, group: TaskGroup) -> None:
+        """Run the flusher in `group` (a pool's one group for all its clusters' batchers:
+        a group per cluster, entered one inside the other, would nest a cancel scope per
+        cluster, and anyio walks that chain at every checkpoint of every task inside it)."""
+        self._group = group
+        group.start_soon(self._flusher)
+
+    def close(self) -> None:
+        """Stop the flusher; a read-back still waiting ends with an error."""
+        self._stopped.cancel()
         closed = OntapError(
             cluster=self.client.cluster,
             operation="read_back",
@@ -149,7 +164,6 @@ class ReadBackBatcher:
         )
         for waiter in self._take(len(self._pending)):
             waiter.resolve(None, closed)
-        return await self._group.__aexit__(exc_type, exc, tb)
 
     def wake(self) -> None:
         """The cluster went quiet (see `busy`) or a rekey in flight ended (`in_flight`):
@@ -184,6 +198,10 @@ class ReadBackBatcher:
     # -- the flusher ---------------------------------------------------------------------
 
     async def _flusher(self) -> None:
+        with self._stopped:
+            await self._flush_while_open()
+
+    async def _flush_while_open(self) -> None:
         while True:
             await self._wake.wait()
             self._wake = anyio.Event()

@@ -7,7 +7,7 @@ the new row and its transition, so the engine can send the POST that depends on 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import fields
 from typing import Any, Protocol
 
 import structlog
@@ -17,6 +17,23 @@ from orchestrator.core.targets import TargetState
 from orchestrator.ledger.records import TargetRow, Transition
 
 log = structlog.get_logger()
+
+_ROW_FIELDS = frozenset(field.name for field in fields(TargetRow))
+
+
+def row_with(row: TargetRow, **changes: Any) -> TargetRow:
+    """`dataclasses.replace(row, **changes)`, at a fraction of its cost (5 vs 23 us: a
+    row has 26 fields, and `replace` walks them and sets each through the frozen class's
+    `object.__setattr__`). Valid because `TargetRow` has no `__post_init__`, no field
+    outside `__init__` and no validation (tests/engine/test_recorder.py keeps it so)."""
+    if not _ROW_FIELDS.issuperset(changes):
+        unknown = ", ".join(sorted(set(changes) - _ROW_FIELDS))
+        raise TypeError(f"TargetRow has no field {unknown}")
+    copy = object.__new__(TargetRow)
+    values = copy.__dict__
+    values.update(row.__dict__)
+    values.update(changes)
+    return copy
 
 
 class LedgerWriter(Protocol):
@@ -39,7 +56,7 @@ class TargetRecorder:
     async def move(self, state: TargetState, event: str, /, **changes: Any) -> TargetRow:
         """Commit `state` (and row field `changes`) with a transition named `event`."""
         detail = {k: v for k, v in changes.pop("detail", {}).items() if v is not None}
-        self.row = replace(self.row, state=state, **changes)
+        self.row = row_with(self.row, state=state, **changes)
         transition = Transition(
             run_id=self.row.run_id,
             key=self.row.key,

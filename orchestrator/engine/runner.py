@@ -38,7 +38,7 @@ from orchestrator.engine.discovery import (
 from orchestrator.engine.planner import RunPreview, preview, with_readiness
 from orchestrator.engine.pool import ClusterPool, TransportFactory
 from orchestrator.engine.procedure import drive_target
-from orchestrator.engine.recorder import TargetRecorder
+from orchestrator.engine.recorder import TargetRecorder, row_with
 from orchestrator.engine.run_record import new_run_record, run_scope
 from orchestrator.engine.scheduling import Starter, cut_waves, order_rows, start_fed
 from orchestrator.engine.settle import EARLIER_JOBS, RECORDED_JOBS_HORIZON_S, with_recorded_jobs
@@ -357,7 +357,7 @@ class _Rotation:
 
     def _starter(self, group: TaskGroup, index: int) -> Starter:
         def start(row: TargetRow, began: Callable[[], None]) -> None:
-            group.start_soon(self._begin, replace(row, wave=index), began)
+            group.start_soon(self._begin, row_with(row, wave=index), began)
 
         return start
 
@@ -370,15 +370,15 @@ class _Rotation:
 
     async def target(self, row: TargetRow, on_slots: Callable[[], None] | None) -> None:
         recorder = TargetRecorder(row, self.run.ledger)
-        with structlog.contextvars.bound_contextvars(
+        # `bound_contextvars` without its context manager's generator (per target)
+        tokens = structlog.contextvars.bind_contextvars(
             cluster=row.key.cluster, svm=row.key.svm, wave=row.wave
-        ):
-            try:
-                await drive_target(
-                    self.run, self.pool[row.key.cluster], recorder, on_slots=on_slots
-                )
-            finally:
-                self.final[row.key] = recorder.row
+        )
+        try:
+            await drive_target(self.run, self.pool[row.key.cluster], recorder, on_slots=on_slots)
+        finally:
+            self.final[row.key] = recorder.row
+            structlog.contextvars.reset_contextvars(**tokens)
         self.observer.target_finished(recorder.row.outcome or "aborted")
 
     def account_job_success(self) -> None:

@@ -7,7 +7,6 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain, zip_longest
 
-import anyio
 from anyio.abc import TaskGroup
 
 from orchestrator.core.readiness import NOT_READY_FACT
@@ -123,6 +122,8 @@ async def _feed_rows(cluster: ClusterContext, rows: Sequence[TargetRow], start: 
     cap = cluster.limiter.total_tokens * (1 + QUEUED_ROUNDS)
     for row in rows:
         await cluster.room_for(int(cap))
-        began = anyio.Event()
-        start(row, began.set)
-        await began.wait()  # it counts once it queues for its slots (before its first wait)
+        # It counts as `starting` until its first step, where it queues for its slots
+        # before its first wait: a count, not an event awaited per target (a trip of the
+        # feeder through the event loop for each one).
+        cluster.starting += 1
+        start(row, cluster.target_began)

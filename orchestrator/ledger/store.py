@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -518,9 +519,13 @@ def _configure(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute("PRAGMA foreign_keys = ON")
 
 
+# default=str: an odd value (a Path, a datetime) must not crash a run mid-flight. One
+# encoder for every call: `json.dumps` with any option builds a new JSONEncoder per call.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def _dumps(value: dict[str, Any]) -> str:
-    # default=str: an odd value (a Path, a datetime) must not crash a run mid-flight.
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return _ENCODER.encode(value)
 
 
 def _run_params(run: RunRecord) -> tuple[Any, ...]:
@@ -580,16 +585,16 @@ def _execute_rows(
         conn.execute(f"{head} VALUES {values}{tail}", [v for row in chunk for v in row])
 
 
+_IN_COLUMN_ORDER = itemgetter(*TARGET_COLUMNS)
+
+
 def _target_params(row: TargetRow) -> tuple[Any, ...]:
-    values: dict[str, Any] = {
-        **row.__dict__,
-        "cluster": row.key.cluster,
-        "svm": row.key.svm,
-        "state": row.state.value,
-        "facts": _dumps(row.facts),
-        "evidence": _dumps(row.evidence),
-    }
-    return tuple(values[column] for column in TARGET_COLUMNS)
+    values: dict[str, Any] = row.__dict__.copy()
+    values["cluster"], values["svm"] = row.key.cluster, row.key.svm
+    values["state"] = row.state.value
+    values["facts"], values["evidence"] = _dumps(row.facts), _dumps(row.evidence)
+    params: tuple[Any, ...] = _IN_COLUMN_ORDER(values)
+    return params
 
 
 def _target_from(row: sqlite3.Row) -> TargetRow:
