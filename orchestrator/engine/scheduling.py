@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain, zip_longest
 
+import anyio
 from anyio.abc import TaskGroup
 
 from orchestrator.core.readiness import NOT_READY_FACT
