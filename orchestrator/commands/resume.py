@@ -45,8 +45,11 @@ def command(run_id: str, **kw: Any) -> int:
         request = RunRequest(inventory, Selection(), options, record.mode)
         wiring = Wiring(AsyncLedger(ledger), observer=common.progress(out))
         result = anyio.run(resume_run, record, request, wiring)
-        common.finish(ledger, result.run, kw["report_dir"], out)
-        return int(result.exit_code)
+        run, code = result.run, int(result.exit_code)
+        del result  # the engine's rows go before the report phase reads its own
+        common.release_engine_memory()
+        common.finish(ledger, run, kw["report_dir"], out)
+        return code
 
 
 def _stored_options(record: RunRecord) -> RunOptions:

@@ -147,8 +147,11 @@ def run_command(inventory: Path, **kw: Any) -> int:
         if result is None:
             click.echo(DECLINED, err=True)
             return int(ExitCode.OK)
-        common.finish(ledger, result.run, kw["report_dir"], out)
-        return int(result.exit_code)
+        run, code = result.run, int(result.exit_code)
+        del result  # the engine's rows go before the report phase reads its own
+        common.release_engine_memory()
+        common.finish(ledger, run, kw["report_dir"], out)
+        return code
 
 
 def _mode(options: RunOptions) -> RunMode:
