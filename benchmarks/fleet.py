@@ -172,6 +172,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "sim_busiest_share": round(max(sim_cpu) / wall, 3),
         "sim_rekeyed": truth["rekeyed"],
         "sim_double_rekeys": truth["double_rekeys"],
+        "sim_peak_per_cluster": truth["peak_per_cluster"],  # <= --per-cluster
+        "sim_fleet_peak": truth["fleet_peak"],  # <= --concurrency (a bound, with shards)
         "report_totals": report["totals"],
         "load_average_1m": round(machine_load(), 2),
     }

@@ -172,7 +172,7 @@ class SimulatedFleet:
 
     def stats(self) -> dict[str, Any]:
         """Every shard's ground truth, merged (`clusters` and `svms` are keyed by name)."""
-        merged: dict[str, Any] = {"clusters": {}, "svms": {}}
+        merged: dict[str, Any] = {"clusters": {}, "svms": {}, "fleet_peaks": []}
         context = ssl.create_default_context(cafile=str(self.ca_bundle)) if self.tls else None
         for shard in self.shards:
             with urllib.request.urlopen(
@@ -181,6 +181,7 @@ class SimulatedFleet:
                 document = json.loads(response.read())
             merged["clusters"].update(document["clusters"])
             merged["svms"].update(document["svms"])
+            merged["fleet_peaks"].append(document["fleet"]["peak_concurrent_rekeys"])
         return merged
 
     def stop(self) -> None:
@@ -228,11 +229,16 @@ def request_counts(stats: dict[str, Any]) -> Counter[str]:
 
 
 def ground_truth(stats: dict[str, Any]) -> dict[str, int]:
-    """Rekeyed SVMs and SVMs rekeyed more than once, by the simulator's own records."""
+    """Rekeyed SVMs, SVMs rekeyed more than once, the most rekey jobs one cluster ran at
+    once, and the most the fleet ran at once: exact with one shard, with several the sum
+    of the shards' own peaks (an upper bound: a limit it respects is respected)."""
     svms = stats["svms"].values()
+    clusters = stats["clusters"].values()
     return {
         "rekeyed": sum(1 for s in svms if s["rekeys"]),
         "double_rekeys": sum(1 for s in svms if len(s["rekeys"]) > 1),
+        "peak_per_cluster": max((c["peak_concurrent_rekeys"] for c in clusters), default=0),
+        "fleet_peak": sum(stats.get("fleet_peaks", [])),
     }
 
 
