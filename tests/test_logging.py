@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,25 +17,14 @@ import structlog
 
 from orchestrator.observe import events
 from orchestrator.observe.logging import configure_logging, get_logger, register_secret
-from orchestrator.observe.redaction import REDACTED, clear_secrets
+from orchestrator.observe.redaction import REDACTED
 from tests.log_catalogue import catalogue
+
+pytestmark = pytest.mark.usefixtures("restore_logging")  # tests/conftest.py
 
 ANSI = re.compile(r"\x1b\[")
 PASSWORD = "Tr0ub4dor&3-password"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.payload.signature"
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Each test configures logging afresh; leave the process as it was found."""
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_ontap_rekey_handler", False)]:
-        root.removeHandler(handler)
-        handler.close()
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
-    clear_secrets()
 
 
 @pytest.fixture

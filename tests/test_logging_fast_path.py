@@ -12,9 +12,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
-import logging
 import re
-from collections.abc import Iterator
 from typing import Any, cast
 from unittest.mock import patch
 
@@ -29,6 +27,8 @@ from orchestrator.observe import logging as ours
 from orchestrator.observe.logging import configure_logging, iso_utc, register_secret
 from orchestrator.observe.redaction import clear_secrets
 
+pytestmark = pytest.mark.usefixtures("restore_logging")  # tests/conftest.py
+
 STAMP = "2026-12-01T09:02:13.000123Z"
 SECRETS = ["netapp-sim", "Tr0ub4dor&3", "pässwörd", "a b+c/d=="]
 FIELD_NAMES = [
@@ -37,18 +37,6 @@ FIELD_NAMES = [
     "level", "timestamp", "event", "cluster", "svm", "run_id", "exception", "_record",
 ]  # fmt: skip
 METHODS = ["debug", "info", "warning", "warn", "error", "exception", "critical", "msg"]
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_ontap_rekey_handler", False)]:
-        root.removeHandler(handler)
-        handler.close()
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
-    clear_secrets()
 
 
 def reference_line(method: str, event_dict: EventDict, timestamp: str) -> str:

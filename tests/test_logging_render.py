@@ -6,28 +6,16 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from orchestrator.observe import events
 from orchestrator.observe import logging as ours
 from orchestrator.observe.logging import configure_logging, get_logger
-from orchestrator.observe.redaction import clear_secrets
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_ontap_rekey_handler", False)]:
-        root.removeHandler(handler)
-        handler.close()
-    structlog.reset_defaults()
-    clear_secrets()
+pytestmark = pytest.mark.usefixtures("restore_logging")  # tests/conftest.py
 
 
 def test_json_on_stderr_and_in_the_file_is_rendered_once(

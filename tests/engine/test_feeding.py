@@ -41,14 +41,24 @@ def _cluster(limit: int, name: str = "c001") -> ClusterContext:
 async def test_a_cluster_has_at_most_two_rounds_of_targets_wanting_its_slots() -> None:
     """With a limit of 2, a third and fourth target queue; the fifth starts only once one
     of the first gives its slot back; every target starts in its order."""
-    cluster = _cluster(2)
     rows = [TargetRow("run", TargetKey("c001", f"svm{i:02}")) for i in range(10)]
-    started: list[str] = []
+    while_held, started = await _feed_held_targets(rows, {"c001": _cluster(2)})
+    assert [key.svm for key in while_held] == ["svm00", "svm01", "svm02", "svm03"]
+    assert started == [row.key for row in rows]
+
+
+async def _feed_held_targets(
+    rows: list[TargetRow], clusters: dict[str, ClusterContext], concurrency: int | None = None
+) -> tuple[list[TargetKey], list[TargetKey]]:
+    """Feed `rows` to targets that hold (or queue for) their cluster's slot until
+    released: (the targets started while every one of them holds, all started)."""
+    started: list[TargetKey] = []
     release = anyio.Event()
 
     async def target(row: TargetRow, began: Callable[[], None]) -> None:
         began()
-        started.append(row.key.svm)
+        started.append(row.key)
+        cluster = clusters[row.key.cluster]
         async with cluster.limiter:  # holds or queues for the cluster's slot, as a target
             await release.wait()
         cluster.target_idle()
@@ -59,11 +69,11 @@ async def test_a_cluster_has_at_most_two_rounds_of_targets_wanting_its_slots() -
             def start(row: TargetRow, began: Callable[[], None]) -> None:
                 group.start_soon(target, row, began)
 
-            start_fed(group, rows, {"c001": cluster}, start)
+            start_fed(group, rows, clusters, start, concurrency=concurrency)
             await anyio.wait_all_tasks_blocked()
-            assert started == ["svm00", "svm01", "svm02", "svm03"]
+            while_held = list(started)
             release.set()
-    assert started == [row.key.svm for row in rows]
+    return while_held, started
 
 
 def test_lanes_only_when_the_clusters_limits_exceed_the_global_limit() -> None:
@@ -82,27 +92,8 @@ async def test_only_as_many_clusters_are_fed_as_fill_the_global_limit() -> None:
     clusters = {name: _cluster(2, name) for name in names}
     # 6 targets a cluster: more than its 2 rounds (4), so its feeder still holds its lane
     rows = [TargetRow("run", TargetKey(name, f"svm{i}")) for i in range(6) for name in names]
-    started: list[TargetKey] = []
-    release = anyio.Event()
-
-    async def target(row: TargetRow, began: Callable[[], None]) -> None:
-        began()
-        started.append(row.key)
-        cluster = clusters[row.key.cluster]
-        async with cluster.limiter:
-            await release.wait()
-        cluster.target_idle()
-
-    with anyio.fail_after(30):
-        async with anyio.create_task_group() as group:
-
-            def start(row: TargetRow, began: Callable[[], None]) -> None:
-                group.start_soon(target, row, began)
-
-            start_fed(group, rows, clusters, start, concurrency=4)
-            await anyio.wait_all_tasks_blocked()
-            assert {key.cluster for key in started} == {"c001", "c002", "c003"}
-            release.set()
+    while_held, started = await _feed_held_targets(rows, clusters, concurrency=4)
+    assert {key.cluster for key in while_held} == {"c001", "c002", "c003"}
     assert sorted(started) == sorted(row.key for row in rows)
     for name in names:
         assert [k.svm for k in started if k.cluster == name] == [f"svm{i}" for i in range(6)]
