@@ -173,7 +173,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "sim_rekeyed": truth["rekeyed"],
         "sim_double_rekeys": truth["double_rekeys"],
         "sim_peak_per_cluster": truth["peak_per_cluster"],  # <= --per-cluster
-        "sim_fleet_peak": truth["fleet_peak"],  # <= --concurrency (a bound, with shards)
+        "sim_fleet_peak": truth["fleet_peak"],  # <= --concurrency, every shard's jobs together
         "report_totals": report["totals"],
         "load_average_1m": round(machine_load(), 2),
     }

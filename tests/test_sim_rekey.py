@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from orchestrator.simulator import Fleet, FleetSpec, Scenario, SimulatorApp
+from orchestrator.simulator.fleet import peak_overlap
 from tests.simfleet import FakeClock, sim_client
 
 BASE = "http://127.0.0.1:20001"
@@ -193,3 +194,21 @@ async def test_peak_concurrent_rekeys_counts_overlapping_jobs() -> None:
                 REKEY.format(record["uuid"]), params={"return_timeout": 0}, json={"key_id": "k"}
             )
     assert fleet.stats()["clusters"]["c001"]["peak_concurrent_rekeys"] == 3
+
+
+@pytest.mark.anyio
+async def test_the_ground_truth_carries_every_rekey_jobs_span() -> None:
+    """`rekey_spans`: one (start, end) per rekey job on the simulator's clock, from which a
+    fleet sharded over processes computes its fleet-wide peak (benchmarks/harness.py)."""
+    clock = FakeClock()
+    fleet = _fleet("options: {job_duration: {min_s: 10, max_s: 10}}", svms=3)
+    async with sim_client(SimulatorApp(fleet, clock=clock)) as client:
+        for record in (await client.get("/api/security/aws-kms")).json()["records"]:
+            await client.post(
+                REKEY.format(record["uuid"]), params={"return_timeout": 0}, json={"key_id": "k"}
+            )
+    stats = fleet.stats()
+    spans = stats["rekey_spans"]
+    assert len(spans) == 3
+    assert all(end - start == pytest.approx(10) for start, end in spans)
+    assert peak_overlap(spans) == stats["fleet"]["peak_concurrent_rekeys"] == 3
