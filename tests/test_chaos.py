@@ -26,6 +26,7 @@ from orchestrator.core.options import RunOptions
 from orchestrator.core.selectors import Selection
 from orchestrator.core.targets import Outcome, TargetState
 from orchestrator.engine.runner import RunRequest, Wiring, execute_run
+from orchestrator.engine.scheduling import cluster_lanes
 from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.reports import build_report
@@ -96,7 +97,13 @@ class ChaosResult:
 
 
 def run_chaos(
-    seed: int, clusters: int, svms: int, workdir: Path, *, timeout_scale: float = 1.0
+    seed: int,
+    clusters: int,
+    svms: int,
+    workdir: Path,
+    *,
+    timeout_scale: float = 1.0,
+    concurrency: int = CHAOS_OPTIONS.concurrency,
 ) -> ChaosResult:
     """One seeded chaos run; asserts every invariant; returns counts for the record.
 
@@ -105,7 +112,11 @@ def run_chaos(
     ordinary answer may take longer than 0.4 s.
     """
     spec = FleetSpec.generate(clusters, svms)
-    options = replace(CHAOS_OPTIONS, request_timeout_s=REQUEST_TIMEOUT_S * timeout_scale)
+    options = replace(
+        CHAOS_OPTIONS,
+        request_timeout_s=REQUEST_TIMEOUT_S * timeout_scale,
+        concurrency=concurrency,
+    )
     started = time.perf_counter()
     with running_simulator(spec, chaos_scenario(SLOW_DELAY_S * timeout_scale), seed=seed) as sim:
         path = workdir / f"chaos-{seed}.yaml"
@@ -124,6 +135,8 @@ def run_chaos(
     seconds = time.perf_counter() - started
     uncertain = {f"{t.key.cluster}/{t.key.svm}" for t in transitions if t.state == "uncertain"}
     accepted, double = check_invariants(rows, report, truth, svms, uncertain)
+    # the global limit never exceeded, fleet-wide
+    assert truth["fleet"]["peak_concurrent_rekeys"] <= concurrency, truth["fleet"]
     unverified = Counter(str(r.reason) for r in rows if r.outcome == Outcome.UNVERIFIED)
     return ChaosResult(
         seed,
@@ -235,6 +248,22 @@ def test_chaos_invariants_hold(seed: int, tmp_path: Path, monkeypatch: pytest.Mo
     # Every target reached one outcome (no row left in flight) and none was rekeyed twice;
     # how long it took is the benchmark's business (`benchmarks/chaos.py` prints it), and a
     # hang is caught by the suite's per-test timeout, not by a wall-clock assert here.
+    assert set(result.outcomes) <= {o.value for o in Outcome}, result
+    assert result.double == 0, result
+
+
+@pytest.mark.chaos
+def test_chaos_invariants_hold_with_cluster_lanes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same mix with the global limit far below the clusters' (20 x 4 slots under
+    --concurrency 16): 5 clusters fed at a time (`cluster_lanes`), and still no double
+    rekey, no limit exceeded (per cluster and fleet-wide), one outcome per target."""
+    monkeypatch.setenv(PASSWORD_ENV, "netapp-sim")
+    assert cluster_lanes([PER_CLUSTER] * 20, 16) == 5  # lanes are in play here
+    result = run_chaos(4, clusters=20, svms=20, workdir=tmp_path, concurrency=16)
+    assert result.targets >= 20 * 18
+    assert result.outcomes.get("rekeyed", 0) > 300
     assert set(result.outcomes) <= {o.value for o in Outcome}, result
     assert result.double == 0, result
 
