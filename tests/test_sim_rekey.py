@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -184,8 +186,8 @@ async def test_return_timeout_is_validated() -> None:
     assert response.json()["error"]["target"] == "return_timeout"
 
 
-@pytest.mark.anyio
-async def test_peak_concurrent_rekeys_counts_overlapping_jobs() -> None:
+async def _three_overlapping_rekeys() -> dict[str, Any]:
+    """Three 10 s rekey jobs on one cluster, started at once: the ground truth after."""
     clock = FakeClock()
     fleet = _fleet("options: {job_duration: {min_s: 10, max_s: 10}}", svms=3)
     async with sim_client(SimulatorApp(fleet, clock=clock)) as client:
@@ -193,21 +195,20 @@ async def test_peak_concurrent_rekeys_counts_overlapping_jobs() -> None:
             await client.post(
                 REKEY.format(record["uuid"]), params={"return_timeout": 0}, json={"key_id": "k"}
             )
-    assert fleet.stats()["clusters"]["c001"]["peak_concurrent_rekeys"] == 3
+    return fleet.stats()
+
+
+@pytest.mark.anyio
+async def test_peak_concurrent_rekeys_counts_overlapping_jobs() -> None:
+    stats = await _three_overlapping_rekeys()
+    assert stats["clusters"]["c001"]["peak_concurrent_rekeys"] == 3
 
 
 @pytest.mark.anyio
 async def test_the_ground_truth_carries_every_rekey_jobs_span() -> None:
     """`rekey_spans`: one (start, end) per rekey job on the simulator's clock, from which a
     fleet sharded over processes computes its fleet-wide peak (benchmarks/harness.py)."""
-    clock = FakeClock()
-    fleet = _fleet("options: {job_duration: {min_s: 10, max_s: 10}}", svms=3)
-    async with sim_client(SimulatorApp(fleet, clock=clock)) as client:
-        for record in (await client.get("/api/security/aws-kms")).json()["records"]:
-            await client.post(
-                REKEY.format(record["uuid"]), params={"return_timeout": 0}, json={"key_id": "k"}
-            )
-    stats = fleet.stats()
+    stats = await _three_overlapping_rekeys()
     spans = stats["rekey_spans"]
     assert len(spans) == 3
     assert all(end - start == pytest.approx(10) for start, end in spans)

@@ -91,7 +91,6 @@ def build_http_client(
     return OntapHttpClient(
         base_url=spec.base_url,
         headers=headers,
-        verify=ssl_context,
         timeout=timeout,
         transport=transport
         or ClusterTransport(

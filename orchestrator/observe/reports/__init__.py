@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
+from orchestrator.observe.redaction import scrub_text
 from orchestrator.observe.reports import collector, document, encoding, summary
 from orchestrator.observe.reports.html import html_pieces
 from orchestrator.observe.reports.junit import render_junit
 from orchestrator.observe.reports.markdown import render_markdown
 from orchestrator.observe.reports.nextsteps import NextSteps, next_steps
-from orchestrator.observe.reports.redacted import CleanStream, redacted, scrub
+from orchestrator.observe.reports.redacted import CleanStream, redacted
 from orchestrator.observe.text import plural
 
 __all__ = [
@@ -83,7 +84,7 @@ def _render(
     if fmt == "json":
         return "".join(_json_blocks(report))  # scrubbed block by block
     if fmt == "html":
-        return scrub("".join(_html(report, run, targets, transitions, state)))
+        return scrub_text("".join(_html(report, run, targets, transitions, state)))
     if fmt == "md":
         steps, groups = _next_and_groups(run, targets, state)
         text = render_markdown(report, steps, groups)
@@ -91,7 +92,7 @@ def _render(
         text = render_junit(report)
     else:
         text = render_failed(run, targets)
-    return scrub(text)
+    return scrub_text(text)
 
 
 def _html(
@@ -167,7 +168,7 @@ def _write_all(texts: Iterable[str], handle: TextIO) -> None:
 
 
 def _write_clean_or_scrubbed(pieces: Callable[[], Iterable[str]], handle: TextIO) -> None:
-    """Write `scrub("".join(pieces()))`, byte for byte, without holding it when it is clean.
+    """Write `scrub_text("".join(pieces()))`, byte for byte, without holding it when it is clean.
 
     While nothing in the text needs scrubbing (nearly always) the pieces are written as
     they are rendered; once something may, what was written is dropped and the whole
@@ -178,7 +179,7 @@ def _write_clean_or_scrubbed(pieces: Callable[[], Iterable[str]], handle: TextIO
         if not stream.clean(piece):
             handle.seek(0)
             handle.truncate()
-            handle.write(scrub("".join(pieces())))
+            handle.write(scrub_text("".join(pieces())))
             return
         handle.write(piece)
 
@@ -195,9 +196,9 @@ def _json_blocks(report: dict[str, Any]) -> Iterator[str]:
     for lines in encoding.lines(report):  # a top-level member, or one target, at a time
         pending.append(lines)
         if len(pending) >= _JSON_BLOCK:
-            yield scrub("".join(pending))
+            yield scrub_text("".join(pending))
             pending = []
-    yield scrub("".join(pending) + "\n")
+    yield scrub_text("".join(pending) + "\n")
 
 
 def load_schema() -> dict[str, Any]:

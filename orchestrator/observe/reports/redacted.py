@@ -12,13 +12,9 @@ credential header starts at a word boundary, which NUL keeps; a private key bloc
 to its end marker or the end of the text), so no match in the joined text means no
 string has one.
 
-`scrub` is `scrub_text` for the large rendered texts (12 MB each of report.json and
-report.html at 10,000 targets): the credential-header rule starts at a word boundary, so
-its regular expression is tried at every position (~40 ms per MB, two thirds of the
-report phase's scrubbing). Every match of it contains a scheme name and every match of
-the private-key rule contains `PRIVATE KEY-----`; a text with none of these literals
-(`in`: ~1 ms per MB) needs only the registered secrets replaced.
-`tests/test_report_redaction.py` holds `scrub` to `scrub_text`.
+Whether a text needs scrubbing at all is the redaction module's own look
+(`may_need_scrubbing`: literals before any regular expression), the one `scrub_text`
+takes; the rendered texts go through `scrub_text` itself.
 """
 
 from __future__ import annotations
@@ -28,7 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from orchestrator.observe import redaction
-from orchestrator.observe.redaction import REDACTED, is_secret_key, redact, scrub_text
+from orchestrator.observe.redaction import REDACTED, is_secret_key, may_need_scrubbing, redact
 
 _secret_key = lru_cache(maxsize=4096)(is_secret_key)  # a report has a few dozen distinct keys
 # A literal in every match of the two fixed rules (see the module's docstring).
@@ -56,23 +52,7 @@ def is_clean(value: Any) -> bool:
     texts: list[str] = []
     if not _plain(value, texts):
         return False
-    return not texts or not needs_scrubbing("\0".join(texts))
-
-
-def needs_scrubbing(text: str) -> bool:
-    """Whether `scrub_text(text)` could differ from `text` (False: it cannot)."""
-    if _fixed_rules_may_match(text):
-        return True
-    secrets: re.Pattern[str] | None = redaction._pattern
-    return secrets is not None and secrets.search(text) is not None
-
-
-def scrub(text: str) -> str:
-    """`scrub_text(text)`, without the fixed rules' scans when `text` has none of their literals."""
-    if _fixed_rules_may_match(text):
-        return scrub_text(text)
-    secrets: re.Pattern[str] | None = redaction._pattern  # what scrub_text applies last
-    return secrets.sub(REDACTED, text) if secrets is not None else text
+    return not texts or not may_need_scrubbing(texts)
 
 
 class CleanStream:
@@ -89,22 +69,19 @@ class CleanStream:
 
     def clean(self, piece: str) -> bool:
         """Take the next piece; False once the text (this piece included) may need scrubbing."""
-        if needs_scrubbing(piece) or needs_scrubbing(self._tail + piece[: self._reach]):
+        window = self._tail + piece[: self._reach]
+        if may_need_scrubbing([piece]) or may_need_scrubbing([window]):
             return False
         self._tail = (self._tail + piece)[-self._reach :]
         return True
 
 
 def _reach() -> int:
-    """At least the length of anything `needs_scrubbing` looks for: the fixed literals, and
+    """At least the length of anything `may_need_scrubbing` looks for: the fixed literals, and
     every registered secret (each one is an alternative in the pattern's source text)."""
     secrets: re.Pattern[str] | None = redaction._pattern
     longest = max(len(literal) for literal in _RULE_LITERALS)
     return max(longest, len(secrets.pattern) if secrets is not None else 0)
-
-
-def _fixed_rules_may_match(text: str) -> bool:
-    return any(literal in text for literal in _RULE_LITERALS)
 
 
 def _plain(value: Any, texts: list[str]) -> bool:
