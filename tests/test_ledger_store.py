@@ -189,10 +189,27 @@ def test_ending_a_run_stamps_its_end_and_resuming_clears_it(ledger: Ledger) -> N
 
 
 def test_new_run_ids_are_readable_sortable_and_unique(ledger: Ledger) -> None:
-    ids = [ledger.new_run_id() for _ in range(20)]
+    """Unique among the runs recorded: each id is recorded before the next is asked for, as
+    a run does (ids never recorded may repeat: 4 hex digits in one second)."""
+    ids = []
+    for _ in range(50):
+        ids.append(ledger.new_run_id())
+        ledger.create_run(make_run(ids[-1]))
     assert all(re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4}", run_id) for run_id in ids)
     assert ids[0][:15] <= ids[-1][:15]
     assert len(set(ids)) == len(ids)
+
+
+def test_a_run_id_already_recorded_is_never_handed_out(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The random part on cue: the same digits twice in one second, then others."""
+    monkeypatch.setattr(time, "gmtime", lambda: time.struct_time((2026, 12, 1, 9, 0, 0, 1, 335, 0)))
+    digits = iter(["3f9a", "3f9a", "b001"])
+    monkeypatch.setattr("orchestrator.ledger.store.secrets.token_hex", lambda _n: next(digits))
+    first = ledger.new_run_id()
+    ledger.create_run(make_run(first))
+    assert (first, ledger.new_run_id()) == ("20261201-090000-3f9a", "20261201-090000-b001")
 
 
 # -- targets and transitions ----------------------------------------------------------------
