@@ -69,6 +69,8 @@ class _Connection(asyncio.Protocol):
         self._complete = False
         self._keep_alive = False
         self._read_until_close = False
+        self._has_length = False
+        self._encoded = False
         self.closed = False
         self.idle_since = 0.0
 
@@ -114,8 +116,10 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._status = self._parser.get_status_code()
         names = {name.lower() for name, _ in self._headers}
+        self._has_length = b"content-length" in names
+        self._encoded = b"content-encoding" in names
         self._read_until_close = (
-            b"content-length" not in names
+            not self._has_length
             and b"transfer-encoding" not in names
             and self._status >= 200
             and self._status not in (204, 304)
@@ -136,9 +140,14 @@ class _Connection(asyncio.Protocol):
     # -- one request -----------------------------------------------------------------
 
     async def exchange(
-        self, head: bytes, body: bytes, read_timeout: float | None, write_timeout: float | None
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
-        """Send one request and read its response: (status, headers, body, keep-alive)."""
+        self,
+        request: httpx.Request,
+        head: bytes,
+        body: bytes,
+        read_timeout: float | None,
+        write_timeout: float | None,
+    ) -> tuple[httpx.Response, bool]:
+        """Send one request and read its response: (the response, keep-alive)."""
         assert self._transport is not None
         loop = asyncio.get_running_loop()
         self._parser = httptools.HttpResponseParser(self)
@@ -152,7 +161,11 @@ class _Connection(asyncio.Protocol):
             if self._writable is not None:
                 await _bounded(self._writable, write_timeout, httpx.WriteTimeout)
             await _bounded(self._waiter, read_timeout, httpx.ReadTimeout)
-            return self._status, self._headers, b"".join(self._body), self._keep_alive
+            content = b"".join(self._body)
+            response = _response(
+                self._status, self._headers, content, request, self._has_length, self._encoded
+            )
+            return response, self._keep_alive
         finally:
             self._parser = None  # bytes after the response are unsolicited: close on them
 
@@ -204,19 +217,11 @@ class ClusterTransport(httpx.AsyncBaseTransport):
         await self._acquire_slot(request, timeouts.get("pool"))
         try:
             connection = self._take_idle() or await self._connect(request, timeouts)
-            status, headers, content, keep_alive = await self._exchange(
-                connection, request, head, body, timeouts
-            )
+            response, keep_alive = await self._exchange(connection, request, head, body, timeouts)
         finally:
             self._slots.release()
         self._give_back(connection, keep_alive)
-        return httpx.Response(
-            status,
-            headers=headers,
-            content=content,
-            request=request,
-            extensions={"http_version": b"HTTP/1.1"},
-        )
+        return response
 
     async def _exchange(
         self,
@@ -225,11 +230,11 @@ class ClusterTransport(httpx.AsyncBaseTransport):
         head: bytes,
         body: bytes,
         timeouts: dict[str, float | None],
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
+    ) -> tuple[httpx.Response, bool]:
         # From here on the request may have reached the cluster: only "sent" exceptions.
         try:
             read, write = timeouts.get("read"), timeouts.get("write")
-            return await connection.exchange(head, body, read, write)
+            return await connection.exchange(request, head, body, read, write)
         except httpx.TransportError as exc:
             connection.close()
             exc.request = request
@@ -322,3 +327,52 @@ async def _serialise(request: httpx.Request) -> tuple[bytes, bytes]:
     lines = [request.method.encode("ascii") + b" " + target + b" HTTP/1.1"]
     lines.extend(name + b": " + value for name, value in request.headers.raw)
     return b"\r\n".join(lines) + b"\r\n\r\n", body
+
+
+def _response(
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    content: bytes,
+    request: httpx.Request,
+    has_length: bool,
+    encoded: bool,
+) -> httpx.Response:
+    """The response `httpx.Response(status, headers=..., content=...)` builds, already
+    read, without reading it again.
+
+    httpx reads a `content=` body through its decoder, chunker and stream generators (with
+    a context manager per layer) to arrive at the same bytes; a body without a
+    Content-Encoding is the bytes httptools gave. Setting the read state directly leans
+    on httpx internals (`Response._content`, `_num_bytes_downloaded`); without them, or
+    for an encoded body, httpx reads it as before. `tests/test_transport.py::
+    test_the_lean_response_is_the_response_httpx_builds` fails if that state changes.
+    """
+    if content and not has_length:  # httpx adds it for a `content=` body (chunked, EOF)
+        headers.append((b"Content-Length", str(len(content)).encode("ascii")))
+    if encoded or not _LEAN_RESPONSES:
+        return httpx.Response(
+            status, headers=headers, content=content, request=request, extensions=_HTTP11
+        )
+    response = httpx.Response(
+        status,
+        headers=headers,
+        stream=httpx.ByteStream(content),
+        request=request,
+        extensions=_HTTP11,
+    )
+    response._content = content
+    response._num_bytes_downloaded = len(content)
+    response.is_stream_consumed = True
+    response.is_closed = True
+    return response
+
+
+_HTTP11 = {"http_version": b"HTTP/1.1"}  # copied by Response: shared safely
+
+
+def _responses_keep_their_read_state() -> bool:
+    probe = httpx.Response(200, content=b"x").__dict__
+    return probe.get("_content") == b"x" and probe.get("_num_bytes_downloaded") == 1
+
+
+_LEAN_RESPONSES = _responses_keep_their_read_state()
