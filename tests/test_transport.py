@@ -8,6 +8,7 @@ httpx exception and as the ONTAP client's `OntapError` (`maybe_sent`).
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from orchestrator.core.errors import ErrorKind, OntapError
+from orchestrator.ontap import transport as transport_module
 from orchestrator.ontap.client import OntapClient
 from orchestrator.ontap.transport import ClusterTransport
 
@@ -303,3 +305,71 @@ async def test_idle_connections_are_closed_when_they_expire_without_another_requ
         assert (await http.get("/a")).status_code == 200
         with anyio.fail_after(3):
             await closed.wait()
+
+
+# -- the response built already read (issue 16) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "content"),
+    [
+        (200, [(b"Content-Type", b"application/json"), (b"Content-Length", b"8")], b'{"a": 1}'),
+        (200, [(b"Transfer-Encoding", b"chunked")], b'{"a": 1}'),  # no length: httpx adds it
+        (200, [(b"Connection", b"close")], b"until the end"),
+        (204, [], b""),
+        (503, [(b"Content-Length", b"0"), (b"Retry-After", b"5")], b""),
+        (200, [(b"Content-Encoding", b"gzip")], gzip.compress(b'{"z": 1}')),  # httpx decodes
+    ],
+)
+async def test_the_lean_response_is_the_response_httpx_builds(
+    status: int, headers: list[tuple[bytes, bytes]], content: bytes
+) -> None:
+    """What the transport hands back is what `httpx.Response(..., content=...)` is: the
+    same headers, body, text, read and closed state, and it reads and iterates the same.
+    Also a pin: it fails when httpx keeps a read body elsewhere than the lean path sets."""
+    request = httpx.Request("GET", "https://c1/api/x")
+    ours = transport_module._response(
+        status,
+        list(headers),
+        content,
+        request,
+        any(n.lower() == b"content-length" for n, _ in headers),
+        any(n.lower() == b"content-encoding" for n, _ in headers),
+    )
+    theirs = httpx.Response(
+        status,
+        headers=headers,
+        content=content,
+        request=request,
+        extensions={"http_version": b"HTTP/1.1"},
+    )
+    assert transport_module._LEAN_RESPONSES
+    assert ours.status_code == theirs.status_code
+    assert ours.headers.raw == theirs.headers.raw
+    assert ours.content == theirs.content
+    assert ours.text == theirs.text
+    assert ours.http_version == theirs.http_version
+    assert ours.request is theirs.request
+    assert (ours.is_closed, ours.is_stream_consumed) == (
+        theirs.is_closed,
+        theirs.is_stream_consumed,
+    )
+    assert ours.num_bytes_downloaded == theirs.num_bytes_downloaded
+    assert await ours.aread() == await theirs.aread()
+    assert list(ours.iter_bytes()) == list(theirs.iter_bytes())
+    assert [c async for c in ours.aiter_bytes()] == [c async for c in theirs.aiter_bytes()]
+    await ours.aclose()
+
+
+async def test_a_compressed_answer_is_decoded() -> None:
+    """Over the wire: a gzip body (the client asks for it) arrives decoded."""
+
+    async def gzipped(
+        wire: Wire, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await read_request(wire, reader)
+        writer.write(answer(200, gzip.compress(b'{"a": 1}'), b"Content-Encoding: gzip"))
+        await writer.drain()
+
+    async with serve(gzipped) as wire, client_for(wire) as http:
+        assert (await http.get("/a")).json() == {"a": 1}

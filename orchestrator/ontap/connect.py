@@ -220,13 +220,12 @@ class OntapHttpClient(httpx.AsyncClient):
         self, method: str, url: str, params: Mapping[str, str] | None, body: Any
     ) -> httpx.Request | None:
         """The request httpx would build for a path below the base URL, or None when
-        the URL is not one (an absolute URL, `//host`, a next link with its own query
-        and parameters to merge) or the client's headers are not the usual ones."""
-        if not url.startswith("/") or url.startswith("//"):
+        the URL is not such a path as httpx would leave it (an absolute URL, `//host`, a
+        next link with its own query, characters httpx escapes, dot segments) or the
+        client's headers are not the usual ones."""
+        if not _LEAN_URLS or not _plain_path(url):
             return None
         query = _query(params) if params else None
-        if query is not None and "?" in url:  # a next link carries its own query
-            return None
         method = method.upper()
         content = None if body is None else _encode_json(body)
         # Content-Length as httpx sets it: the body's, 0 for a POST without one, else none
@@ -247,9 +246,9 @@ class OntapHttpClient(httpx.AsyncClient):
         )
 
     def _lean_headers(self, base: httpx.URL, length: int | None) -> httpx.Headers | None:
-        """The headers httpx's `Request` ends up with: Host, the client's headers in
-        their order, then Content-Length (and Content-Type for a JSON body: the only body
-        with a non-zero length here). Built once per body length and reused (`Request`
+        """The headers httpx's `Request` ends up with, in its order: Host, the client's
+        headers, and Content-Length (with Content-Type for a JSON body: the only body with
+        a non-zero length here). Built once per body length and reused (`Request`
         copies them), rebuilt when the client's headers or base URL change; None when
         the client's own headers hold one of those (httpx would not add it again)."""
         current = self.headers.raw
@@ -265,9 +264,10 @@ class OntapHttpClient(httpx.AsyncClient):
         headers: httpx.Headers | None = None
         if not any(name.lower() in _AUTO_HEADERS for name, _ in current):
             items = [(b"Host", base.netloc), *current]
-            if length is not None:
+            if length == 0:  # httpx puts its automatic "Content-Length: 0" after Host
+                items.insert(1, (b"Content-Length", b"0"))
+            elif length is not None:  # and a JSON body's own two headers last
                 items.append((b"Content-Length", str(length).encode("ascii")))
-            if length:
                 items.append((b"Content-Type", b"application/json"))
             headers = httpx.Headers(items)
         self._header_sets[length] = headers
@@ -338,33 +338,36 @@ def _query(params: Mapping[str, str]) -> str:
 
 
 # A path httpx's URL parser leaves exactly as it is: only characters it never escapes in
-# a path, escapes already made, and no `.` or `..` segment (which it would remove).
-_PLAIN_PATH = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*")
+# a path, escapes already made, and no `.` or `..` segment (which it would remove). No
+# `?` or `#`: httpx splits those off.
+_PLAIN_PATH = re.compile(r"/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*")
 _DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$)")
 
 
-def _lean_url(base: httpx.URL, path: str, query: str | None) -> httpx.URL:
-    """`base` with `path` appended below its own path and `query`: the URL httpx would
-    parse from the full text, without parsing it.
+def _plain_path(url: str) -> bool:
+    """An absolute path (not `//host`) that httpx's parser would leave as it is."""
+    return (
+        not url.startswith("//")
+        and _PLAIN_PATH.fullmatch(url) is not None
+        and _DOT_SEGMENT.search(url) is None
+    )
 
-    This leans on httpx internals: a URL is its parsed form, the named tuple
-    `URL._uri_reference` (httpx 0.23 to 0.28 at least). Without it, or for a path httpx
-    would change, the full text is parsed as before. `tests/test_connect.py::
-    test_the_lean_url_is_the_url_httpx_parses` fails if that form changes.
+
+def _lean_url(base: httpx.URL, path: str, query: str | None) -> httpx.URL:
+    """`base` with the plain `path` below its own path, and `query` (already encoded by
+    httpx): the URL httpx's `build_request` merges and parses, without parsing.
+
+    This leans on an httpx internal: a URL is its parsed form, the named tuple
+    `URL._uri_reference` (httpx 0.23 to 0.28 at least); `_LEAN_URLS` says whether the
+    installed httpx has it (without it, httpx builds every request itself).
+    `tests/test_connect_lean.py` holds the result to httpx's own for any path and fails
+    when that form changes.
     """
-    reference = getattr(base, "_uri_reference", None)
-    full = base.path.rstrip("/") + path
-    if (
-        _LEAN_URLS
-        and reference is not None
-        and _PLAIN_PATH.fullmatch(full)
-        and not _DOT_SEGMENT.search(full)
-    ):
-        url = httpx.URL.__new__(httpx.URL)
-        url._uri_reference = reference._replace(path=full, query=query, fragment=None)
-        return url
-    prefix = str(base).rstrip("/")
-    return httpx.URL(prefix + path + ("" if query is None else f"?{query}"))
+    reference = base._uri_reference
+    full = reference.path.rstrip("/") + path
+    url = httpx.URL.__new__(httpx.URL)
+    url._uri_reference = reference._replace(path=full, query=query, fragment=None)
+    return url
 
 
 def _urls_are_named_tuples() -> bool:
