@@ -14,6 +14,7 @@ only the cluster name, the operation, the status and what ONTAP said.
 
 from __future__ import annotations
 
+import json
 import math
 import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -421,10 +422,11 @@ class OntapClient:
         raise self._error(op, ErrorKind.PROTOCOL, "next link points to another host", False)
 
     def _json(self, op: str, method: str, response: httpx.Response) -> object:
-        if not response.content.strip():
+        content = response.content
+        if not content or content.isspace():  # `isspace`: the bytes `strip` removes, no copy
             return None
         try:
-            return response.json()
+            return _decode_json(content)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             raise self._error(
                 op,
@@ -523,6 +525,18 @@ class OntapClient:
             maybe_sent=maybe_sent,
             retry_after=retry_after,
         )
+
+
+_JSON_DECODER = json.JSONDecoder()
+
+
+def _decode_json(content: bytes) -> object:
+    """`json.loads(content)` (what `httpx.Response.json` is), with its encoding guess
+    skipped for the usual answer: an object or array, so no BOM, and no NUL second byte,
+    so UTF-8 by that guess (RFC 8259's detection, as `json.detect_encoding` does it)."""
+    if content[:1] in (b"{", b"[") and content[1:2] != b"\x00":
+        return _JSON_DECODER.decode(content.decode("utf-8", "surrogatepass"))
+    return json.loads(content)
 
 
 def _key_manager_fields(provider: Provider, health: bool) -> tuple[str, ...]:

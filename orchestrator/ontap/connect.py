@@ -349,7 +349,7 @@ def _plain_path(url: str) -> bool:
     return (
         not url.startswith("//")
         and _PLAIN_PATH.fullmatch(url) is not None
-        and _DOT_SEGMENT.search(url) is None
+        and ("/." not in url or _DOT_SEGMENT.search(url) is None)
     )
 
 

@@ -322,11 +322,14 @@ class ClusterTransport(httpx.AsyncBaseTransport):
 
 
 async def _serialise(request: httpx.Request) -> tuple[bytes, bytes]:
-    body = await request.aread()
-    target = request.url.raw_path
-    lines = [request.method.encode("ascii") + b" " + target + b" HTTP/1.1"]
-    lines.extend(name + b": " + value for name, value in request.headers.raw)
-    return b"\r\n".join(lines) + b"\r\n\r\n", body
+    try:
+        body = request.content  # httpx's `build_request` has read it already
+    except httpx.RequestNotRead:
+        body = await request.aread()
+    lines = [request.method.encode("ascii") + b" " + request.url.raw_path + b" HTTP/1.1"]
+    lines += [name + b": " + value for name, value in request.headers.raw]
+    lines.append(b"\r\n")
+    return b"\r\n".join(lines), body
 
 
 def _response(
