@@ -14,7 +14,11 @@ each variant:
 - `httpcore`: the product's client over httpx's own transport (httpcore on anyio's TLS
   stream), as it was until the lean transport;
 - `default`: the product as it is (httpx over `ontap/transport.py`: an asyncio protocol
-  per connection, asyncio's TLS, httptools);
+  per connection, asyncio's TLS, httptools; the lean request path of `OntapHttpClient`:
+  the URL built from the base URL's parsed form, headers once per body length, `send`
+  straight to the transport, the response built already read);
+- `httpx-layers`: the same transport with httpx's own request building, `send` (auth
+  and redirect generators) and response reading, i.e. the lean path switched off;
 - `uvloop`: the same on uvloop (anyio `backend_options={"use_uvloop": True}`);
 - `aiohttp`: httpx over `httpx_aiohttp.AiohttpTransport` (aiohttp's connection pool);
 - `orjson`: responses parsed with orjson instead of `json` (patched into httpx here).
@@ -42,10 +46,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from harness import PASSWORD, PASSWORD_ENV, SimulatedFleet, write_scenario
 
 from orchestrator.config.loader import load_inventory
+from orchestrator.ontap import connect
+from orchestrator.ontap import transport as transport_module
 from orchestrator.ontap.client import OntapClient
 from orchestrator.ontap.connect import DEFAULT_LIMITS, build_http_client, build_ssl_context
 
-VARIANTS = ("before", "httpcore", "default", "uvloop", "aiohttp", "orjson")
+VARIANTS = ("before", "httpcore", "default", "httpx-layers", "uvloop", "aiohttp", "orjson")
 
 
 async def workload(client: OntapClient, requests: int, concurrency: int) -> float:
@@ -86,7 +92,20 @@ def make_client(spec: Any, variant: str) -> OntapClient:
     if variant == "httpcore":
         transport = httpx.AsyncHTTPTransport(verify=build_ssl_context(spec), limits=DEFAULT_LIMITS)
     http = build_http_client(spec, timeout=httpx.Timeout(60.0), transport=transport)
+    if variant == "httpx-layers":
+        http._lean_ok = False  # type: ignore[attr-defined]  # httpx's own send
     return OntapClient(spec.name, http)
+
+
+def lean_off() -> Callable[[], None]:
+    """httpx builds every request and reads every response itself; returns the undo."""
+    saved = connect._LEAN_URLS, transport_module._LEAN_RESPONSES
+    connect._LEAN_URLS = transport_module._LEAN_RESPONSES = False
+
+    def undo() -> None:
+        connect._LEAN_URLS, transport_module._LEAN_RESPONSES = saved
+
+    return undo
 
 
 def patch_orjson() -> Callable[[], None]:
@@ -107,7 +126,7 @@ def patch_orjson() -> Callable[[], None]:
 
 
 def measure(spec: Any, variant: str, args: argparse.Namespace) -> float:
-    undo = patch_orjson() if variant == "orjson" else (lambda: None)
+    undo = {"orjson": patch_orjson, "httpx-layers": lean_off}.get(variant, lambda: lambda: None)()
 
     async def once() -> float:
         client = make_client(spec, variant)
