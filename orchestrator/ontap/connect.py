@@ -247,7 +247,7 @@ class OntapHttpClient(httpx.AsyncClient):
                 target,
                 headers=headers,
                 stream=httpx.ByteStream(b"" if content is None else content),
-                extensions=dict(self._timeout_extension),
+                extensions=self._timeout_extension,  # `Request` copies it
             )
         )
 
