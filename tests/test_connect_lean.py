@@ -92,13 +92,29 @@ def test_the_lean_path_is_active_on_the_installed_httpx() -> None:
     ],
 )
 def test_lean_request_matches_httpx_for_every_method_and_body(
-    method: str, body: Any, base: str, url: str, params: dict[str, str] | None
+    method: str,
+    body: Any,
+    base: str,
+    url: str,
+    params: dict[str, str] | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """URL, header order and values, body bytes and timeout: what httpx builds."""
+    """URL, header order and values, body bytes and timeout: what httpx builds; and
+    httpx built it only for the paths it would rewrite (the lean path took the rest)."""
     lean, plain = lean_and_plain(lambda r: httpx.Response(200), base)
-    ours = lean.build_request(method, url, params=params, json=body)
     theirs = plain.build_request(method, url, params=params, json=body)
+    delegated: list[str] = []
+    original = httpx.AsyncClient.build_request
+
+    def spy(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> httpx.Request:
+        delegated.append(type(self).__name__)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "build_request", spy)
+    ours = lean.build_request(method, url, params=params, json=body)
     same_request(ours, theirs)
+    rewritten = " " in url or "?" in url
+    assert delegated == (["OntapHttpClient"] if rewritten else [])
 
 
 PATH_CHARS = st.sampled_from([*"abcZ09-._~!$&'()*+,;=:@/%? #[]é|\\\"", "%2f", "%41", ".."])
