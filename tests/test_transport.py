@@ -373,3 +373,23 @@ async def test_a_compressed_answer_is_decoded() -> None:
 
     async with serve(gzipped) as wire, client_for(wire) as http:
         assert (await http.get("/a")).json() == {"a": 1}
+
+
+async def test_a_compressed_answer_that_does_not_decode_is_maybe_sent() -> None:
+    """The answer came back, so the POST reached the cluster: a body that fails to
+    decode is "sent" (maybe_sent), not a clean refusal."""
+
+    async def garbled(
+        wire: Wire, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while True:
+            await read_request(wire, reader)
+            writer.write(answer(202, b"not gzip at all", b"Content-Encoding: gzip"))
+            await writer.drain()
+
+    async with serve(garbled) as wire, client_for(wire) as http:
+        with pytest.raises(httpx.DecodingError):
+            await http.post("/api/x", json={})
+        error = await post_rekey(http)
+    assert error.kind is ErrorKind.SENT
+    assert error.maybe_sent is True
