@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 
 import anyio
 import anyio.lowlevel
-import structlog
 
 from orchestrator.core.backoff import (
     WAITS,
@@ -61,10 +60,11 @@ from orchestrator.engine.settle import remember_job, settle
 from orchestrator.engine.verify import ReadBack, read_back
 from orchestrator.ledger.records import TargetRow
 from orchestrator.observe import events
+from orchestrator.observe.logging import EventLogger
 from orchestrator.ontap.client import job_error
 from orchestrator.ontap.models import ConfigRef, Job
 
-log = structlog.get_logger()
+log = EventLogger()  # structlog.get_logger() without its layers per call
 
 # Every wait and its limits: `core/backoff.py::WAITS` (one owner).
 _RETRY = WAITS[Purpose.RETRY]
