@@ -508,7 +508,7 @@ async def _save_calibration(loop: _Loop, calibration: Calibration | None) -> Non
     if calibration is None:
         return
     previous = loop.cluster.calibrations.get(calibration.kind)
-    if calibration == previous:
+    if calibration is previous or calibration == previous:  # (most POSTs teach nothing new)
         return
     loop.cluster.calibrations[calibration.kind] = calibration
     # A lifetime measurement alone is written only when it grew by a second or more:
@@ -543,10 +543,10 @@ def _key_changed(evidence: Evidence) -> Evidence:
 
 async def _commit(loop: _Loop, decision: Decision) -> Decision:
     """Commit the new state and evidence before anything depends on them."""
-    row = loop.rec.row
-    evidence = loop.evidence.to_json()
     if decision.action is Action.FINISH:
         return decision  # committed by _finish, with the outcome
+    row = loop.rec.row
+    evidence = loop.evidence.to_json()
     if decision.state is row.state and evidence == row.evidence:
         return decision
     event = _TRANSITION_EVENTS[decision.state]
