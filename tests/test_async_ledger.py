@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -102,6 +104,51 @@ async def test_writers_cancelled_mid_flush_all_land(writer: AsyncLedger, ledger:
     committed = {str(row.key) for row in ledger.targets("r1")}
     assert committed == set(started)
     assert len(ledger.transitions("r1")) == len(started)
+
+
+async def test_a_writer_cancelled_behind_a_flush_lands_before_the_cancel_reaches_it(
+    writer: AsyncLedger, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer queued behind a flush in progress (it waits without a shielded scope of its
+    own) and cancelled there stays until its own write is committed, then is cancelled."""
+    entered, gate = threading.Event(), threading.Event()
+    real_write = ledger.write
+
+    def held_write(batch: list[Any]) -> None:
+        entered.set()
+        gate.wait(30)
+        real_write(batch)
+
+    monkeypatch.setattr(ledger, "write", held_write)
+    first = replace(TargetRow("r1", key("east/svm1")), state=TargetState.INTENT)
+    second = replace(TargetRow("r1", key("east/svm2")), state=TargetState.INTENT)
+    scope = anyio.CancelScope()
+    progress: list[str] = []
+
+    async def follower() -> None:
+        with scope:
+            try:
+                await writer.write(second, step(second))
+                progress.append("returned")
+            finally:
+                progress.append("ended")
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(writer.write, first, step(first))
+        while not entered.is_set():  # the first flush holds the writer's thread
+            await anyio.sleep(0.001)
+        group.start_soon(follower)
+        while not writer._queue:  # the follower queued behind it
+            await anyio.sleep(0.001)
+        scope.cancel()
+        await anyio.sleep(0.05)
+        assert progress == []  # cancelled, and still waiting for its write
+        assert _committed_state(ledger.path, "east/svm2") is None
+        gate.set()
+    assert progress == ["ended"]
+    assert scope.cancelled_caught
+    assert _committed_state(ledger.path, "east/svm2") == "intent"
+    assert [t.event for t in ledger.transitions("r1")] == ["test.step"] * 2
 
 
 async def test_a_failing_write_fails_only_its_writer(writer: AsyncLedger, ledger: Ledger) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import signal
@@ -14,11 +15,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orchestrator.core.targets import Outcome, TargetKey, TargetState
 from orchestrator.errors import StateError
+from orchestrator.ledger import store
 from orchestrator.ledger.records import RunMode, RunStatus, TargetRow, Transition
 from orchestrator.ledger.schema import MIGRATIONS, SCHEMA_VERSION, TARGET_COLUMNS, Migration
 from orchestrator.ledger.store import Ledger
@@ -267,6 +272,24 @@ def test_a_written_row_is_stored_column_by_column_as_compact_sorted_json(
         **fields,
     }
     assert detail == '{"a":1,"observed":"post_done"}'
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+    | st.builds(Path, st.text(min_size=1, max_size=5)),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@given(st.dictionaries(st.text(max_size=8), _json_values, max_size=6))
+def test_stored_json_is_json_dumps_compact_sorted_ascii(value: dict[str, Any]) -> None:
+    """The encoder built once (facts, evidence, details) writes what `json.dumps` with the
+    ledger's options writes: sorted keys, no spaces, ASCII escapes, odd values as text,
+    NaN and infinities as JavaScript names."""
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    assert store._dumps(value) == expected
 
 
 def test_add_targets_never_overwrites_a_recorded_row(ledger: Ledger) -> None:

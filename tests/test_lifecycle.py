@@ -3,14 +3,18 @@ invariants the table itself must enforce."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orchestrator.core.errors import ErrorClass
 from orchestrator.core.lifecycle import (
     IN_FLIGHT,
+    NO_EVIDENCE,
     TABLE,
     Action,
     Decision,
@@ -245,3 +249,38 @@ def test_every_reason_is_documented_in_the_report_doc() -> None:
     text = (Path(__file__).resolve().parent.parent / "docs" / "report.md").read_text()
     missing = [reason.value for reason in Reason if f"`{reason.value}`" not in text]
     assert missing == []
+
+
+_evidence = st.builds(
+    Evidence,
+    accepted=st.booleans(),
+    failed=st.booleans(),
+    job_uuid=st.none() | st.sampled_from(["j-1", "j-2"]),
+    succeeded=st.booleans(),
+    key_changed=st.booleans(),
+    how=st.none() | st.sampled_from(["post", "job", "key_id"]),
+    ended_seen_at=st.none() | st.floats(0, 1e10),
+)
+
+
+@given(_evidence, st.sampled_from(["post", "settle_job"]), st.none() | st.just("j-3"))
+def test_accept_is_the_replace_it_stands_for(evidence: Evidence, how: str, job: str | None) -> None:
+    """`accept`, built field by field, equals `dataclasses.replace` with its rule."""
+    expected = dataclasses.replace(
+        evidence, accepted=True, job_uuid=job or evidence.job_uuid, how=evidence.how or how
+    )
+    assert evidence.accept(how, job) == expected
+
+
+@given(_evidence, st.booleans(), st.floats(0, 1e10))
+def test_ended_records_the_end_seen_and_keeps_the_rest(
+    evidence: Evidence, succeeded: bool, at: float
+) -> None:
+    """A job seen ending: `succeeded` or `failed` set (the other kept), the time recorded."""
+    flag = {"succeeded": True} if succeeded else {"failed": True}
+    expected = dataclasses.replace(evidence, ended_seen_at=at, **flag)
+    assert evidence.ended(succeeded=succeeded, seen_at=at) == expected
+
+
+def test_no_evidence_is_what_an_empty_record_reads_as() -> None:
+    assert Evidence.from_json({}) == Evidence.from_json(None) == NO_EVIDENCE == Evidence()

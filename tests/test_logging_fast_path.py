@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import logging
 import re
 from typing import Any, cast
 from unittest.mock import patch
@@ -296,3 +297,80 @@ def test_secret_key_answers_are_kept_and_bounded() -> None:
         assert not redaction.is_secret_key(f"field_{i}")
     assert len(redaction._secret_keys) <= redaction._KEYS_CACHED
     assert redaction.is_secret_key("never_seen_before_password")
+
+
+# -- the engine's logger (EventLogger): structlog's lines without structlog's layers --------
+
+ENGINE_CALLS: list[tuple[str, str, dict[str, Any]]] = [
+    ("info", events.ATTEMPT_STARTED, {"attempt": 1, "key_id": "k-2"}),
+    ("debug", events.TARGET_VERIFYING, {}),
+    ("info", events.ATTEMPT_SUBMITTED, {"job_uuid": "j-1", "status": 202}),
+    ("warning", events.ATTEMPT_UNCERTAIN, {"cause": "login admin:netapp-sim refused"}),
+    ("error", "x.y", {"password": "p", "nested": {"api_token": "t", "n": [1, "netapp-sim"]}}),
+    ("info", "x.z", {"_internal": "netapp-sim", "svm": "own", "note": "clé \u2028"}),
+    ("error", "x.exc", {"exc_info": ValueError("boom netapp-sim")}),
+]
+
+
+def _engine_lines(tmp_path: Any, name: str, logger: Any, level: str = "info") -> tuple[str, bytes]:
+    """What `logger` writes to stderr and the log file for ENGINE_CALLS, at a fixed time."""
+    stream, log_file = io.StringIO(), tmp_path / f"{name}.jsonl"
+    configure_logging(stream=stream, log_format="json", log_file=log_file, level=level)
+    assert ours._route is not None
+    ours._route.pipeline.now = lambda: STAMP  # the one structlog's chain holds too
+    with (
+        structlog.contextvars.bound_contextvars(run_id="20261201-090213-b465"),
+        structlog.contextvars.bound_contextvars(cluster="c001", svm="svm01", wave=3),
+    ):
+        for method, event, kwargs in ENGINE_CALLS:
+            getattr(logger, method)(event, **dict(kwargs))
+    return stream.getvalue(), log_file.read_bytes()
+
+
+@pytest.mark.parametrize("level", ["debug", "info", "warning"])
+def test_the_event_logger_writes_the_bytes_structlog_writes(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, level: str
+) -> None:
+    """The engine's `EventLogger` and `structlog.get_logger()` write the same bytes to
+    stderr and the log file for the same calls (bound context, secrets, `_` fields, a
+    traceback, non-ASCII), and drop the same events below the level; the EventLogger
+    without going through structlog's loggers at all."""
+    register_secret("netapp-sim")
+    expected = _engine_lines(tmp_path, "structlog", structlog.get_logger(), level)
+
+    def no_structlog_logger(*args: Any) -> Any:
+        raise AssertionError("the fast path went through structlog.get_logger()")
+
+    monkeypatch.setattr(structlog, "get_logger", no_structlog_logger)
+    assert _engine_lines(tmp_path, "engine", ours.EventLogger(), level) == expected
+    wanted = {"debug": 7, "info": 6, "warning": 3}[level]
+    assert expected[0].count("\n") == wanted
+    assert "netapp-sim" not in expected[0]
+
+
+def test_the_event_logger_follows_a_configuration_made_since(tmp_path: Any) -> None:
+    """structlog configured anew after `configure_logging` (capture_logs, another level)
+    gets the engine's events through structlog; the fast path resumes once our
+    configuration is back."""
+    stream = io.StringIO()
+    configure_logging(stream=stream, log_format="json")
+    log = ours.EventLogger()
+    with structlog.testing.capture_logs() as captured:
+        log.info(events.ATTEMPT_STARTED, attempt=1)
+        log.debug(events.TARGET_VERIFYING)  # below the level structlog still filters at
+    assert captured == [{"event": events.ATTEMPT_STARTED, "attempt": 1, "log_level": "info"}]
+    assert stream.getvalue() == ""
+    log.info(events.TARGET_VERIFIED, key_id="k-2")
+    assert json.loads(stream.getvalue())["event"] == events.TARGET_VERIFIED
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    log.info(events.TARGET_FINISHED)  # below the level structlog filters at now
+    assert len(stream.getvalue().splitlines()) == 1
+
+
+def test_the_event_logger_without_our_configuration_is_structlogs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Never configured by us (structlog's defaults): the events are structlog's own."""
+    ours._route = None
+    ours.EventLogger().info("x.y", n=1)
+    assert "x.y" in capsys.readouterr().out  # structlog's default logger prints to stdout

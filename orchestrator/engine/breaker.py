@@ -12,11 +12,11 @@ from __future__ import annotations
 from enum import StrEnum
 
 import anyio
-import structlog
 
 from orchestrator.observe import events
+from orchestrator.observe.logging import EventLogger
 
-log = structlog.get_logger()
+log = EventLogger()  # structlog.get_logger() without its layers per call
 
 
 class BreakerState(StrEnum):

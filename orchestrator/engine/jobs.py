@@ -3,15 +3,14 @@ cluster's job descriptions (the calibration)."""
 
 from __future__ import annotations
 
-import structlog
-
 from orchestrator.core.errors import OntapError
 from orchestrator.core.providers import Operation, Provider
 from orchestrator.core.settling import Calibration, CalibrationKind, JobFacts, calibrate
 from orchestrator.observe import events
+from orchestrator.observe.logging import EventLogger
 from orchestrator.ontap.models import Job
 
-log = structlog.get_logger()
+log = EventLogger()  # structlog.get_logger() without its layers per call
 
 # How a job is polled (the pauses, the limits): `core/backoff.py::WAITS[Purpose.POLL]`.
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 
 import anyio
 import anyio.lowlevel
-import structlog
 
 from orchestrator.core.backoff import (
     WAITS,
@@ -36,6 +35,7 @@ from orchestrator.core.backoff import (
 from orchestrator.core.errors import ErrorClass, ErrorKind, OntapError
 from orchestrator.core.lifecycle import (
     IN_FLIGHT,
+    NO_EVIDENCE,
     Action,
     Decision,
     Event,
@@ -61,10 +61,11 @@ from orchestrator.engine.settle import remember_job, settle
 from orchestrator.engine.verify import ReadBack, read_back
 from orchestrator.ledger.records import TargetRow
 from orchestrator.observe import events
+from orchestrator.observe.logging import EventLogger
 from orchestrator.ontap.client import job_error
 from orchestrator.ontap.models import ConfigRef, Job
 
-log = structlog.get_logger()
+log = EventLogger()  # structlog.get_logger() without its layers per call
 
 # Every wait and its limits: `core/backoff.py::WAITS` (one owner).
 _RETRY = WAITS[Purpose.RETRY]
@@ -82,6 +83,7 @@ _TRANSITION_EVENTS = {
     TargetState.VERIFYING: events.TARGET_VERIFYING,
     TargetState.DONE: events.TARGET_FINISHED,
 }
+_BEGIN = Observation(Event.BEGIN)  # (frozen: one for every target)
 _SETTLE_EVENTS = frozenset(
     {Event.FOUND_JOB, Event.FOUND_REKEY, Event.FOUND_KEY, Event.NOT_SUBMITTED}
 )
@@ -154,7 +156,7 @@ class _Loop:
     rec: TargetRecorder
     slots: TargetSlots
     on_slots: Callable[[], None] | None = None
-    evidence: Evidence = field(default_factory=Evidence)
+    evidence: Evidence = NO_EVIDENCE
     error: OntapError | None = None  # the last error: the outcome's error and the backoff
     rule: RetryRule | None = None
     job: Job | None = None  # a job record the POST answer carried (no GET needed)
@@ -166,7 +168,7 @@ class _Loop:
     settle_errors: int = 0
     budget_sampled: bool = False  # the failure budget counted the job's success already
     follow_since: float | None = None
-    last: Observation = field(default_factory=lambda: Observation(Event.BEGIN))
+    last: Observation = _BEGIN
     # the row's provider and operation, read once (a row's never change; each read of
     # `TargetRow.provider_kind` builds the enum from the stored value)
     kind: CalibrationKind = field(init=False)
@@ -191,8 +193,7 @@ async def drive_target(
 
     `on_slots` is called once, when the target holds its slots (or knows it never will):
     `resume` starts new targets only after every in-flight one has its slots back."""
-    loop = _Loop(run, cluster, rec, TargetSlots(run, cluster), on_slots)
-    loop.evidence = _evidence_of(rec.row)
+    loop = _Loop(run, cluster, rec, TargetSlots(run, cluster), on_slots, _evidence_of(rec.row))
     cluster.target_started()
     try:
         await _drive(loop)
@@ -213,7 +214,7 @@ def _evidence_of(row: TargetRow) -> Evidence:
 
 
 async def _drive(loop: _Loop) -> None:
-    decision = _decide(loop, Observation(Event.BEGIN))
+    decision = _decide(loop, _BEGIN)
     if decision.action is not Action.POST:
         decision = await _commit(loop, decision)  # e.g. a crash's INTENT is now UNCERTAIN
     while decision.action is not Action.FINISH:
@@ -322,7 +323,7 @@ async def _post(loop: _Loop) -> Observation:
         started_at=row.started_at or time.time(),
         detail={"key_id": row.key_id_intended, "operation": loop.kind[1].value},
     )
-    loop.evidence, loop.job, loop.polls, loop.read_errors = Evidence(), None, 0, 0
+    loop.evidence, loop.job, loop.polls, loop.read_errors = NO_EVIDENCE, None, 0, 0
     log.info(events.ATTEMPT_STARTED, attempt=loop.rec.row.attempts, key_id=row.key_id_intended)
     provider, operation = loop.kind
     try:
@@ -339,7 +340,7 @@ async def _post(loop: _Loop) -> Observation:
     if answer.job_uuid is None:  # 200/201 without a job: it finished within return_timeout
         loop.evidence = Evidence(accepted=True, succeeded=True, how="post")
         return Observation(Event.POST_DONE_NO_JOB)
-    loop.evidence = Evidence().accept("post", answer.job_uuid)
+    loop.evidence = NO_EVIDENCE.accept("post", answer.job_uuid)
     loop.job = answer.job
     if answer.job is not None:
         await _learn(loop, answer.job)
@@ -508,7 +509,7 @@ async def _save_calibration(loop: _Loop, calibration: Calibration | None) -> Non
     if calibration is None:
         return
     previous = loop.cluster.calibrations.get(calibration.kind)
-    if calibration == previous:
+    if calibration is previous or calibration == previous:  # (most POSTs teach nothing new)
         return
     loop.cluster.calibrations[calibration.kind] = calibration
     # A lifetime measurement alone is written only when it grew by a second or more:
@@ -528,10 +529,7 @@ def _saw_end(loop: _Loop, job: Job) -> None:
     now = time.time()
     loop.cluster.saw_ended(job.uuid, now)
     seen = loop.evidence.ended_seen_at or now
-    if job.succeeded:
-        loop.evidence = replace(loop.evidence, succeeded=True, ended_seen_at=seen)
-    else:
-        loop.evidence = replace(loop.evidence, failed=True, ended_seen_at=seen)
+    loop.evidence = loop.evidence.ended(succeeded=job.succeeded, seen_at=seen)
 
 
 def _key_changed(evidence: Evidence) -> Evidence:
@@ -543,10 +541,10 @@ def _key_changed(evidence: Evidence) -> Evidence:
 
 async def _commit(loop: _Loop, decision: Decision) -> Decision:
     """Commit the new state and evidence before anything depends on them."""
-    row = loop.rec.row
-    evidence = loop.evidence.to_json()
     if decision.action is Action.FINISH:
         return decision  # committed by _finish, with the outcome
+    row = loop.rec.row
+    evidence = loop.evidence.to_json()
     if decision.state is row.state and evidence == row.evidence:
         return decision
     event = _TRANSITION_EVENTS[decision.state]

@@ -125,6 +125,7 @@ class ReadBackBatcher:
         self._awaited: set[object] = set()  # rekeys in flight when the pending batch opened
         self._last_batch_at = -math.inf
         self._wake = anyio.Event()
+        self._sleeping_until: float | None = None  # when the flusher looks again, if it waits
         self._group: TaskGroup | None = None  # where the flusher runs (`start_in`)
         self._own_group: TaskGroup | None = None  # ours, under `async with`
         self._stopped = anyio.CancelScope()  # the flusher's: cancelled by `close`
@@ -168,8 +169,15 @@ class ReadBackBatcher:
     def wake(self) -> None:
         """The cluster went quiet (see `busy`) or a rekey in flight ended (`in_flight`):
         a waiting batch looks again whether it is due."""
-        if self._pending:
+        if self._pending and self._due_sooner():
             self._wake.set()
+
+    def _due_sooner(self) -> bool:
+        """Whether the flusher must look again: it waits for a batch to open or is busy
+        (`_sleeping_until` None), or the pending batch is now due before it planned to
+        look (a wake-up that changes nothing costs the flusher a trip through the loop
+        and a new timeout per target)."""
+        return self._sleeping_until is None or self._due() < self._sleeping_until
 
     async def read(
         self, config_uuid: str, *, provider: Provider = Provider.AWS, key_store: bool = True
@@ -184,7 +192,8 @@ class ReadBackBatcher:
         if not self._pending:
             self._open_batch()
         self._pending.append(waiter)
-        self._wake.set()
+        if self._due_sooner():
+            self._wake.set()
         try:
             await waiter.done.wait()
         finally:
@@ -221,11 +230,16 @@ class ReadBackBatcher:
         """Wait until the pending batch is due; every `read` and `wake` looks again (a
         cluster that went quiet or a full batch makes it due sooner)."""
         while self._pending:
-            delay = self._due() - anyio.current_time()
+            due = self._due()
+            delay = due - anyio.current_time()
             if delay <= 0:
                 return
-            with anyio.move_on_after(delay):
-                await self._wake.wait()
+            self._sleeping_until = due
+            try:
+                with anyio.move_on_after(delay):
+                    await self._wake.wait()
+            finally:
+                self._sleeping_until = None
             self._wake = anyio.Event()
 
     def _open_batch(self) -> None:
@@ -236,7 +250,7 @@ class ReadBackBatcher:
     def _due(self) -> float:
         """When the pending batch leaves (anyio clock)."""
         soon = max(self._first_pending_at + self.linger_s, self._last_batch_at + self.interval_s)
-        if len({w.uuid for w in self._pending}) >= self.max_batch:  # full
+        if len(self._pending) >= self.max_batch and self._distinct() >= self.max_batch:  # full
             return soon
         due = soon
         if self.busy is not None and self.busy():
@@ -247,10 +261,13 @@ class ReadBackBatcher:
                 due = max(due, self._first_pending_at + self.in_flight_wait_s)
         return due
 
+    def _distinct(self) -> int:
+        return len({w.uuid for w in self._pending})
+
     def _take(self, count: int) -> list[_Waiter]:
         """The oldest waiters of the oldest waiter's provider, for up to `count` distinct
         uuids (duplicates ride along)."""
-        uuids: list[str] = []
+        uuids: set[str] = set()
         taken: list[_Waiter] = []
         rest: list[_Waiter] = []
         provider = self._pending[0].provider if self._pending else None
@@ -258,8 +275,7 @@ class ReadBackBatcher:
             if waiter.provider is not provider:
                 rest.append(waiter)
             elif waiter.uuid in uuids or len(uuids) < count:
-                if waiter.uuid not in uuids:
-                    uuids.append(waiter.uuid)
+                uuids.add(waiter.uuid)
                 taken.append(waiter)
             else:
                 rest.append(waiter)
@@ -293,8 +309,8 @@ class ReadBackBatcher:
         found: dict[str, ReadBack | OntapError] = dict(errors)
         if not key_stores:
             return found | {c.uuid: ReadBack(c, None) for c in configs}
-        stores = await self.client.list_key_stores(svm=_key_store_filter(configs))
-        return found | {c.uuid: ReadBack(c, _store_of(stores, c.target_svm)) for c in configs}
+        stores = _StoresBySvm(await self.client.list_key_stores(svm=_key_store_filter(configs)))
+        return found | {c.uuid: ReadBack(c, stores.of(c.target_svm)) for c in configs}
 
     async def _configs(
         self, uuids: Sequence[str]
@@ -354,6 +370,23 @@ def _store_of(stores: Sequence[KeyStore], svm: str) -> KeyStore | None:
         return next((s for s in stores if s.svm_name == svm and s.scope != "cluster"), None)
     scoped = next((s for s in stores if s.scope == "cluster"), None)
     return scoped or next((s for s in stores if s.svm_name is None), None)
+
+
+class _StoresBySvm:
+    """`_store_of` for every configuration of a batch, the stores looked up by SVM name
+    instead of searched once per configuration."""
+
+    def __init__(self, stores: Sequence[KeyStore]) -> None:
+        self._stores = stores
+        self._by_svm: dict[str | None, KeyStore] = {}
+        for store in stores:
+            if store.scope != "cluster":
+                self._by_svm.setdefault(store.svm_name, store)  # the first one, as a search
+
+    def of(self, svm: str) -> KeyStore | None:
+        if svm == CLUSTER_SCOPE:
+            return _store_of(self._stores, svm)
+        return self._by_svm.get(svm)
 
 
 def _own(error: BaseException) -> BaseException:

@@ -10,13 +10,9 @@ import time
 from dataclasses import fields
 from typing import Any, Protocol
 
-import structlog
-
 from orchestrator.core.settling import Calibration
 from orchestrator.core.targets import TargetState
 from orchestrator.ledger.records import TargetRow, Transition
-
-log = structlog.get_logger()
 
 _ROW_FIELDS = frozenset(field.name for field in fields(TargetRow))
 

@@ -13,7 +13,9 @@ is ever buffered that a crash could lose after `write` returned.
 
 The wait is shielded from cancellation: a cancelled caller's write still lands (it may
 already be in a transaction, and the engine's record must not depend on who was
-cancelled); the cancellation is delivered once the write is committed.
+cancelled); the cancellation is delivered once the write is committed. Only the leader's
+flush and a wait that was cancelled take a shielded cancel scope (~10 us each with the
+check after it): a writer that just waits for the flush it is in takes none.
 
 Besides the writes, every other ledger call of a run (the lock, the run's record and
 status, its rows, the calibrations) is awaited here too, on the same worker thread: this
@@ -80,10 +82,14 @@ class AsyncLedger:
         """
         pending = _Pending((row, transition))
         self._queue.append(pending)
-        with anyio.CancelScope(shield=True):
+        try:
             while not pending.done:
                 await self._lead_or_follow()
-        await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:  # cancelled while it waited: the write lands all the same
+            with anyio.CancelScope(shield=True):
+                while not pending.done:
+                    await self._lead_or_follow()
+            raise
         if pending.error is not None:
             raise pending.error
 
@@ -155,11 +161,16 @@ class AsyncLedger:
         await self.aclose()
 
     async def _lead_or_follow(self) -> None:
+        """Wait for the flush in progress (cancellable: `write` then waits again, shielded),
+        or lead the next one (shielded: a flush once begun ends for every writer in it;
+        a cancellation that came meanwhile is delivered once it has)."""
         if self._flushing:
             assert self._flushed is not None
             await self._flushed.wait()
         else:
-            await self._flush()
+            with anyio.CancelScope(shield=True):
+                await self._flush()
+            await anyio.lowlevel.checkpoint_if_cancelled()
 
     async def _flush(self) -> None:
         self._flushing, flushed = True, anyio.Event()
