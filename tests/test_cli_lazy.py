@@ -75,13 +75,20 @@ def _eager_group() -> click.Group:
     )
 
 
+def _help(group: click.Group, width: int) -> str:
+    """`--help` of `group` as the command line renders it (its context settings: `-h`)."""
+    settings = group.context_settings
+    return group.get_help(
+        click.Context(group, info_name="ontap-rekey", terminal_width=width, **settings)
+    )
+
+
 @pytest.mark.parametrize("width", [40, 60, 80, 100, 120, 200])
 def test_help_lists_every_command_as_click_lists_the_imported_commands(width: int) -> None:
-    eager = _eager_group()
-    lazy_help = cli.get_help(click.Context(cli, info_name="ontap-rekey", terminal_width=width))
-    eager_help = eager.get_help(click.Context(eager, info_name="ontap-rekey", terminal_width=width))
-    assert lazy_help == eager_help
+    lazy_help = _help(cli, width)
+    assert lazy_help == _help(_eager_group(), width)
     assert all(f"  {name} " in lazy_help for name in COMMANDS)
+    assert "-h, --help" in lazy_help
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
