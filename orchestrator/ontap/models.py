@@ -13,7 +13,7 @@ ONTAP reports codes two ways: a job's `code` is an integer, an error body's `err
 a string. Both become one decimal string here, and "0" (no error) becomes None, so
 `code is None` always means "nothing went wrong".
 
-Each `from_json` first reads the usual record directly (`_Reader`: plain type checks
+Each `from_json` first reads the usual record directly (`_read`: plain type checks
 that accept a subset of what the wire model accepts, and build the same record); on
 anything unusual it falls back to the pydantic model, which returns the same record or
 the error. The wire models are built on first use (`defer_build`): a run whose answers
@@ -296,8 +296,9 @@ def _opt_str(data: Mapping[str, Any] | None, key: str) -> str | None:
 # -- the fast path: the usual record read directly ---------------------------------------
 #
 # Hot: discovery and every read-back batch parse 40 configurations and 40 key stores per
-# cluster, every POST its answer. pydantic's validation plus the wire object cost ~2x a
-# direct read. Each reader accepts only values of exactly the JSON type the wire model
+# cluster, every POST its answer. pydantic's validation plus the wire object cost ~4x a
+# direct read (a page of 40 configurations: 1,246 vs 292 us, benchmarks/parse_cost.py).
+# Each reader accepts only values of exactly the JSON type the wire model
 # wants (a subset of what it accepts) and raises `_Unusual` at the first other value; the
 # caller then parses with the wire model, which gives the same record or the error.
 
@@ -362,15 +363,12 @@ def _time(value: object) -> datetime | None:
 class _ConfigShape:
     """Where one provider's configuration record keeps what the engine reads."""
 
-    what: str  # the collection's last segment, for messages
     key_field: str
     reachability_field: str
 
 
 _CONFIG_SHAPES = {
-    provider: _ConfigShape(
-        spec.collection.rsplit("/", 1)[-1], spec.key_field, spec.reachability_field
-    )
+    provider: _ConfigShape(spec.key_field, spec.reachability_field)
     for provider, spec in PROVIDERS.items()
 }
 
@@ -437,7 +435,7 @@ class NodeReachability:
         return cls(wire.node.name, wire.reachable, wire.code, wire.message or "")
 
     @classmethod
-    def read(cls, data: object) -> Self:
+    def _read(cls, data: object) -> Self:
         """One `ekmip_reachability[]` item of the usual shape, else `_Unusual`."""
         if type(data) is not dict:
             raise _Unusual
@@ -522,7 +520,7 @@ class KeyManagerConfig:
         nodes = data.get("ekmip_reachability")
         if nodes is not None and type(nodes) is not list:
             raise _Unusual
-        ekmip = tuple(NodeReachability.read(node) for node in nodes or ())
+        ekmip = tuple(NodeReachability._read(node) for node in nodes or ())
         uuid, scope = _text(data.get("uuid")), _str(data.get("scope"))
         key_id = _text(data.get(shape.key_field))
         gcp = None
