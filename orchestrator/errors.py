@@ -4,9 +4,11 @@
      +-- InventoryError    config/: the inventory is broken (`file:line:col: ...` lines)
      +-- StateError        ledger/ (and the commands that ask it): the ledger refuses
      +-- CredentialError   ontap/: a secret or a client certificate cannot be read
+     +-- RunInterruptedError  engine/: an unexpected error stopped a run (resumable)
 
 They carry no exit code: `orchestrator.cli` maps each class to one, in one place, so a
-layer below the command line never decides how the process ends.
+layer below the command line never decides how the process ends. (They live here, not
+in their layers, so that the command line maps them without importing those layers.)
 """
 
 from __future__ import annotations
@@ -30,3 +32,7 @@ class StateError(UserError):
 
 class CredentialError(UserError):
     """A cluster's secret or client certificate cannot be read (named, never shown)."""
+
+
+class RunInterruptedError(UserError):
+    """An unexpected error stopped a run: it is `interrupted` in the ledger, resumable."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import anyio
 import structlog
@@ -251,13 +252,40 @@ def target_rows(
     by_svm: dict[str, list[KeyManagerConfig]] = {}
     for found in discovery.configs:
         by_svm.setdefault(found.target_svm, []).append(found)
+    cluster = _ClusterRows(run_id, spec, discovery, operation)
     rows = []
     for wanted in wanted_targets(spec, discovery, operation):
         if wanted.svm != ALL_SVMS and not target_matches(selection, spec, wanted.svm):
             continue
         config = _config_for(by_svm.get(wanted.svm, []), wanted)
-        rows.append(_row(run_id, spec, discovery, wanted, config, operation))
+        rows.append(_row(cluster, wanted, config))
     return rows
+
+
+class _ClusterRows:
+    """What every row of one cluster shares, worked out once per cluster: each row is a
+    copy of `template` (`row_with`, ~4 us) instead of a new `TargetRow(...)` (its frozen
+    `__init__` sets 26 fields one by one, ~15 us), per target at 100,000 targets."""
+
+    def __init__(
+        self, run_id: str, spec: ClusterSpec, discovery: Discovery, operation: Operation
+    ) -> None:
+        self.spec, self.discovery, self.operation = spec, discovery, operation
+        self.template = TargetRow(
+            run_id=run_id,
+            key=TargetKey(spec.name, ALL_SVMS),
+            cluster_uuid=_recorded_uuid(discovery),
+            operation=operation.value,
+        )
+
+    def base(self, wanted: Wanted, **more: Any) -> TargetRow:
+        """`TargetRow(run_id, key, priority, cluster_uuid, operation, **more)`; its own
+        `facts` and `evidence` (never the template's: a row's dicts are its own)."""
+        key = TargetKey(self.spec.name, wanted.svm)
+        facts = more.pop("facts", {})
+        return row_with(
+            self.template, key=key, priority=wanted.priority, facts=facts, evidence={}, **more
+        )
 
 
 def _config_for(found: Sequence[KeyManagerConfig], wanted: Wanted) -> KeyManagerConfig | None:
@@ -267,38 +295,28 @@ def _config_for(found: Sequence[KeyManagerConfig], wanted: Wanted) -> KeyManager
     return next(iter(allowed or found), None)
 
 
-def _row(
-    run_id: str,
-    spec: ClusterSpec,
-    discovery: Discovery,
-    wanted: Wanted,
-    config: KeyManagerConfig | None,
-    operation: Operation,
-) -> TargetRow:
-    base = TargetRow(
-        run_id=run_id,
-        key=TargetKey(spec.name, wanted.svm),
-        priority=wanted.priority,
-        cluster_uuid=_recorded_uuid(discovery),
-        operation=operation.value,
-    )
+def _row(cluster: _ClusterRows, wanted: Wanted, config: KeyManagerConfig | None) -> TargetRow:
+    discovery, operation = cluster.discovery, cluster.operation
     if (reason := discovery.skip_reason) is not None:
-        return _skipped(base, reason, discovery)
+        return _skipped(cluster.base(wanted), reason, discovery)
     if config is None:
         if (too_old := _unlistable(discovery, wanted.providers, operation)) is not None:
-            return _skipped_by(base, too_old)
-        return _skipped(base, SkipReason.NOT_CONFIGURED, discovery)
-    base = row_with(  # (per target: cheaper than dataclasses.replace)
-        base,
-        provider=config.provider.value,
-        config_uuid=config.uuid,
-        key_id_before=config.key_id,
-    )
+            return _skipped_by(cluster.base(wanted), too_old)
+        return _skipped(cluster.base(wanted), SkipReason.NOT_CONFIGURED, discovery)
     assert discovery.info is not None  # configurations come only with the cluster's info
     skip = target_skip(config.provider, operation, discovery.info.version, wanted.providers)
     if skip is not None:
-        return _skipped_by(base, skip)
-    return _with_intended_key(base, spec, wanted, config, operation)
+        return _skipped_by(cluster.base(wanted, **_config_fields(config)), skip)
+    return _with_intended_key(cluster, wanted, config)
+
+
+def _config_fields(config: KeyManagerConfig) -> dict[str, Any]:
+    """The row's fields that name its configuration."""
+    return {
+        "provider": config.provider.value,
+        "config_uuid": config.uuid,
+        "key_id_before": config.key_id,
+    }
 
 
 def _unlistable(discovery: Discovery, providers: ProviderSet, operation: Operation) -> Skip | None:
@@ -320,17 +338,14 @@ def _unlistable(discovery: Discovery, providers: ProviderSet, operation: Operati
 
 
 def _with_intended_key(
-    base: TargetRow,
-    spec: ClusterSpec,
-    wanted: Wanted,
-    config: KeyManagerConfig,
-    operation: Operation,
+    cluster: _ClusterRows, wanted: Wanted, config: KeyManagerConfig
 ) -> TargetRow:
     """The row with the key it sends (external) or must keep (internal); a key of the
     wrong shape for its provider ends the target `failed` before anything is sent."""
+    spec, operation = cluster.spec, cluster.operation
     if operation is Operation.INTERNAL:  # no body; the cloud key id must stay as it is
         after = expected_key_after(operation, before=config.key_id, intended=config.key_id)
-        return replace(base, key_id_intended=after)
+        return cluster.base(wanted, **_config_fields(config), key_id_intended=after)
     template = wanted.gcp_key.key_name if config.provider is Provider.GCP else wanted.key_id
     key = intended_key(
         config.provider,
@@ -341,7 +356,7 @@ def _with_intended_key(
         current=config.key_id,
     )
     facts = {GCP_KEY_FACT: key.gcp_fields()} if key.gcp_fields() else {}
-    row = row_with(base, key_id_intended=key.key, facts=facts)
+    row = cluster.base(wanted, **_config_fields(config), key_id_intended=key.key, facts=facts)
     problem = check_intended_key(config.provider, key, key_is_current=template == KEY_ID_CURRENT)
     if problem is None:
         return row

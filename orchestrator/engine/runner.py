@@ -43,7 +43,7 @@ from orchestrator.engine.run_record import new_run_record, run_scope
 from orchestrator.engine.scheduling import Starter, cut_waves, order_rows, start_fed
 from orchestrator.engine.settle import EARLIER_JOBS, RECORDED_JOBS_HORIZON_S, with_recorded_jobs
 from orchestrator.engine.store import RunStore
-from orchestrator.errors import StateError, UserError
+from orchestrator.errors import RunInterruptedError, StateError
 from orchestrator.ledger.records import RunMode, RunRecord, RunStatus, TargetRow
 from orchestrator.observe import events
 from orchestrator.observe.progress import ProgressView
@@ -95,10 +95,6 @@ class Wiring:
     observer: ProgressView | None = None
     handle_signals: bool = True
     confirm: Callable[[RunPreview], bool] | None = None  # after discovery, before any POST
-
-
-class RunInterruptedError(UserError):
-    """An unexpected error stopped a run: it is `interrupted` in the ledger, resumable."""
 
 
 async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:

@@ -1,0 +1,151 @@
+"""The rows discovery builds (issue 16: each a copy of one template per cluster, not a
+new `TargetRow(...)` per target) are exactly the rows `TargetRow`'s own constructor
+builds, field for field, and no two rows share a `facts` or `evidence` dict."""
+
+from __future__ import annotations
+
+from orchestrator.core.errors import ErrorKind, OntapError
+from orchestrator.core.inventory import (
+    BasicAuth,
+    ClusterSpec,
+    GcpKeyTemplates,
+    SvmEntry,
+    TlsSettings,
+)
+from orchestrator.core.policy import classify
+from orchestrator.core.providers import Operation, Provider
+from orchestrator.core.selectors import Selection
+from orchestrator.core.targets import TargetKey, TargetState
+from orchestrator.engine.discovery import GCP_KEY_FACT, Discovery, target_rows
+from orchestrator.ledger.records import TargetRow
+from orchestrator.ontap.models import ClusterInfo, GcpKeyRing, KeyManagerConfig
+
+INFO = ClusterInfo("c1", "CU-1", (9, 14, 1), "9.14.1")
+
+
+def _config(provider: Provider, svm: str, key: str, uuid: str) -> KeyManagerConfig:
+    return KeyManagerConfig(
+        provider=provider,
+        uuid=uuid,
+        scope="svm",
+        svm_name=svm,
+        svm_uuid=None,
+        key_id=key,
+        gcp=GcpKeyRing("p", "l", "r") if provider is Provider.GCP else None,
+        region=None,
+        cluster_state=True,
+        state_code=None,
+        state_message=None,
+        kms_reachable=True,
+        kms_message=None,
+        ekmip=(),
+    )
+
+
+SPEC = ClusterSpec(
+    name="c1",
+    base_url="http://127.0.0.1:1",
+    auth=BasicAuth("admin", password_env="X"),
+    tls=TlsSettings(),
+    key_id="current",
+    svms=(
+        SvmEntry("a", "alias/new", priority=3),
+        SvmEntry("g", "current", gcp_key=GcpKeyTemplates(project_id="proj")),
+        SvmEntry("n", "current"),
+    ),
+)
+FOUND = Discovery(
+    "c1",
+    info=INFO,
+    configs=(
+        _config(Provider.AWS, "a", "alias/old", "u-a"),
+        _config(Provider.GCP, "g", "gkey", "u-g"),
+    ),
+)
+
+
+def _pending(svm: str, priority: int, **fields: object) -> TargetRow:
+    return TargetRow(
+        run_id="r1",
+        key=TargetKey("c1", svm),
+        priority=priority,
+        cluster_uuid="cu-1",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_every_row_is_the_row_its_constructor_builds() -> None:
+    rows = target_rows("r1", SPEC, FOUND, Selection(), Operation.EXTERNAL)
+    aws, gcp, absent = rows
+    assert aws == _pending(
+        "a",
+        3,
+        operation="external",
+        provider="aws",
+        config_uuid="u-a",
+        key_id_before="alias/old",
+        key_id_intended="alias/new",
+    )
+    assert gcp == _pending(
+        "g",
+        0,
+        operation="external",
+        provider="gcp",
+        config_uuid="u-g",
+        key_id_before="gkey",
+        key_id_intended="gkey",
+        facts={GCP_KEY_FACT: gcp.facts[GCP_KEY_FACT]},
+    )
+    assert gcp.facts[GCP_KEY_FACT]["project_id"] == "proj"
+    assert absent == _pending(
+        "n",
+        0,
+        operation="external",
+        state=TargetState.DONE,
+        outcome="skipped",
+        reason="not_configured",
+        error_message="no cloud key manager configuration for this SVM on the cluster",
+    )
+    (internal, _, _) = target_rows("r1", SPEC, FOUND, Selection(), Operation.INTERNAL)
+    assert internal == _pending(
+        "a",
+        3,
+        operation="internal",
+        provider="aws",
+        config_uuid="u-a",
+        key_id_before="alias/old",
+        key_id_intended="alias/old",
+    )
+
+
+def test_a_cluster_that_did_not_answer_gives_the_constructors_skipped_rows() -> None:
+    down = OntapError(cluster="c1", operation="cluster_info", kind=ErrorKind.CONNECT, message="x")
+    failed = Discovery("c1", error=down, rule=classify(down))
+    rows = target_rows("r1", SPEC, failed, Selection())
+    assert [row.key.svm for row in rows] == ["a", "g", "n"]
+    assert rows[0] == TargetRow(
+        run_id="r1",
+        key=TargetKey("c1", "a"),
+        priority=3,
+        operation="external",
+        state=TargetState.DONE,
+        outcome="skipped",
+        reason="unreachable",
+        error_code=down.code,
+        error_message=down.summary(),
+        error_class=classify(down).error_class.value,
+        error_hint=classify(down).hint,
+    )
+
+
+def test_no_two_rows_share_their_facts_or_evidence() -> None:
+    """A row's dicts are its own: the copies never alias the template's (or each
+    other's), so a change to one row's facts can never show in another's."""
+    rows = [
+        *target_rows("r1", SPEC, FOUND, Selection(), Operation.EXTERNAL),
+        *target_rows("r1", SPEC, FOUND, Selection(), Operation.INTERNAL),
+    ]
+    assert len({id(row.facts) for row in rows}) == len(rows)
+    assert len({id(row.evidence) for row in rows}) == len(rows)
+    rows[0].facts["x"] = 1
+    assert all("x" not in row.facts for row in rows[1:])
