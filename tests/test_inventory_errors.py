@@ -481,6 +481,25 @@ clusters:
         """\
 version: 1
 defaults:
+  auth: null
+groups:
+  g: {auth: }
+clusters:
+  - name: c1
+    host: c1.example.com
+    groups: [g]
+    auth: null
+    svms: all
+""",
+        [
+            "{path}:7:5: clusters[0]: cluster 'c1' has no auth (set auth: on the cluster, on one of its groups or under defaults:)",
+        ],
+        id="auth_null_at_every_level_is_no_auth",
+    ),
+    pytest.param(
+        """\
+version: 1
+defaults:
   auth: {username: admin, password_env: UNSET_PASSWORD}
 clusters:
   - name: c1

@@ -146,17 +146,23 @@ def _group_hint(group: str, defined: list[str]) -> str:
 
 def _missing_auth(data: Mapping[str, Any]) -> Iterator[Issue]:
     groups = _mapping(data.get("groups"))
-    if "auth" in _mapping(data.get("defaults")):
+    if _has_auth(data.get("defaults")):
         return
     for index, cluster in _clusters(data):
         names = [g for g in _sequence(cluster.get("groups")) if isinstance(g, str)]
-        if "auth" in cluster or any("auth" in _mapping(groups.get(g)) for g in names):
+        if _has_auth(cluster) or any(_has_auth(groups.get(g)) for g in names):
             continue
         yield Issue(
             ("clusters", index),
             f"cluster '{cluster.get('name')}' has no auth "
             "(set auth: on the cluster, on one of its groups or under defaults:)",
         )
+
+
+def _has_auth(block: Any) -> bool:
+    """`auth:` set at this level; `auth: null` (or an empty `auth:`) is none, as the
+    resolver reads it."""
+    return _mapping(block).get("auth") is not None
 
 
 def unused_group_warnings(data: Mapping[str, Any]) -> list[Issue]:
