@@ -9,11 +9,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# An editable install ships no bytecode, and where PYTHONDONTWRITEBYTECODE is set (this
+# build machine) every process would compile the package again (~0.3 s of CPU each).
 install: $(BIN)/python
 	$(BIN)/pip install -q -e .
+	$(BIN)/python -m compileall -q orchestrator
 
 dev: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -m compileall -q orchestrator
 
 demo: install
 	$(BIN)/ontap-rekey demo
