@@ -80,3 +80,36 @@ async def test_with_keep_rows_every_final_row_is_returned(tmp_path: Path) -> Non
         assert result.exit_code is ExitCode.OK
         assert result.rows == ledger.targets(result.run.run_id)
         assert counter.alive[-1] >= CLUSTERS * SVMS
+
+
+async def test_a_discovered_clusters_answers_go_once_its_rows_are_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Discovery one cluster at a time (`--concurrency 1`): when a cluster's discovery
+    starts, no earlier cluster's `Discovery` (configurations, key stores, health) is still
+    alive: only the rows built from it are."""
+    import weakref
+
+    from orchestrator.engine import runner
+
+    earlier: list[weakref.ref[object]] = []
+    alive_at_start: list[int] = []
+    discover = runner.discover
+
+    async def watched(*args: object, **kwargs: object) -> object:
+        gc.collect()
+        alive_at_start.append(sum(1 for ref in earlier if ref() is not None))
+        found = await discover(*args, **kwargs)  # type: ignore[arg-type]
+        earlier.append(weakref.ref(found))
+        return found
+
+    monkeypatch.setattr(runner, "discover", watched)
+    sim = sim_fleet(CLUSTERS, 4, scenario=scenario(job_duration={"min_s": 0.01, "max_s": 0.02}))
+    with Ledger.open(tmp_path / "state.db") as ledger:
+        transports = sim.transport()
+        wiring = Wiring(AsyncLedger(ledger), transport_factory=transports, handle_signals=False)
+        request = RunRequest(sim.inventory, Selection(), replace(FAST, concurrency=1))
+        result = await execute_run(request, wiring)
+    assert result is not None and result.exit_code is ExitCode.OK
+    assert len(result.rows) == CLUSTERS * 4
+    assert alive_at_start == [0] * CLUSTERS
