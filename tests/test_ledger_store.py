@@ -507,3 +507,58 @@ def test_recorded_jobs_are_those_of_recent_or_unended_rotations(ledger: Ledger) 
     assert ledger.recorded_jobs(now - DAY, "earlier_jobs") == {
         key("c1/svm1"): {"job-recent", "first-recent", "job-crashed", "first-crashed"}
     }
+
+
+class _RecordingConnection:
+    """Just `execute`, as `_execute_rows` uses a connection: what it was asked to run."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[object]]] = []
+
+    def execute(self, sql: str, params: list[object]) -> None:
+        self.calls.append((sql, params))
+
+
+def test_rows_go_out_in_power_of_two_statements_so_few_distinct_statements_exist() -> None:
+    """The sqlite3 module keeps every distinct statement it compiled (up to 128), and a
+    statement of n rows is a program of kilobytes per row: one statement text per batch
+    size held tens of MB at 10,000 targets. Whatever the batch sizes, at most one text
+    per power of two, and every row's values still go out once, in order."""
+    from orchestrator.ledger.store import _MAX_PARAMS, _execute_rows
+
+    width = len(TARGET_COLUMNS)
+    per_statement = _MAX_PARAMS // width
+    texts: set[str] = set()
+    for n in range(1, per_statement + 80):
+        conn = _RecordingConnection()
+        rows = [tuple(range(i * width, (i + 1) * width)) for i in range(n)]
+        _execute_rows(conn, "INSERT INTO t", " TAIL", rows)  # type: ignore[arg-type]
+        sizes = [len(params) // width for _, params in conn.calls]
+        assert all(size & (size - 1) == 0 and size <= per_statement for size in sizes)
+        assert sizes == sorted(sizes, reverse=True) and sum(sizes) == n
+        assert [v for _, params in conn.calls for v in params] == [v for r in rows for v in r]
+        texts.update(sql for sql, _ in conn.calls)
+    assert len(texts) <= per_statement.bit_length()
+
+
+def test_batches_of_many_sizes_keep_sqlite_memory_small(ledger: Ledger) -> None:
+    """The same on a real ledger: SQLite's own memory (statements, page cache) after 150
+    batches of 1 to 150 rows stays a few MB (~20 MB with a statement per size)."""
+    import ctypes
+    import importlib
+
+    extension = importlib.import_module("_sqlite3")  # sqlite3's C part: it links SQLite
+    try:
+        used = ctypes.CDLL(extension.__file__).sqlite3_memory_used
+    except (AttributeError, OSError):
+        pytest.skip("SQLite's memory counter is not reachable from this build")
+    used.restype = ctypes.c_int64
+    run = make_run("r-sizes")
+    ledger.create_run(run)
+    rows = [TargetRow(run_id=run.run_id, key=key(f"c/svm{i:03d}")) for i in range(150)]
+    ledger.add_targets(rows)
+    before = used()
+    for n in range(1, 151):
+        ledger.write([(replace(row, attempts=n), None) for row in rows[:n]])
+    assert used() - before < 8 * 2**20
+    assert {row.attempts for row in ledger.targets(run.run_id)} == {150}  # the last batch

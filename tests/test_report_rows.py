@@ -32,3 +32,31 @@ def test_report_rows_are_the_full_rows_without_evidence_and_detail(tmp_path: Pat
     assert len(transitions) == len(steps) > 0
     by_key = {row.key: row.key for row in targets}
     assert all(step.key is by_key[step.key] for step in transitions)  # one key object each
+
+
+def test_report_rows_hold_each_repeated_text_once(tmp_path: Path) -> None:
+    """SQLite and `json.loads` hand out a new string per row and column; the reports'
+    rows share one object per distinct text (cluster names, outcomes, facts keys and
+    values, event names), with the values unchanged (the test above)."""
+    run = make_run()
+    rows, steps = make_rows(run)
+    rows = [replace(row, facts={"version": "9.14.1", "region": "us-east-1"}) for row in rows]
+    with Ledger.open(tmp_path / "state.db") as ledger:
+        ledger.create_run(run)
+        ledger.add_targets(rows)
+        by_key_row = {row.key: row for row in rows}
+        ledger.write([(by_key_row[step.key], step) for step in steps])
+        targets = report_rows.targets(ledger, run.run_id)
+        transitions = report_rows.transitions(ledger, run.run_id, targets)
+
+    def distinct(texts: list[str]) -> int:
+        return len({id(text) for text in texts})
+
+    assert distinct([row.key.cluster for row in targets]) == len({r.key.cluster for r in rows})
+    assert distinct([row.outcome or "" for row in targets if row.outcome]) == len(
+        {row.outcome for row in targets if row.outcome}
+    )
+    assert distinct([row.key_id_before or "" for row in targets]) == 1  # "key-old" each
+    assert distinct([key for row in targets for key in row.facts]) == 2
+    assert distinct([row.facts["version"] for row in targets]) == 1
+    assert distinct([step.event for step in transitions]) == len({s.event for s in transitions})

@@ -43,7 +43,7 @@ def command(run_id: str, **kw: Any) -> int:
                 "(sha256 differs); check it, then pass --inventory-changed-ok"
             )
         request = RunRequest(inventory, Selection(), options, record.mode)
-        wiring = Wiring(AsyncLedger(ledger), observer=common.progress(out))
+        wiring = Wiring(AsyncLedger(ledger), observer=common.progress(out), keep_rows=False)
         result = anyio.run(resume_run, record, request, wiring)
         run, code = result.run, int(result.exit_code)
         del result  # the engine's rows go before the report phase reads its own

@@ -139,7 +139,7 @@ def run_command(inventory: Path, **kw: Any) -> int:
     with common.open_ledger(kw["state"]) as ledger:
         common.refuse_if_running(ledger)
         loaded = with_recorded_uuids(loaded, ledger.recorded_cluster_uuids())
-        wiring = Wiring(AsyncLedger(ledger), observer=common.progress(out))
+        wiring = Wiring(AsyncLedger(ledger), observer=common.progress(out), keep_rows=False)
         wiring.confirm = _announce if kw["yes"] else _confirm
         result = anyio.run(
             execute_run, RunRequest(loaded, selection, options, _mode(options)), wiring

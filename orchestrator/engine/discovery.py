@@ -6,7 +6,7 @@ whether the cluster's version has that rotation is decided per target (`target_s
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -431,10 +431,11 @@ def _skip_message(reason: SkipReason, discovery: Discovery) -> str | None:
 
 
 def require_selected_targets(
-    selection: Selection, found: Mapping[str, Discovery], rows: Sequence[TargetRow]
+    selection: Selection, found: Iterable[str], rows: Sequence[TargetRow]
 ) -> None:
     """Exit 2 (before any POST) when, after discovery, a selector matched nothing the
-    clusters hold, or no target is selected at all: never a green run of nothing."""
+    clusters hold (`found`: the clusters discovered), or no target is selected at all:
+    never a green run of nothing."""
     svms: dict[str, set[str]] = {name: set() for name in found}
     for row in rows:
         svms.setdefault(row.key.cluster, set()).add(row.key.svm)

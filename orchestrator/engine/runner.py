@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -81,7 +82,7 @@ class RunRequest:
 @dataclass(frozen=True)
 class RunResult:
     run: RunRecord
-    rows: list[TargetRow]
+    rows: list[TargetRow]  # every target's final row, by key; [] unless `Wiring.keep_rows`
     exit_code: ExitCode
     stop_reason: AbortReason | None
 
@@ -95,6 +96,10 @@ class Wiring:
     observer: ProgressView | None = None
     handle_signals: bool = True
     confirm: Callable[[RunPreview], bool] | None = None  # after discovery, before any POST
+    # The final rows in `RunResult.rows` (tests, benchmarks). The commands pass False: only
+    # each finished target's outcome is kept (the summary, the exit code), its row is in
+    # the ledger, which their reports read: 10,000 rows held to the end were ~25 MB.
+    keep_rows: bool = True
 
 
 async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
@@ -115,6 +120,7 @@ async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
             shown = preview(rows, pool, request.options)
             if wiring.confirm and not await anyio.to_thread.run_sync(wiring.confirm, shown):
                 return None
+            del shown  # and its lists of the rows: `rotate` lets each row go once started
             await store.create_run(record)
             await store.add_targets(rows)
             return await rotate(record, rows, pool, wiring, request.inventory.retry)
@@ -167,37 +173,51 @@ def _reopen(row: TargetRow) -> TargetRow:
 
 
 async def discover_rows(run_id: str, request: RunRequest, pool: ClusterPool) -> list[TargetRow]:
-    """Every selected target, PENDING or already decided by discovery."""
-    found = await discover_all(pool, request.options)
-    rows: list[TargetRow] = []
+    """Every selected target, PENDING or already decided by discovery.
+
+    A cluster's rows are built the moment it is discovered, and what it answered (its
+    configurations, key stores, health) goes then: every cluster's answers held until the
+    last one was in were ~100 MB of the peak at 100,000 targets."""
+    by_cluster: dict[str, list[TargetRow]] = {}
     skip_not_ready = request.options.skip_not_ready
-    for name, discovery in found.items():
+
+    def rows_of(name: str, discovery: Discovery) -> None:
         spec = pool[name].spec
         if discovery.skip_reason is not None and discovery.rule is not None:
             _close_cluster(pool, name, discovery)
         found_rows = target_rows(run_id, spec, discovery, request.selection, request.options.rekey)
-        rows.extend(with_readiness(found_rows, discovery, skip_not_ready=skip_not_ready))
-    require_selected_targets(request.selection, found, rows)
+        by_cluster[name] = with_readiness(found_rows, discovery, skip_not_ready=skip_not_ready)
+
+    await _discover_each(pool, request.options, rows_of)
+    rows = [row for name in pool.clusters for row in by_cluster[name]]
+    require_selected_targets(request.selection, by_cluster, rows)
     return rows
 
 
 async def discover_all(pool: ClusterPool, options: RunOptions) -> dict[str, Discovery]:
     """Discover every cluster of the pool concurrently, `--concurrency` at a time."""
     found: dict[str, Discovery] = {}
+    await _discover_each(pool, options, found.__setitem__)
+    return {name: found[name] for name in pool.clusters}
+
+
+async def _discover_each(
+    pool: ClusterPool, options: RunOptions, take: Callable[[str, Discovery], None]
+) -> None:
+    """Discover every cluster concurrently, `--concurrency` at a time; `take` each one's
+    discovery as it comes in."""
     limiter = anyio.CapacityLimiter(max(1, options.concurrency))
     discovery_timeout_s = options.discovery_timeout_s
 
     async def one(name: str) -> None:
         async with limiter:
             context = pool[name]
-            found[name] = await discover(
-                context.client, context.spec, timeout_s=discovery_timeout_s
-            )
+            discovery = await discover(context.client, context.spec, timeout_s=discovery_timeout_s)
+        take(name, discovery)
 
     async with anyio.create_task_group() as group:
         for name in pool.clusters:
             group.start_soon(one, name)
-    return {name: found[name] for name in pool.clusters}
 
 
 def _close_cluster(pool: ClusterPool, name: str, discovery: Discovery) -> None:
@@ -214,14 +234,19 @@ async def rotate(
     *,
     waves: str | None = None,
 ) -> RunResult:
-    """Run every non-terminal row to its end, wave by wave; close the run in the ledger."""
+    """Run every non-terminal row to its end, wave by wave; close the run in the ledger.
+
+    `rows` is taken over (emptied): from here a pending row lives until its target has
+    started, and a finished target leaves its outcome only (and its final row with
+    `wiring.keep_rows`); the ledger has every row."""
     options = RunOptions.from_json(record.options)
     pending = order_rows(
         [r for r in rows if r.state is not TargetState.DONE], emergency=options.emergency
     )
     plan = cut_waves(pending, waves or options.waves)
     observer = wiring.observer or NullObserver()
-    final = {row.key: row for row in rows}
+    outcomes = {row.key: row.outcome for row in rows}
+    kept = {row.key: row for row in rows} if wiring.keep_rows else None
     log.info(
         events.RUN_STARTED,
         mode=record.mode.value,
@@ -234,12 +259,14 @@ async def rotate(
     await _load_calibrations(pool, store)  # before the display starts: nothing to stop
     _load_witnesses(pool, rows)
     observer.start(len(pending), len(pool.clusters), [len(w) for w in plan])
+    del pending
+    rows.clear()
     interrupted = False
     crash: Exception | None = None
     run = _run_context_for(record, options, store, overrides)
     budget = FailureBudget(options.max_fail_percent, options.min_fail_sample, options.fail_fast)
     try:
-        rotation = _Rotation(run, pool, final, budget, observer)
+        rotation = _Rotation(run, pool, outcomes, kept, budget, observer)
         run.on_outcome = rotation.account
         run.on_job_success = rotation.account_job_success
         run.on_retry = observer.retry_scheduled
@@ -255,7 +282,7 @@ async def rotate(
         # Shielded: a cancelled run (a second signal) is still closed `interrupted`.
         with anyio.CancelScope(shield=True):
             await store.aclose()
-            result = await _close_run(record, run, final, store, interrupted)
+            result = await _close_run(record, run, outcomes, kept, store, interrupted)
     if crash is not None:
         raise _crashed(record, store, crash) from crash
     return result
@@ -314,11 +341,13 @@ def _run_context_for(
 
 @dataclass
 class _Rotation:
-    """The moving parts of one rotation: the targets' latest rows and the budget."""
+    """The moving parts of one rotation: the targets' outcomes (final rows when kept) and
+    the budget."""
 
     run: RunContext
     pool: ClusterPool
-    final: dict[TargetKey, TargetRow]
+    outcomes: dict[TargetKey, str | None]
+    kept: dict[TargetKey, TargetRow] | None
     budget: FailureBudget
     observer: ProgressView
 
@@ -326,29 +355,35 @@ class _Rotation:
         async with anyio.create_task_group() as outer:
             if handle_signals:
                 outer.start_soon(_watch_signals, self.run, outer.cancel_scope)
-            for index, wave in enumerate(plan, start=1):
+            for index in range(1, len(plan) + 1):
+                wave, plan[index - 1] = plan[index - 1], []
+                canary = [row.key for row in wave] if index == 1 and len(plan) > 1 else None
                 await self.wave(index, wave)
-                if index == 1 and len(plan) > 1 and self.canary_failed(wave):
+                if canary is not None and self.canary_failed(canary):
                     self.run.stop(AbortReason.CANARY_FAILED)
             outer.cancel_scope.cancel()
 
     async def wave(self, index: int, wave: list[TargetRow]) -> None:
-        """Start the wave's targets; rows a previous process left in flight first, and
-        the others only once every in-flight one holds its slots again (their jobs may be
-        running: they count against the limits before any new POST)."""
+        """Start the wave's targets (`wave` is emptied: each row goes once its target has
+        started); rows a previous process left in flight first, and the others only once
+        every in-flight one holds its slots again (their jobs may be running: they count
+        against the limits before any new POST)."""
         log.info(events.WAVE_STARTED, wave=index, size=len(wave))
         self.observer.wave_started(index - 1, len(wave))  # the display counts from 0
         in_flight = [row for row in wave if row.state in IN_FLIGHT]
+        fresh = [row for row in wave if row.state not in IN_FLIGHT]
+        wave.clear()
         async with anyio.create_task_group() as group:
             settled = [anyio.Event() for _ in in_flight]
             for row, event in zip(in_flight, settled, strict=True):
                 group.start_soon(self.target, replace(row, wave=index), event.set)
+            del in_flight
             for event in settled:
                 await event.wait()
-            fresh = [row for row in wave if row.state not in IN_FLIGHT]
             lanes = None if self.run.options.emergency else int(self.run.limiter.total_tokens)
             start = self._starter(group, index)
             start_fed(group, fresh, self.pool.clusters, start, concurrency=lanes)
+            fresh.clear()  # the feeders' queues hold them until each one starts
         log.info(events.WAVE_FINISHED, wave=index)
 
     def _starter(self, group: TaskGroup, index: int) -> Starter:
@@ -361,8 +396,8 @@ class _Rotation:
         began()
         await self.target(row, None)
 
-    def canary_failed(self, wave: list[TargetRow]) -> bool:
-        return not all(is_success(self.final[row.key].outcome) for row in wave)
+    def canary_failed(self, wave: list[TargetKey]) -> bool:
+        return not all(is_success(self.outcomes[key]) for key in wave)
 
     async def target(self, row: TargetRow, on_slots: Callable[[], None] | None) -> None:
         recorder = TargetRecorder(row, self.run.ledger)
@@ -373,7 +408,9 @@ class _Rotation:
         try:
             await drive_target(self.run, self.pool[row.key.cluster], recorder, on_slots=on_slots)
         finally:
-            self.final[row.key] = recorder.row
+            self.outcomes[row.key] = recorder.row.outcome
+            if self.kept is not None:
+                self.kept[row.key] = recorder.row
             structlog.contextvars.reset_contextvars(**tokens)
         self.observer.target_finished(recorder.row.outcome or "aborted")
 
@@ -408,17 +445,17 @@ async def _watch_signals(run: RunContext, scope: CancelScope) -> None:
 async def _close_run(
     record: RunRecord,
     run: RunContext,
-    final: dict[TargetKey, TargetRow],
+    outcomes: dict[TargetKey, str | None],
+    kept: dict[TargetKey, TargetRow] | None,
     store: RunStore,
     interrupted: bool,
 ) -> RunResult:
-    _forgive_idle_stop(run, final)
+    _forgive_idle_stop(run, outcomes)
     status = _status(run.stop_reason, interrupted)
     await store.set_run_status(record.run_id, status, time.time())
-    rows = sorted(final.values(), key=lambda row: row.key)
-    outcomes = [Outcome(row.outcome) for row in rows if row.outcome is not None]
-    code = exit_code(record.mode, status, [row.outcome for row in rows])
-    totals = {o.value: outcomes.count(o) for o in Outcome}
+    code = exit_code(record.mode, status, outcomes.values())
+    counts = Counter(Outcome(outcome) for outcome in outcomes.values() if outcome is not None)
+    totals = {o.value: counts[o] for o in Outcome}
     aborted = status is RunStatus.ABORTED
     (log.warning if aborted else log.info)(
         events.RUN_ABORTED if aborted else events.RUN_FINISHED,
@@ -429,15 +466,14 @@ async def _close_run(
     )
     # The closed run as the ledger has it (with `ended_at`): the written reports must be
     # the ones `ontap-rekey report RUN_ID` renders from the ledger later.
+    rows = sorted(kept.values(), key=lambda row: row.key) if kept is not None else []
     return RunResult(await store.get_run(record.run_id), rows, code, run.stop_reason)
 
 
-def _forgive_idle_stop(run: RunContext, final: dict[TargetKey, TargetRow]) -> None:
+def _forgive_idle_stop(run: RunContext, outcomes: dict[TargetKey, str | None]) -> None:
     """A stop that aborted no target changed nothing: a run whose every target finished
     (e.g. the budget tripped by the last one to finish) is `finished`, never `aborted`."""
-    if run.stop_reason in ABORTING and not any(
-        row.outcome == Outcome.ABORTED.value for row in final.values()
-    ):
+    if run.stop_reason in ABORTING and Outcome.ABORTED.value not in outcomes.values():
         run.stop_reason = None
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain, zip_longest
 
@@ -79,8 +79,8 @@ def start_fed(
     across clusters), see `cluster_lanes`: only as many clusters are fed at once as
     fill it.
     """
-    per_cluster: dict[str, list[TargetRow]] = defaultdict(list)
-    for row in rows:
+    per_cluster: dict[str, deque[TargetRow]] = defaultdict(deque)  # each row taken out
+    for row in rows:  # when its target starts: the task holds it from then on
         per_cluster[row.key.cluster].append(row)
     limits = [clusters[name].limiter.total_tokens for name in per_cluster]
     lanes = cluster_lanes(limits, concurrency)
@@ -108,7 +108,7 @@ def cluster_lanes(limits: Sequence[float], concurrency: int | None) -> int | Non
 
 async def _feed(
     cluster: ClusterContext,
-    rows: Sequence[TargetRow],
+    rows: deque[TargetRow],
     start: Starter,
     lanes: anyio.Semaphore | None,
 ) -> None:
@@ -119,12 +119,12 @@ async def _feed(
         await _feed_rows(cluster, rows, start)
 
 
-async def _feed_rows(cluster: ClusterContext, rows: Sequence[TargetRow], start: Starter) -> None:
+async def _feed_rows(cluster: ClusterContext, rows: deque[TargetRow], start: Starter) -> None:
     cap = cluster.limiter.total_tokens * (1 + QUEUED_ROUNDS)
-    for row in rows:
+    while rows:
         await cluster.room_for(int(cap))
         # It counts as `starting` until its first step, where it queues for its slots
         # before its first wait: a count, not an event awaited per target (a trip of the
         # feeder through the event loop for each one).
         cluster.starting += 1
-        start(row, cluster.target_began)
+        start(rows.popleft(), cluster.target_began)

@@ -600,15 +600,24 @@ def _execute_rows(
     around every step, and a writer thread that must win the GIL back once per row from
     a busy event loop took ~50x longer per transaction (measured: 774 ms vs 15 ms for 120
     rows under a busy thread).
+
+    Each statement holds a power of two of rows (13 rows: 8, 4, 1, in order): the sqlite3
+    module caches every distinct statement compiled (128), and a statement of n rows is a
+    program of ~2.7 KB per row, so one size per batch size held up to 39 MB of SQLite's
+    memory at 10,000 targets and compiled most batches anew; now at most 11 sizes per
+    table, compiled once.
     """
     if not rows:
         return
     width = len(rows[0])
     per_statement = max(1, _MAX_PARAMS // width)
     placeholder = "(" + ", ".join("?" * width) + ")"
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        values = ", ".join([placeholder] * len(chunk))
+    start = 0
+    while start < len(rows):
+        size = 1 << (min(len(rows) - start, per_statement).bit_length() - 1)
+        chunk = rows[start : start + size]
+        start += size
+        values = ", ".join([placeholder] * size)
         conn.execute(f"{head} VALUES {values}{tail}", [v for row in chunk for v in row])
 
 
