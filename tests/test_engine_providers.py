@@ -25,28 +25,10 @@ from orchestrator.engine.verify import judge
 from orchestrator.ledger.records import TargetRow
 from orchestrator.ledger.schema import MIGRATIONS
 from orchestrator.ledger.store import Ledger
-from orchestrator.ontap.models import ClusterInfo, GcpKeyRing, KeyManagerConfig, KeyStore
+from orchestrator.ontap.models import ClusterInfo, KeyManagerConfig, KeyStore
+from tests.ontap_factories import key_manager_config
 
 AZURE_URL = "https://vault1.vault.azure.net/keys/kek"
-
-
-def _config(provider: Provider, svm: str, key: str, uuid: str = "u1") -> KeyManagerConfig:
-    return KeyManagerConfig(
-        provider=provider,
-        uuid=uuid,
-        scope="svm",
-        svm_name=svm,
-        svm_uuid=None,
-        key_id=key,
-        gcp=GcpKeyRing(None, None, None) if provider is Provider.GCP else None,
-        region=None,
-        cluster_state=True,
-        state_code=None,
-        state_message=None,
-        kms_reachable=True,
-        kms_message=None,
-        ekmip=(),
-    )
 
 
 def _spec(*svms: SvmEntry, all_svms: bool = False) -> ClusterSpec:
@@ -137,9 +119,9 @@ def test_rows_know_their_provider_operation_and_key_per_provider() -> None:
     )
     found = _discovery(
         (9, 14, 1),
-        _config(Provider.AWS, "a", "k-aws", "u1"),
-        _config(Provider.AZURE, "z", AZURE_URL, "u2"),
-        _config(Provider.GCP, "g", "gkey", "u3"),
+        key_manager_config(Provider.AWS, "a", "k-aws", "u1"),
+        key_manager_config(Provider.AZURE, "z", AZURE_URL, "u2"),
+        key_manager_config(Provider.GCP, "g", "gkey", "u3"),
     )
     rows = {r.key.svm: r for r in target_rows("r1", spec, found, Selection(), Operation.EXTERNAL)}
     assert {s: (r.provider, r.operation) for s, r in rows.items()} == {
@@ -156,7 +138,7 @@ def test_rows_know_their_provider_operation_and_key_per_provider() -> None:
 
 def test_internal_rows_expect_the_key_they_hold_and_send_no_body() -> None:
     spec = _spec(SvmEntry("a", "alias/new-key"))
-    found = _discovery((9, 12, 1), _config(Provider.AWS, "a", "k-old"))
+    found = _discovery((9, 12, 1), key_manager_config(Provider.AWS, "a", "k-old"))
     (row,) = target_rows("r1", spec, found, Selection(), Operation.INTERNAL)
     assert (row.operation, row.key_id_before, row.key_id_intended) == ("internal", "k-old", "k-old")
     assert row_intended_key(row) is None
@@ -165,7 +147,7 @@ def test_internal_rows_expect_the_key_they_hold_and_send_no_body() -> None:
 def test_version_gates_are_per_provider_and_operation() -> None:
     """On 9.10 an Azure configuration has rekey-internal but not rekey-external."""
     spec = _spec(all_svms=True)
-    found = _discovery((9, 10, 1), _config(Provider.AZURE, "z", AZURE_URL))
+    found = _discovery((9, 10, 1), key_manager_config(Provider.AZURE, "z", AZURE_URL))
     (external,) = target_rows("r1", spec, found, Selection(), Operation.EXTERNAL)
     (internal,) = target_rows("r1", spec, found, Selection(), Operation.INTERNAL)
     assert (external.outcome, external.reason) == ("skipped", "unsupported_version")
@@ -175,7 +157,7 @@ def test_version_gates_are_per_provider_and_operation() -> None:
 
 def test_a_provider_the_inventory_leaves_out_is_not_configured() -> None:
     spec = _spec(SvmEntry("g", "current", providers=(Provider.AWS,)))
-    found = _discovery((9, 14, 1), _config(Provider.GCP, "g", "gkey"))
+    found = _discovery((9, 14, 1), key_manager_config(Provider.GCP, "g", "gkey"))
     (row,) = target_rows("r1", spec, found, Selection())
     assert (row.outcome, row.reason, row.provider) == ("skipped", "not_configured", "gcp")
 
@@ -198,15 +180,15 @@ def _row(operation: Operation, before: str, intended: str) -> TargetRow:
 def test_an_internal_rekey_verifies_an_unchanged_key_id_and_is_no_key_evidence() -> None:
     store = KeyStore("s1", "a", "svm", "akv", True, "active")
     row = _row(Operation.INTERNAL, AZURE_URL, AZURE_URL)
-    result, changed = judge(_config(Provider.AZURE, "a", AZURE_URL), store, row)
+    result, changed = judge(key_manager_config(Provider.AZURE, "a", AZURE_URL), store, row)
     assert (result.event, changed) == (Event.VERIFIED, False)
-    moved, _ = judge(_config(Provider.AZURE, "a", AZURE_URL + "2"), store, row)
+    moved, _ = judge(key_manager_config(Provider.AZURE, "a", AZURE_URL + "2"), store, row)
     assert (moved.event, moved.reason) == (Event.VERIFY_MISMATCH, Reason.KEY_ID_MISMATCH)
 
 
 def test_an_external_rekey_counts_the_new_key_id_as_evidence() -> None:
     row = _row(Operation.EXTERNAL, AZURE_URL, AZURE_URL + "2")
-    result, changed = judge(_config(Provider.AZURE, "a", AZURE_URL + "2"), None, row)
+    result, changed = judge(key_manager_config(Provider.AZURE, "a", AZURE_URL + "2"), None, row)
     assert (result.event, changed) == (Event.VERIFIED, True)
 
 
@@ -220,9 +202,9 @@ def test_wanted_targets_are_the_inventory_targets_with_their_settings() -> None:
     )
     found = _discovery(
         (9, 14, 1),
-        _config(Provider.AWS, "c", "k1", "u1"),
-        _config(Provider.AZURE, "c", AZURE_URL, "u2"),
-        _config(Provider.AWS, "b", "k3", "u3"),
+        key_manager_config(Provider.AWS, "c", "k1", "u1"),
+        key_manager_config(Provider.AZURE, "c", AZURE_URL, "u2"),
+        key_manager_config(Provider.AWS, "b", "k3", "u3"),
     )
     wanted = list(wanted_targets(spec, found))
     assert [(w.svm, w.key_id, w.priority) for w in wanted] == [

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from orchestrator.ledger import report_rows
+from orchestrator.ledger.records import RunRecord, TargetRow, Transition
 from orchestrator.ledger.store import Ledger
 from tests.synthetic_run import make_rows, make_run
 
@@ -20,12 +21,7 @@ def test_report_rows_are_the_full_rows_without_evidence_and_detail(tmp_path: Pat
     ]
     steps = [replace(step, detail={"job_uuid": f"j{index}"}) for index, step in enumerate(steps)]
     with Ledger.open(tmp_path / "state.db") as ledger:
-        ledger.create_run(run)
-        ledger.add_targets(rows)
-        by_key_row = {row.key: row for row in rows}
-        ledger.write([(by_key_row[step.key], step) for step in steps])
-        targets = report_rows.targets(ledger, run.run_id)
-        transitions = report_rows.transitions(ledger, run.run_id, targets)
+        targets, transitions = _recorded_and_read(ledger, run, rows, steps)
         assert targets == [replace(row, evidence={}) for row in ledger.targets(run.run_id)]
         assert transitions == [replace(t, detail={}) for t in ledger.transitions(run.run_id)]
     assert any(row.facts for row in targets)  # facts are read (the reports show them)
@@ -42,12 +38,7 @@ def test_report_rows_hold_each_repeated_text_once(tmp_path: Path) -> None:
     rows, steps = make_rows(run)
     rows = [replace(row, facts={"version": "9.14.1", "region": "us-east-1"}) for row in rows]
     with Ledger.open(tmp_path / "state.db") as ledger:
-        ledger.create_run(run)
-        ledger.add_targets(rows)
-        by_key_row = {row.key: row for row in rows}
-        ledger.write([(by_key_row[step.key], step) for step in steps])
-        targets = report_rows.targets(ledger, run.run_id)
-        transitions = report_rows.transitions(ledger, run.run_id, targets)
+        targets, transitions = _recorded_and_read(ledger, run, rows, steps)
 
     def distinct(texts: list[str]) -> int:
         return len({id(text) for text in texts})
@@ -60,3 +51,15 @@ def test_report_rows_hold_each_repeated_text_once(tmp_path: Path) -> None:
     assert distinct([key for row in targets for key in row.facts]) == 2
     assert distinct([row.facts["version"] for row in targets]) == 1
     assert distinct([step.event for step in transitions]) == len({s.event for s in transitions})
+
+
+def _recorded_and_read(
+    ledger: Ledger, run: RunRecord, rows: list[TargetRow], steps: list[Transition]
+) -> tuple[list[TargetRow], list[Transition]]:
+    """`rows` and `steps` recorded in `ledger`, then read back by the reports' reader."""
+    ledger.create_run(run)
+    ledger.add_targets(rows)
+    by_key_row = {row.key: row for row in rows}
+    ledger.write([(by_key_row[step.key], step) for step in steps])
+    targets = report_rows.targets(ledger, run.run_id)
+    return targets, report_rows.transitions(ledger, run.run_id, targets)

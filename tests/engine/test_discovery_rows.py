@@ -18,28 +18,10 @@ from orchestrator.core.selectors import Selection
 from orchestrator.core.targets import TargetKey, TargetState
 from orchestrator.engine.discovery import GCP_KEY_FACT, Discovery, target_rows
 from orchestrator.ledger.records import TargetRow
-from orchestrator.ontap.models import ClusterInfo, GcpKeyRing, KeyManagerConfig
+from orchestrator.ontap.models import ClusterInfo, GcpKeyRing
+from tests.ontap_factories import key_manager_config
 
 INFO = ClusterInfo("c1", "CU-1", (9, 14, 1), "9.14.1")
-
-
-def _config(provider: Provider, svm: str, key: str, uuid: str) -> KeyManagerConfig:
-    return KeyManagerConfig(
-        provider=provider,
-        uuid=uuid,
-        scope="svm",
-        svm_name=svm,
-        svm_uuid=None,
-        key_id=key,
-        gcp=GcpKeyRing("p", "l", "r") if provider is Provider.GCP else None,
-        region=None,
-        cluster_state=True,
-        state_code=None,
-        state_message=None,
-        kms_reachable=True,
-        kms_message=None,
-        ekmip=(),
-    )
 
 
 SPEC = ClusterSpec(
@@ -58,8 +40,8 @@ FOUND = Discovery(
     "c1",
     info=INFO,
     configs=(
-        _config(Provider.AWS, "a", "alias/old", "u-a"),
-        _config(Provider.GCP, "g", "gkey", "u-g"),
+        key_manager_config(Provider.AWS, "a", "alias/old", "u-a"),
+        key_manager_config(Provider.GCP, "g", "gkey", "u-g", GcpKeyRing("p", "l", "r")),
     ),
 )
 
