@@ -13,6 +13,10 @@ serves HTTPS, as every real cluster does; every rekey job lasts `--job-seconds`)
 - the orchestrator's CPU ms per target and peak RSS (the run process's own rusage, from
   `os.wait4`);
 - requests per target, from the simulators' `GET /_sim/stats`;
+- where the wall time went (`phases`, from the run's log lines): start-up (spawn to the
+  first `discovery.started`), discovery (to the last `discovery.finished`), the plan (to the
+  first `attempt.started`), the rotation (to the last `target.finished`), the reports (to
+  the exit); and `rotation_efficiency` = LB / rotation, the rotation alone against the bound;
 - each simulator shard's CPU during the run, as a share of one core (`sim_busiest_share`):
   near 1.0 means the simulator, not the orchestrator, set the pace: add `--sim-processes`.
 
@@ -34,6 +38,7 @@ import sqlite3
 import sys
 import tempfile
 from collections import Counter, defaultdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +131,30 @@ def bounds(
     return flat, aware, len(rows), sizes
 
 
+PHASE_MARKS = ("discovery.started", "discovery.finished", "attempt.started", "target.finished")
+
+
+def phases(log_file: Path, started_at: float, wall: float) -> dict[str, float | None]:
+    """Seconds of the run's wall in each phase, from its JSON log lines (None: no such line)."""
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    with log_file.open(encoding="utf-8") as lines:
+        for line in lines:
+            event = next((mark for mark in PHASE_MARKS if f'"event": "{mark}"' in line), None)
+            if event is None:
+                continue
+            at = datetime.fromisoformat(json.loads(line)["timestamp"]).timestamp()
+            first[event] = min(first.get(event, at), at)
+            last[event] = max(last.get(event, at), at)
+    marks = [started_at, first.get("discovery.started"), last.get("discovery.finished"),
+             first.get("attempt.started"), last.get("target.finished"), started_at + wall]  # fmt: skip
+    names = ("startup_s", "discovery_s", "plan_s", "rotation_s", "reports_s")
+    return {
+        name: None if begin is None or end is None else round(end - begin, 2)
+        for name, begin, end in zip(names, marks, marks[1:], strict=False)
+    }
+
+
 def machine_load() -> float:
     """The 1-minute load average when the measurement ended (2 cores, shared)."""
     return os.getloadavg()[0]
@@ -149,6 +178,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     truth = ground_truth(stats)
     report = json.loads((work / "report" / "report.json").read_text())
     wall = result["wall_s"]
+    spent = phases(work / "run.log.jsonl", result["started_at"], wall)
+    rotation = spent["rotation_s"]
     return {
         "clusters": args.clusters,
         "targets": targets,
@@ -163,6 +194,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "efficiency": round(flat / wall, 3),
         "wave_aware_bound_s": aware,
         "efficiency_wave_aware": round(aware / wall, 3),
+        "phases": spent,
+        "rotation_efficiency": round(flat / rotation, 3) if rotation else None,
         "cpu_ms_per_target": round(1000 * result["cpu_s"] / max(targets, 1), 3),
         "cpu_s": round(result["cpu_s"], 2),
         "peak_rss_mib": round(result["peak_rss_mib"], 1),

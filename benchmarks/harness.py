@@ -209,7 +209,7 @@ class SimulatedFleet:
 def run_child(command: list[str], env: dict[str, str], out: Path, err: Path) -> dict[str, Any]:
     """Run `command` to its end: exit code, wall seconds, CPU seconds and peak RSS (MiB)
     of that child alone (`os.wait4`: its own rusage, with its waited-for descendants)."""
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     with out.open("wb") as stdout, err.open("wb") as stderr:
         child = subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
         _, status, usage = os.wait4(child.pid, 0)
@@ -218,6 +218,7 @@ def run_child(command: list[str], env: dict[str, str], out: Path, err: Path) -> 
     return {
         "exit_code": child.returncode,
         "wall_s": wall,
+        "started_at": started_at,  # epoch seconds, to place the run's log lines in its wall
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_mib": usage.ru_maxrss / 1024,  # KiB on Linux
     }

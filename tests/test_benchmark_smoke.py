@@ -61,6 +61,16 @@ def test_fleet_benchmark_over_tls_and_two_simulator_shards_counts_right(tmp_path
     assert out["efficiency"] == pytest.approx(out["lower_bound_s"] / out["wall_s"], rel=0.01)
     for key in ("cpu_ms_per_target", "peak_rss_mib"):
         assert out[key] > 0
+    # where the wall went: every phase was seen in the log, none negative, and together they
+    # are the wall (each rounded to 0.01 s)
+    spent = out["phases"]
+    assert set(spent) == {"startup_s", "discovery_s", "plan_s", "rotation_s", "reports_s"}
+    assert all(seconds is not None and seconds >= 0 for seconds in spent.values()), spent
+    assert sum(spent.values()) == pytest.approx(out["wall_s"], abs=0.06)
+    assert spent["rotation_s"] >= out["lower_bound_s"]  # no rotation beats its bound
+    assert out["rotation_efficiency"] == pytest.approx(
+        out["lower_bound_s"] / spent["rotation_s"], rel=0.02
+    )
 
 
 def test_peer_benchmark_rotates_the_same_fleet_with_the_official_client(tmp_path: Path) -> None:
