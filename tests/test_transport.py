@@ -393,3 +393,44 @@ async def test_a_compressed_answer_that_does_not_decode_is_maybe_sent() -> None:
         error = await post_rekey(http)
     assert error.kind is ErrorKind.SENT
     assert error.maybe_sent is True
+
+
+# -- connections opened ahead of their requests (ClusterTransport.open_idle) --------------
+
+
+async def test_connections_opened_ahead_send_nothing_and_carry_the_next_requests() -> None:
+    async with serve(keep_answering) as wire:
+        transport = ClusterTransport(ssl_context=None, limits=LIMITS)
+        url = httpx.URL(f"http://127.0.0.1:{wire.port}/")
+        assert await transport.open_idle(url, 3, timeout=2.0) == 3
+        await anyio.sleep(0.2)  # a request, had one been sent, would have arrived
+        assert (wire.connections, wire.requests) == (3, [])
+        assert await transport.open_idle(url, 3, timeout=2.0) == 0  # 3 are idle already
+        http = httpx.AsyncClient(base_url=str(url), transport=transport)
+        async with http, anyio.create_task_group() as group:
+            for _ in range(3):
+                group.start_soon(http.get, "/api/x")
+    assert (wire.connections, len(wire.requests)) == (3, 3)
+
+
+async def test_connections_opened_ahead_stay_within_the_pools_limits() -> None:
+    two = httpx.Limits(max_connections=2, max_keepalive_connections=2, keepalive_expiry=4.0)
+    async with serve(keep_answering) as wire:
+        transport = ClusterTransport(ssl_context=None, limits=two)
+        assert await transport.open_idle(httpx.URL(f"http://127.0.0.1:{wire.port}/"), 5, 2.0) == 2
+        await transport.aclose()
+    assert wire.connections == 2
+
+
+async def test_a_connection_that_fails_to_open_ahead_is_silent_and_the_post_decides() -> None:
+    """Nothing listens: opening ahead fails without an error; the POST then opens its own
+    connection, fails to, and is "never sent" exactly as without opening ahead."""
+    async with serve(keep_answering) as wire:
+        port = wire.port
+    transport = ClusterTransport(ssl_context=None, limits=LIMITS)
+    assert await transport.open_idle(httpx.URL(f"http://127.0.0.1:{port}/"), 4, 2.0) == 0
+    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", transport=transport)
+    async with http:
+        error = await post_rekey(http)
+    assert error.kind is ErrorKind.CONNECT
+    assert error.maybe_sent is False
