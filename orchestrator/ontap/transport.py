@@ -423,7 +423,7 @@ class ClusterTransport(httpx.AsyncBaseTransport):
             nonlocal opened
             try:
                 connection = await self._connect(request, timeouts)
-            except Exception:  # whatever it was, the request opens its own and meets it there
+            except httpx.TransportError:
                 return
             finally:
                 self._slots.release()
