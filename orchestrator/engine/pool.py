@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from types import TracebackType
 
 import anyio
@@ -13,16 +12,12 @@ from anyio.abc import TaskGroup
 from orchestrator.core.backoff import RetryBudget
 from orchestrator.core.inventory import ClusterSpec
 from orchestrator.core.options import RunOptions, cluster_limit
-from orchestrator.core.targets import TargetState
-from orchestrator.core.waves import parse_waves, wave_sizes
 from orchestrator.engine import collector
 from orchestrator.engine.breaker import CircuitBreaker
 from orchestrator.engine.context import ClusterContext
 from orchestrator.engine.readback import DEFAULT_BUSY_WAIT_S, DEFAULT_IN_FLIGHT_WAIT_S
-from orchestrator.engine.scheduling import cluster_lanes
-from orchestrator.ledger.records import TargetRow
 from orchestrator.ontap.client import OntapClient
-from orchestrator.ontap.connect import OntapHttpClient, build_http_client
+from orchestrator.ontap.connect import build_http_client
 
 TransportFactory = Callable[[ClusterSpec], httpx.AsyncBaseTransport]
 """Tests inject a transport per cluster (the in-process simulator, a MockTransport)."""
@@ -41,13 +36,10 @@ class ClusterPool:
         options: RunOptions,
         transport_factory: TransportFactory | None = None,
     ) -> None:
-        self._http: dict[str, httpx.AsyncClient] = {}
         self.clusters: dict[str, ClusterContext] = {
-            spec.name: _context(spec, options, transport_factory, self._http) for spec in specs
+            spec.name: _context(spec, options, transport_factory) for spec in specs
         }
-        self._options = options
         self._batchers: TaskGroup | None = None
-        self._warming: anyio.CancelScope | None = None  # around the connections opening
 
     def __getitem__(self, name: str) -> ClusterContext:
         return self.clusters[name]
@@ -67,23 +59,6 @@ class ClusterPool:
         self._batchers = group
         return self
 
-    def warm_up(self, rows: Sequence[TargetRow]) -> None:
-        """Open, in the background, the connections the rotation's first round will use,
-        when that round starts every cluster at once (`first_round`): its POSTs then go
-        out on open connections instead of 750 TLS handshakes at the same moment on both
-        sides. Nothing is sent on them until a request is; a failure is silent."""
-        wanted = first_round(rows, self.clusters, self._options)
-        if wanted and self._batchers is not None:
-            self._batchers.start_soon(self._open_connections, wanted)
-
-    async def _open_connections(self, wanted: dict[str, int]) -> None:
-        with anyio.CancelScope() as self._warming:
-            async with anyio.create_task_group() as group:
-                for name, count in wanted.items():
-                    http = self._http[name]
-                    if isinstance(http, OntapHttpClient):
-                        group.start_soon(http.open_idle, count)
-
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
@@ -91,8 +66,6 @@ class ClusterPool:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if self._warming is not None:  # connections still opening: not needed any more
-                self._warming.cancel()
             for context in self.clusters.values():
                 context.batcher.close()  # a read-back still waiting ends with an error
             # outside the shield: the batchers' task group was entered before it; the
@@ -106,34 +79,8 @@ class ClusterPool:
             collector.restore()
 
 
-def first_round(
-    rows: Sequence[TargetRow], clusters: dict[str, ClusterContext], options: RunOptions
-) -> dict[str, int]:
-    """How many connections each cluster's first round uses, when the rotation starts
-    with every pending target's cluster at its limit at once; otherwise none at all.
-
-    Only then are the connections used as soon as the rotation starts (before an idle
-    connection expires): not when the first wave is a part of the targets (a canary, whose
-    wave ends before the next starts), nor when the global limit does not hold every
-    cluster's first round or lanes feed only some clusters at first (2,500 clusters x 4
-    under 1,000: most would wait for their lane and their connections expire)."""
-    pending = Counter(row.key.cluster for row in rows if row.state is not TargetState.DONE)
-    total = sum(pending.values())
-    if not total or wave_sizes(total, parse_waves(options.waves))[0] < total:
-        return {}
-    limits = {name: int(clusters[name].limiter.total_tokens) for name in pending}
-    wanted = {name: min(limits[name], count) for name, count in pending.items()}
-    lanes = None if options.emergency else cluster_lanes(list(limits.values()), options.concurrency)
-    if sum(wanted.values()) > options.concurrency or (lanes is not None and lanes < len(limits)):
-        return {}
-    return wanted
-
-
 def _context(
-    spec: ClusterSpec,
-    options: RunOptions,
-    transport_factory: TransportFactory | None,
-    clients: dict[str, httpx.AsyncClient],
+    spec: ClusterSpec, options: RunOptions, transport_factory: TransportFactory | None
 ) -> ClusterContext:
     limit = cluster_limit(options, spec.per_cluster)
     http = build_http_client(
@@ -145,7 +92,6 @@ def _context(
         ),
         transport=transport_factory(spec) if transport_factory else None,
     )
-    clients[spec.name] = http
     return ClusterContext(
         spec=spec,
         client=OntapClient(spec.name, http),

@@ -121,7 +121,6 @@ async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
             if wiring.confirm and not await anyio.to_thread.run_sync(wiring.confirm, shown):
                 return None
             del shown  # and its lists of the rows: `rotate` lets each row go once started
-            pool.warm_up(rows)  # while the rows go into the ledger
             await store.create_run(record)
             await store.add_targets(rows)
             return await rotate(record, rows, pool, wiring, request.inventory.retry)

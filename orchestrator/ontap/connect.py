@@ -153,14 +153,6 @@ class OntapHttpClient(httpx.AsyncClient):
         self._headers_seen: tuple[httpx.URL, list[tuple[bytes, bytes]]] | None = None
         self._header_sets: dict[int | None, httpx.Headers | None] = {}
 
-    async def open_idle(self, count: int) -> int:
-        """Open connections to the cluster until `count` are idle, ahead of the requests
-        that will use them (`ClusterTransport.open_idle`; nothing with another transport)."""
-        transport = self._lean_transport
-        if not isinstance(transport, ClusterTransport) or self.is_closed:
-            return 0
-        return await transport.open_idle(self.base_url, count, self.timeout.connect)
-
     # ONTAP's REST API is stateless (credentials on every request): the client keeps no
     # cookies and never parses a Set-Cookie (httpx wraps each response for its cookie jar
     # otherwise: ~4 % of a fleet run's CPU). A jar passed to httpx is copied into a real

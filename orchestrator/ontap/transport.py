@@ -408,40 +408,6 @@ class ClusterTransport(httpx.AsyncBaseTransport):
         if isinstance(self._ssl_context, ResumingContext):
             connection.origin = origin  # its session is taken after its first response
 
-    async def open_idle(self, url: httpx.URL, count: int, timeout: float | None) -> int:
-        """Open connections to `url` ahead of the requests that will use them, until
-        `count` are idle (never beyond the pool's limits); how many it opened.
-
-        Opening a connection (TCP, the TLS handshake) sends no request: they wait in the
-        idle pool, under its expiry, for the next requests. A connection that fails to
-        open is left out silently (the request opens its own and decides as always)."""
-        request = httpx.Request("GET", url)  # names the origin; never sent
-        timeouts: dict[str, float | None] = {"connect": timeout}
-        opened = 0
-
-        async def one() -> None:
-            nonlocal opened
-            try:
-                connection = await self._connect(request, timeouts)
-            except httpx.TransportError:
-                return
-            finally:
-                self._slots.release()
-            if self._closed or len(self._idle) >= self._max_idle:
-                connection.close()
-                return
-            opened += 1
-            self._give_back(connection, keep_alive=True)
-
-        async with anyio.create_task_group() as group:
-            for _ in range(count - len(self._idle)):
-                try:
-                    self._slots.acquire_nowait()  # a slot while it opens: within the limit
-                except anyio.WouldBlock:
-                    break
-                group.start_soon(one)
-        return opened
-
     async def aclose(self) -> None:
         self._closed = True
         if self._sweep is not None:
