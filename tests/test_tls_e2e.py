@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from orchestrator.cli import main
+from orchestrator.ontap.transport import HANDSHAKES
 from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, write_inventory
 from orchestrator.simulator.server import Simulation, running_simulator
@@ -123,3 +124,18 @@ def test_a_plan_records_the_tls_flag_like_a_run(sim: Simulation, tmp_path: Path)
     assert sorted(e["cluster"] for e in flagged) == list(CLUSTERS)
     report = json.loads((reports / "report.json").read_text())
     assert sorted(report["tls_verify_disabled"]) == list(CLUSTERS)
+
+
+def test_a_run_resumes_tls_sessions_per_cluster(sim: Simulation, tmp_path: Path) -> None:
+    """After a cluster's first connection, its next connections resume its TLS session
+    (ontap/transport.py): a run over TLS counts resumed handshakes, and still succeeds."""
+    assert sim.ca_pem_path is not None
+    inventory = _inventory(tmp_path, sim, {"ca_bundle": str(sim.ca_pem_path)})
+    before = HANDSHAKES.copy()
+    code, reports, _ = _command(tmp_path, "run", inventory)
+    assert code == 0
+    assert json.loads((reports / "report.json").read_text())["totals"]["rekeyed"] == 6
+    full = HANDSHAKES["full"] - before["full"]
+    resumed = HANDSHAKES["resumed"] - before["resumed"]
+    assert full >= len(CLUSTERS)  # at least each cluster's first connection
+    assert resumed >= 1

@@ -37,7 +37,7 @@ from orchestrator import __version__
 from orchestrator.core.inventory import BasicAuth, CertAuth, ClusterSpec, TlsSettings, TokenAuth
 from orchestrator.errors import CredentialError
 from orchestrator.ontap.secret_command import command_secret
-from orchestrator.ontap.transport import ClusterTransport
+from orchestrator.ontap.transport import ClusterTransport, resuming_context
 
 SecretSink = Callable[[str], None]
 """Called with each secret the moment it is read (e.g. to scrub it from every log line)."""
@@ -445,11 +445,12 @@ _SHARED_CONTEXTS: dict[tuple[str | None, bool], ssl.SSLContext] = {}
 
 
 def _verifying_context(cluster: str, tls: TlsSettings) -> ssl.SSLContext:
+    # ssl.create_default_context's settings, in a context that can resume TLS sessions
     if tls.ca_bundle is None:
-        context = ssl.create_default_context()
+        context = resuming_context()
     else:
         try:
-            context = ssl.create_default_context(cafile=str(tls.ca_bundle))
+            context = resuming_context(cafile=str(tls.ca_bundle))
         except (OSError, ssl.SSLError) as exc:
             raise CredentialError(
                 f"{cluster}: cannot load the CA bundle {tls.ca_bundle} (tls.ca_bundle): "

@@ -22,6 +22,13 @@ A pooled connection the server has closed while idle is noticed (`connection_los
 before it is reused; one the server closes at the same moment the request goes out is
 "sent", exactly as with httpcore: idle connections expire (`keepalive_expiry`) before a
 typical server keep-alive timeout so this is rare.
+
+TLS sessions are resumed per origin (scheme, host, port, server name: a session is never
+offered to another cluster): once a connection has read its first response (TLS 1.3 sends
+the ticket after the handshake), its session is kept, and the next connections to that
+origin offer it through a `ResumingContext`. A server that refuses it gets a full
+handshake (OpenSSL falls back by itself); a resumed session was verified, certificate and
+host name, in the full handshake it came from, and only that server can accept it.
 """
 
 from __future__ import annotations
@@ -29,9 +36,12 @@ from __future__ import annotations
 import asyncio
 import asyncio.sslproto
 import math
+import os
 import ssl
+import sys
 import time
-from collections import deque
+from collections import Counter, deque
+from contextvars import ContextVar
 from typing import Any, cast
 
 import anyio
@@ -45,6 +55,59 @@ import httpx
 _TLS_READ_BUFFER = 16 * 1024
 _tls = asyncio.sslproto.SSLProtocol
 _tls.max_size = min(_tls.max_size, _TLS_READ_BUFFER)
+
+
+Origin = tuple[str, str, int, str | None]
+"""(scheme, host, port, server_hostname): where a TLS session may be offered again."""
+
+HANDSHAKES: Counter[str] = Counter()
+"""TLS handshakes of this process by kind, "full" or "resumed" (every transport's)."""
+
+_OFFER: ContextVar[ssl.SSLSession | None] = ContextVar("ontap_rekey_tls_offer", default=None)
+
+
+class ResumingContext(ssl.SSLContext):
+    """A client context whose new connections offer the session the transport chose.
+
+    asyncio's TLS transport builds its `SSLObject` with `context.wrap_bio(...)` inside
+    `loop.create_connection`, which has no `session=` argument: the transport sets the
+    session to offer in a context variable of the connecting task for that call.
+    """
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        offer = _OFFER.get() if session is None and not server_side else None
+        if offer is not None:
+            try:
+                return super().wrap_bio(incoming, outgoing, server_side, server_hostname, offer)
+            except ValueError:  # a session of another context: never offered, never fatal
+                pass
+        return super().wrap_bio(incoming, outgoing, server_side, server_hostname, session)
+
+
+def resuming_context(cafile: str | None = None) -> ResumingContext:
+    """`ssl.create_default_context(cafile=cafile)` (client side), as a `ResumingContext`:
+    verification and host name checking on, the system trust store without `cafile`.
+    `tests/test_transport_tls.py` compares every setting with the standard library's."""
+    context = ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.check_hostname = True
+    if sys.version_info >= (3, 13):  # what create_default_context adds from 3.13 on
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | ssl.VERIFY_X509_STRICT
+    if cafile:
+        context.load_verify_locations(cafile)
+    else:
+        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    keylog = os.environ.get("SSLKEYLOGFILE")
+    if keylog and not sys.flags.ignore_environment:  # as the standard library does
+        context.keylog_filename = keylog
+    return context
 
 
 class _Dropped(Exception):
@@ -73,11 +136,17 @@ class _Connection(asyncio.Protocol):
         self._encoded = False
         self.closed = False
         self.idle_since = 0.0
+        self.origin: Origin | None = None  # until its TLS session is taken (after a response)
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def ssl_object(self) -> ssl.SSLObject | None:
+        if self._transport is None:
+            return None
+        return cast("ssl.SSLObject | None", self._transport.get_extra_info("ssl_object"))
 
     def data_received(self, data: bytes) -> None:
         if self._parser is None:  # bytes nobody asked for: the connection is unusable
@@ -210,6 +279,8 @@ class ClusterTransport(httpx.AsyncBaseTransport):
         self._idle: deque[_Connection] = deque()
         self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
+        self._sessions: dict[Origin, ssl.SSLSession] = {}
+        self.handshakes: Counter[str] = Counter()  # "full" / "resumed", this cluster's
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
@@ -220,8 +291,19 @@ class ClusterTransport(httpx.AsyncBaseTransport):
             response, keep_alive = await self._exchange(connection, request, head, body, timeouts)
         finally:
             self._slots.release()
+        if connection.origin is not None:  # a new TLS connection's first response
+            self._keep_session(connection, connection.origin)
         self._give_back(connection, keep_alive)
         return response
+
+    def _keep_session(self, connection: _Connection, origin: Origin) -> None:
+        """Keep the connection's TLS session for the next connections to its origin: the
+        newest one (a resumed connection brings a fresh ticket too)."""
+        connection.origin = None
+        ssl_object = connection.ssl_object()
+        session = ssl_object.session if ssl_object is not None else None
+        if session is not None and session.has_ticket:
+            self._sessions[origin] = session
 
     async def _exchange(
         self,
@@ -300,17 +382,31 @@ class ClusterTransport(httpx.AsyncBaseTransport):
         host = url.host
         port = url.port or (443 if url.scheme == "https" else 80)
         tls = self._ssl_context if url.scheme == "https" else None
+        origin: Origin = (url.scheme, host, port, host if tls else None)
         loop = asyncio.get_running_loop()
+        offer = _OFFER.set(self._sessions.get(origin) if tls is not None else None)
         try:
             with anyio.fail_after(timeouts.get("connect")):
                 _, connection = await loop.create_connection(
-                    _Connection, host, port, ssl=tls, server_hostname=host if tls else None
+                    _Connection, host, port, ssl=tls, server_hostname=origin[3]
                 )
         except TimeoutError:
             raise httpx.ConnectTimeout("connect timed out", request=request) from None
         except (OSError, ssl.SSLError) as exc:  # refused, unreachable, TLS handshake
             raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+        finally:
+            _OFFER.reset(offer)
+        if tls is not None:
+            self._count_handshake(connection, origin)
         return connection
+
+    def _count_handshake(self, connection: _Connection, origin: Origin) -> None:
+        ssl_object = connection.ssl_object()
+        kind = "resumed" if ssl_object is not None and ssl_object.session_reused else "full"
+        self.handshakes[kind] += 1
+        HANDSHAKES[kind] += 1
+        if isinstance(self._ssl_context, ResumingContext):
+            connection.origin = origin  # its session is taken after its first response
 
     async def aclose(self) -> None:
         self._closed = True
