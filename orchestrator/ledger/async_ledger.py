@@ -163,15 +163,25 @@ class AsyncLedger:
         """Commit batch after batch (a calibration when no write waits) until closed, or
         idle for `IDLE_EXIT_S`."""
         try:
-            while (work := self._take()) is not None:
-                if isinstance(work, _Save):
-                    self._save(work.save)
-                else:
-                    self._commit_batch(work)
+            while self._work_once():
+                pass
         except BaseException:  # not a thread for dead: the next write starts another
             with self._lock:
                 self._thread = None
             raise
+
+    def _work_once(self) -> bool:
+        """Commit the next batch or save a calibration; False once the thread may end.
+        (A function of its own: its locals, the batch's rows among them, go when it
+        returns, not when the thread takes the next batch, maybe seconds later.)"""
+        work = self._take()
+        if work is None:
+            return False
+        if isinstance(work, _Save):
+            self._save(work.save)
+        else:
+            self._commit_batch(work)
+        return True
 
     def _commit_batch(self, batch: _Batch) -> None:
         try:
