@@ -20,8 +20,9 @@ cancelled); the cancellation is delivered once the write is committed.
 Besides the writes, every other ledger call of a run (the lock, the run's record and
 status, its rows, the calibrations) is awaited here too, off the loop: this class
 implements the engine's `RunStore` port (engine/store.py), and nothing of a run blocks
-the event loop on SQLite or `flock`. Those calls and the commits never use the
-connection at the same time (`_db`, a lock).
+the event loop on SQLite or `flock`. Those calls run on the same writer thread, between
+batches (one thread, so one malloc arena: the rows discovery adds and the writes' rows
+share it, instead of growing one arena per thread).
 """
 
 from __future__ import annotations
@@ -87,6 +88,18 @@ class _Save:
         self.save = save
 
 
+class _Call:
+    """Any other ledger call, awaited: its result or error, handed back on the loop."""
+
+    __slots__ = ("done", "error", "func", "loop", "result")
+
+    def __init__(self, func: Callable[[], Any], loop: asyncio.AbstractEventLoop) -> None:
+        self.func, self.loop = func, loop
+        self.done = anyio.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
 @dataclass
 class WriteStats:
     """What the writer did: for benchmarks and tests."""
@@ -110,8 +123,7 @@ class AsyncLedger:
         self._save_error: BaseException | None = None  # raised by the next call
         self._thread: threading.Thread | None = None
         self._closing = False
-        self._db = threading.Lock()  # the connection: one user at a time
-        self._limiter: anyio.CapacityLimiter | None = None  # created on the event loop
+        self._calls: list[_Call] = []  # awaited calls, run between batches
 
     @property
     def _queue(self) -> list[_Pending]:
@@ -179,14 +191,23 @@ class AsyncLedger:
             return False
         if isinstance(work, _Save):
             self._save(work.save)
+        elif isinstance(work, _Call):
+            self._run_call(work)
         else:
             self._commit_batch(work)
         return True
 
+    def _run_call(self, call: _Call) -> None:
+        try:
+            call.result = call.func()
+        except Exception as exc:  # the caller raises it
+            call.error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            call.loop.call_soon_threadsafe(call.done.set)
+
     def _commit_batch(self, batch: _Batch) -> None:
         try:
-            with self._db:
-                errors = _commit(self.ledger, [p.item for p in batch.items])
+            errors = _commit(self.ledger, [p.item for p in batch.items])
         except Exception as exc:  # handed to each writer of the batch
             errors = [exc] * len(batch.items)
         except BaseException:  # never leave a writer waiting
@@ -194,14 +215,18 @@ class AsyncLedger:
             raise
         self._hand_back(batch, errors)
 
-    def _take(self) -> _Batch | _Save | None:
+    def _take(self) -> _Batch | _Call | _Save | None:
+        """The next work: the queued writes first (a POST waits for its intent), then a
+        call, then a calibration (nobody waits for it)."""
         with self._lock:
-            while self._next is None and not self._saves:
+            while self._next is None and not self._calls and not self._saves:
                 idle = self._closing or not self._lock.wait(IDLE_EXIT_S)
-                if idle and self._next is None and not self._saves:
+                if idle and self._next is None and not self._calls and not self._saves:
                     self._thread = None
                     return None
-            if self._next is None:  # writes first: a calibration may wait, a POST may not
+            if self._next is None and self._calls:
+                return self._calls.pop(0)
+            if self._next is None:
                 self._saving = True
                 return _Save(self._saves.pop(0))
             batch, self._next = self._next, None
@@ -210,8 +235,7 @@ class AsyncLedger:
 
     def _save(self, save: Callable[[], None]) -> None:
         try:
-            with self._db:
-                save()
+            save()
         except Exception as exc:  # the next call raises it (see `save_calibration`)
             with self._lock:
                 self._save_error = self._save_error or exc
@@ -300,15 +324,18 @@ class AsyncLedger:
         return await self._call(self.ledger.unfinished_in_flight)
 
     async def _call(self, func: Callable[..., T], *args: Any) -> T:
-        """`func(*args)` off the loop, never beside a commit: SQLite and `flock` never
-        block the loop."""
-        return await anyio.to_thread.run_sync(
-            partial(self._locked, func, *args), limiter=self._caller()
-        )
-
-    def _locked(self, func: Callable[..., T], *args: Any) -> T:
-        with self._db:
-            return func(*args)
+        """`func(*args)` on the writer thread, between batches: SQLite and `flock` never
+        block the loop. Not cancellable once queued (as `anyio.to_thread.run_sync`)."""
+        call = _Call(partial(func, *args), asyncio.get_running_loop())
+        with self._lock:
+            self._calls.append(call)
+            self._wake_thread()
+        with anyio.CancelScope(shield=True):  # a cancel reaches the caller's next checkpoint
+            await call.done.wait()
+        if call.error is not None:
+            raise call.error
+        result: T = call.result
+        return result
 
     async def aclose(self) -> None:
         """Wait until every queued write is committed and every calibration saved; the
@@ -340,12 +367,6 @@ class AsyncLedger:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    def _caller(self) -> anyio.CapacityLimiter:
-        """One call at a time on anyio's worker threads (they would queue for `_db`)."""
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(1)
-        return self._limiter
 
     def _count(self, batch: Sequence[_Pending]) -> None:
         self.stats.writes += len(batch)
