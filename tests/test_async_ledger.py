@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
+from orchestrator.core.settling import Calibration
 from orchestrator.core.targets import TargetState
 from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.records import TargetRow
@@ -177,3 +179,118 @@ async def test_aclose_waits_for_queued_writes(ledger: Ledger) -> None:
         await anyio.sleep(0)
         await async_ledger.aclose()
         assert len(ledger.targets("r1")) == 50
+
+
+def _calibration(cluster: str) -> Calibration:
+    return Calibration(cluster, "rekey of {uuid}", False, f"job-{cluster}", f"cfg-{cluster}")
+
+
+def _hold_first_write(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, calls: list[str]
+) -> tuple[threading.Event, threading.Event]:
+    """`ledger.write` blocks its first call until the gate opens; every commit and
+    calibration save is noted in `calls`, in order."""
+    entered, gate = threading.Event(), threading.Event()
+    real_write, real_save = ledger.write, ledger.save_calibration
+
+    def held_write(batch: list[Any]) -> None:
+        if not entered.is_set():
+            entered.set()
+            gate.wait(30)
+        real_write(batch)
+        calls.extend(f"write {row.key.svm}" for row, _ in batch)
+
+    def noted_save(calibration: Calibration, run_id: str | None = None) -> None:
+        real_save(calibration, run_id)
+        calls.append(f"save {calibration.cluster}")
+
+    monkeypatch.setattr(ledger, "write", held_write)
+    monkeypatch.setattr(ledger, "save_calibration", noted_save)
+    return entered, gate
+
+
+async def _until(condition: Callable[[], object]) -> None:
+    with anyio.fail_after(30):
+        while not condition():
+            await anyio.sleep(0.001)
+
+
+async def test_the_next_batch_is_committed_while_the_event_loop_is_busy(
+    writer: AsyncLedger, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches are committed back to back by the writer thread: a write queued behind a
+    flush lands while the event loop cannot run (it used to wait for a writer woken on
+    the loop to lead the next flush, so a busy loop delayed every commit)."""
+    entered, gate = _hold_first_write(ledger, monkeypatch, [])
+    first = replace(TargetRow("r1", key("east/svm1")), state=TargetState.INTENT)
+    second = replace(TargetRow("r1", key("east/svm2")), state=TargetState.INTENT)
+    async with anyio.create_task_group() as group:
+        group.start_soon(writer.write, first, step(first))
+        await _until(entered.is_set)
+        group.start_soon(writer.write, second, step(second))
+        await _until(lambda: writer._queue)
+        gate.set()
+        deadline = time.monotonic() + 30
+        while _committed_state(ledger.path, "east/svm2") is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # the event loop blocked: only the writer thread can commit
+        assert _committed_state(ledger.path, "east/svm2") == "intent"
+
+
+async def test_a_calibration_save_returns_at_once_and_aclose_waits_for_it(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A calibration is saved off the target's path (it is not awaited to its commit)
+    and still lands before `aclose` returns."""
+    calls: list[str] = []
+    entered, gate = _hold_first_write(ledger, monkeypatch, calls)
+    async_ledger = AsyncLedger(ledger)
+    row = replace(TargetRow("r1", key("east/svm1")), state=TargetState.INTENT)
+    async with anyio.create_task_group() as group:
+        group.start_soon(async_ledger.write, row, step(row))
+        await _until(entered.is_set)  # the writer thread is held in a commit
+        with anyio.fail_after(5):
+            await async_ledger.save_calibration(_calibration("east"), "r1")
+        assert calls == []  # returned before anything was saved
+        gate.set()
+        await async_ledger.aclose()
+        assert calls == ["write svm1", "save east"]
+    assert ("aws", "external") in {
+        (provider.value, operation.value) for provider, operation in ledger.calibrations()["east"]
+    }
+
+
+async def test_queued_writes_are_committed_before_queued_calibrations(
+    writer: AsyncLedger, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write never waits behind calibrations queued before it (each save is a
+    transaction and an fsync of its own; a POST waits for its intent's commit)."""
+    calls: list[str] = []
+    entered, gate = _hold_first_write(ledger, monkeypatch, calls)
+    first = replace(TargetRow("r1", key("east/svm1")), state=TargetState.INTENT)
+    second = replace(TargetRow("r1", key("east/svm2")), state=TargetState.INTENT)
+    async with anyio.create_task_group() as group:
+        group.start_soon(writer.write, first, step(first))
+        await _until(entered.is_set)
+        for cluster in ("c1", "c2", "c3"):
+            await writer.save_calibration(_calibration(cluster), "r1")
+        group.start_soon(writer.write, second, step(second))
+        await _until(lambda: writer._queue)
+        gate.set()
+    await writer.aclose()
+    assert calls == ["write svm1", "write svm2", "save c1", "save c2", "save c3"]
+
+
+async def test_an_error_saving_a_calibration_is_raised_by_the_next_call(
+    writer: AsyncLedger, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(calibration: Calibration, run_id: str | None = None) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(ledger, "save_calibration", broken)
+    await writer.save_calibration(_calibration("east"), "r1")
+    await writer.aclose()  # saved (or failed) by now
+    row = TargetRow("r1", key("east/svm1"))
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        await writer.write(row, step(row))
+    await writer.write(row, step(row))  # raised once
+    assert _committed_state(ledger.path, "east/svm1") == "pending"

@@ -9,6 +9,7 @@ secrets, secret-named keys, credential headers, PEM blocks, non-ASCII, NUL and n
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import io
 import json
@@ -374,3 +375,27 @@ def test_the_event_logger_without_our_configuration_is_structlogs(
     ours._route = None
     ours.EventLogger().info("x.y", n=1)
     assert "x.y" in capsys.readouterr().out  # structlog's default logger prints to stdout
+
+
+_FOREIGN = contextvars.ContextVar("not_structlogs", default="x")
+
+
+def test_the_context_merged_equals_structlogs_merge_contextvars() -> None:
+    """`_merge_context` (variables looked up by identity, remembered) gives what
+    `merge_contextvars` gives: its variables in the context's order, an event field
+    winning over a bound one, unbound (reset) ones and foreign variables left out; the
+    same again once each variable is remembered."""
+    _FOREIGN.set("foreign")
+    outer = structlog.contextvars.bind_contextvars(run_id="r1", cluster="c1", gone="soon")
+    structlog.contextvars.bind_contextvars(svm="s1", wave=2)
+    structlog.contextvars.unbind_contextvars("gone")
+    try:
+        for _ in range(2):
+            event = {"event": "e", "cluster": "mine", "attempt": 1}
+            want = structlog.contextvars.merge_contextvars(None, "info", dict(event))
+            got = ours._merge_context(dict(event))
+            assert list(got.items()) == list(want.items())
+            assert "gone" not in got and "not_structlogs" not in got and got["cluster"] == "mine"
+    finally:
+        structlog.contextvars.reset_contextvars(**outer)
+        structlog.contextvars.unbind_contextvars("svm", "wave")

@@ -3,38 +3,42 @@
 `await ledger.write(row, transition)` returns only once the write is committed, so the
 engine can follow the write-ahead discipline (commit the intent, then send the POST).
 
-Group commit without a background task: a writer queues its item; if no flush is in
-progress it becomes the *leader*, takes everything queued and commits it in one
-transaction in a worker thread; the writers that queued meanwhile wait for that flush to
-end, and the first of them still pending leads the next one. So N concurrent writers
-cost a handful of transactions (one fsync each) instead of N, no task group or thread
-has to be started and stopped, and every write still has a caller awaiting it: nothing
-is ever buffered that a crash could lose after `write` returned.
+Group commit on a writer thread of its own: a writer queues its item and waits; the
+thread takes everything queued, commits it in one transaction (one fsync), hands the
+results back to the event loop in one callback, and takes the next batch at once. So N
+concurrent writers cost a handful of transactions instead of N, every write still has a
+caller awaiting it (nothing is ever buffered that a crash could lose after `write`
+returned), and commits follow each other back to back. (Before, the next flush was led
+by a writer woken on the loop, then handed to a worker thread: two trips through a busy
+event loop between commits, while the queue grew; under load a write waited ~2 flushes
+plus those trips, and two writes lie between a POST's answer and the cluster's next POST.)
 
 The wait is shielded from cancellation: a cancelled caller's write still lands (it may
 already be in a transaction, and the engine's record must not depend on who was
-cancelled); the cancellation is delivered once the write is committed. Only the leader's
-flush and a wait that was cancelled take a shielded cancel scope (~10 us each with the
-check after it): a writer that just waits for the flush it is in takes none.
+cancelled); the cancellation is delivered once the write is committed.
 
 Besides the writes, every other ledger call of a run (the lock, the run's record and
-status, its rows, the calibrations) is awaited here too, on the same worker thread: this
-class implements the engine's `RunStore` port (engine/store.py), and nothing of a run
-blocks the event loop on SQLite or `flock`.
+status, its rows, the calibrations) is awaited here too, off the loop: this class
+implements the engine's `RunStore` port (engine/store.py), and nothing of a run blocks
+the event loop on SQLite or `flock`. Those calls run on the same writer thread, between
+batches (one thread, so one malloc arena: the rows discovery adds and the writes' rows
+share it, instead of growing one arena per thread).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 import anyio
-import anyio.lowlevel
 
 from orchestrator.core.settling import Calibration, CalibrationKind
 from orchestrator.core.targets import TargetKey
@@ -44,14 +48,56 @@ from orchestrator.ledger.store import Ledger, WriteItem
 
 T = TypeVar("T")
 
+IDLE_EXIT_S = 2.0  # a writer thread with nothing to do for this long ends (a new write
+# starts another): no thread outlives an AsyncLedger nobody closed by more than this
+
+SAVES_POLL_S = 0.005  # how often `aclose` looks whether the calibrations are saved (once a run)
+
 _INTERRUPTED = RuntimeError("the ledger flush was interrupted; the write may not have landed")
 
 
-@dataclass(eq=False)
 class _Pending:
-    item: WriteItem
-    done: bool = False
-    error: BaseException | None = field(default=None)
+    """One queued write and, once its batch is committed, its error (None: it landed)."""
+
+    __slots__ = ("done", "error", "item")
+
+    def __init__(self, item: WriteItem) -> None:
+        self.item = item
+        self.done = False
+        self.error: BaseException | None = None
+
+
+class _Batch:
+    """The writes queued since the writer thread last took the queue, and what their
+    writers wait on (set on the event loop once the batch's transaction has ended)."""
+
+    __slots__ = ("committed", "items", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.items: list[_Pending] = []
+        self.committed = anyio.Event()
+        self.loop = loop
+
+
+class _Save:
+    """A calibration to save, as the writer thread takes it."""
+
+    __slots__ = ("save",)
+
+    def __init__(self, save: Callable[[], None]) -> None:
+        self.save = save
+
+
+class _Call:
+    """Any other ledger call, awaited: its result or error, handed back on the loop."""
+
+    __slots__ = ("done", "error", "func", "loop", "result")
+
+    def __init__(self, func: Callable[[], Any], loop: asyncio.AbstractEventLoop) -> None:
+        self.func, self.loop = func, loop
+        self.done = anyio.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
 
 
 @dataclass
@@ -69,10 +115,20 @@ class AsyncLedger:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.stats = WriteStats()
-        self._queue: list[_Pending] = []
-        self._flushing = False
-        self._flushed: anyio.Event | None = None  # set when the current flush ends
-        self._limiter: anyio.CapacityLimiter | None = None  # created on the event loop
+        self._lock = threading.Condition()  # the queue, the batches, the thread
+        self._next: _Batch | None = None  # queued, not taken by the thread yet
+        self._committing: _Batch | None = None  # taken, its transaction under way
+        self._saves: list[Callable[[], None]] = []  # calibrations, saved between batches
+        self._saving = False  # the writer thread is saving one
+        self._save_error: BaseException | None = None  # raised by the next call
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self._calls: list[_Call] = []  # awaited calls, run between batches
+
+    @property
+    def _queue(self) -> list[_Pending]:
+        """The writes queued and not yet taken by the writer thread."""
+        return self._next.items if self._next is not None else []
 
     async def write(self, row: TargetRow, transition: Transition | None = None) -> None:
         """Upsert `row` and append `transition`; return once both are committed.
@@ -80,25 +136,153 @@ class AsyncLedger:
         Raises what the commit raised (e.g. sqlite3.IntegrityError for a transition whose
         target was never recorded); other writers of the same batch are not affected.
         """
+        self._raise_save_error()
         pending = _Pending((row, transition))
-        self._queue.append(pending)
+        committed = self._enqueue(pending)
         try:
-            while not pending.done:
-                await self._lead_or_follow()
+            await committed.wait()
         except BaseException:  # cancelled while it waited: the write lands all the same
             with anyio.CancelScope(shield=True):
-                while not pending.done:
-                    await self._lead_or_follow()
+                await committed.wait()
             raise
         if pending.error is not None:
             raise pending.error
 
-    async def save_calibration(self, calibration: Calibration, run_id: str | None = None) -> None:
-        """Record a cluster's job calibration (in the writer's thread; not group-committed:
-        it is rare, and losing it only costs proofs of absence, never safety)."""
-        await self._call(self.ledger.save_calibration, calibration, run_id)
+    def _enqueue(self, pending: _Pending) -> anyio.Event:
+        """Queue a write for the writer thread (started if none runs); what to wait on."""
+        with self._lock:
+            batch = self._next
+            if batch is None:
+                batch = self._next = _Batch(asyncio.get_running_loop())
+            batch.items.append(pending)
+            self._wake_thread()
+            return batch.committed
 
-    # -- the rest of the engine's RunStore port: each call on the writer's thread ---------
+    def _wake_thread(self) -> None:
+        """(With `_lock` held.) The writer thread looks at the queue (started if none runs)."""
+        if self._thread is None:
+            self._closing = False
+            self._thread = threading.Thread(
+                target=self._run, name="ontap-rekey-ledger", daemon=True
+            )
+            self._thread.start()
+        else:
+            self._lock.notify()
+
+    # -- the writer thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        """Commit batch after batch (a calibration when no write waits) until closed, or
+        idle for `IDLE_EXIT_S`."""
+        try:
+            while self._work_once():
+                pass
+        except BaseException:  # not a thread for dead: the next write starts another
+            with self._lock:
+                self._thread = None
+            raise
+
+    def _work_once(self) -> bool:
+        """Commit the next batch or save a calibration; False once the thread may end.
+        (A function of its own: its locals, the batch's rows among them, go when it
+        returns, not when the thread takes the next batch, maybe seconds later.)"""
+        work = self._take()
+        if work is None:
+            return False
+        if isinstance(work, _Save):
+            self._save(work.save)
+        elif isinstance(work, _Call):
+            self._run_call(work)
+        else:
+            self._commit_batch(work)
+        return True
+
+    def _run_call(self, call: _Call) -> None:
+        try:
+            call.result = call.func()
+        except Exception as exc:  # the caller raises it
+            call.error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            call.loop.call_soon_threadsafe(call.done.set)
+
+    def _commit_batch(self, batch: _Batch) -> None:
+        try:
+            errors = _commit(self.ledger, [p.item for p in batch.items])
+        except Exception as exc:  # handed to each writer of the batch
+            errors = [exc] * len(batch.items)
+        except BaseException:  # never leave a writer waiting
+            self._hand_back(batch, [_INTERRUPTED] * len(batch.items))
+            raise
+        self._hand_back(batch, errors)
+
+    def _take(self) -> _Batch | _Call | _Save | None:
+        """The next work: the queued writes first (a POST waits for its intent), then a
+        call, then a calibration (nobody waits for it)."""
+        with self._lock:
+            while self._next is None and not self._calls and not self._saves:
+                idle = self._closing or not self._lock.wait(IDLE_EXIT_S)
+                if idle and self._next is None and not self._calls and not self._saves:
+                    self._thread = None
+                    return None
+            if self._next is None and self._calls:
+                return self._calls.pop(0)
+            if self._next is None:
+                self._saving = True
+                return _Save(self._saves.pop(0))
+            batch, self._next = self._next, None
+            self._committing = batch
+            return batch
+
+    def _save(self, save: Callable[[], None]) -> None:
+        try:
+            save()
+        except Exception as exc:  # the next call raises it (see `save_calibration`)
+            with self._lock:
+                self._save_error = self._save_error or exc
+        finally:
+            with self._lock:
+                self._saving = False
+
+    def _hand_back(self, batch: _Batch, errors: list[BaseException | None]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            batch.loop.call_soon_threadsafe(self._committed, batch, errors)
+
+    def _committed(self, batch: _Batch, errors: list[BaseException | None]) -> None:
+        """On the event loop: every writer of the batch learns its result."""
+        for pending, error in zip(batch.items, errors, strict=True):
+            pending.done, pending.error = True, error
+        self._count(batch.items)
+        with self._lock:
+            if self._committing is batch:
+                self._committing = None
+        batch.committed.set()
+
+    # -- the rest ------------------------------------------------------------------------
+
+    async def save_calibration(self, calibration: Calibration, run_id: str | None = None) -> None:
+        """Record a cluster's job calibration: queued for the writer thread, which saves
+        it when no write waits (`aclose` waits for it); returns at once.
+
+        Not awaited to its commit, unlike a write: losing it (a crash before it lands)
+        only costs proofs of absence, never safety (the settle then cannot rule a job
+        out), and each save is a transaction of its own (an fsync, ~3 ms here): awaited,
+        a cluster's first POST answers (two saves per cluster, 500 at 250 clusters, in
+        the first rounds) waited behind all of them before their VERIFYING commits.
+        The calibrations are saved in the order they were learnt; an error saving one
+        is raised by the next write or save (the run ends `interrupted`, as before)."""
+        self._raise_save_error()
+        with self._lock:
+            self._saves.append(partial(self.ledger.save_calibration, calibration, run_id))
+            self._wake_thread()
+
+    def _raise_save_error(self) -> None:
+        if self._save_error is not None:
+            with self._lock:
+                error, self._save_error = self._save_error, None
+            if error is not None:
+                raise error
+
+    # -- the rest of the engine's RunStore port: each call on a worker thread ------------
 
     @property
     def path(self) -> Path:
@@ -140,14 +324,38 @@ class AsyncLedger:
         return await self._call(self.ledger.unfinished_in_flight)
 
     async def _call(self, func: Callable[..., T], *args: Any) -> T:
-        """`func(*args)` on the writer's thread: SQLite and `flock` never block the loop."""
-        return await anyio.to_thread.run_sync(partial(func, *args), limiter=self._writer())
+        """`func(*args)` on the writer thread, between batches: SQLite and `flock` never
+        block the loop. Not cancellable once queued (as `anyio.to_thread.run_sync`)."""
+        call = _Call(partial(func, *args), asyncio.get_running_loop())
+        with self._lock:
+            self._calls.append(call)
+            self._wake_thread()
+        with anyio.CancelScope(shield=True):  # a cancel reaches the caller's next checkpoint
+            await call.done.wait()
+        if call.error is not None:
+            raise call.error
+        result: T = call.result
+        return result
 
     async def aclose(self) -> None:
-        """Wait until every queued write is committed."""
+        """Wait until every queued write is committed and every calibration saved; the
+        writer thread then ends."""
         with anyio.CancelScope(shield=True):
-            while self._queue or self._flushing:
-                await self._lead_or_follow()
+            while (batch := self._unfinished()) is not None:
+                await batch.committed.wait()
+            while self._saves_pending():
+                await anyio.sleep(SAVES_POLL_S)
+            with self._lock:
+                self._closing = True
+                self._lock.notify()
+
+    def _unfinished(self) -> _Batch | None:
+        with self._lock:
+            return self._next or self._committing
+
+    def _saves_pending(self) -> bool:
+        with self._lock:
+            return bool(self._saves) or self._saving
 
     async def __aenter__(self) -> AsyncLedger:
         return self
@@ -159,43 +367,6 @@ class AsyncLedger:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    async def _lead_or_follow(self) -> None:
-        """Wait for the flush in progress (cancellable: `write` then waits again, shielded),
-        or lead the next one (shielded: a flush once begun ends for every writer in it;
-        a cancellation that came meanwhile is delivered once it has)."""
-        if self._flushing:
-            assert self._flushed is not None
-            await self._flushed.wait()
-        else:
-            with anyio.CancelScope(shield=True):
-                await self._flush()
-            await anyio.lowlevel.checkpoint_if_cancelled()
-
-    async def _flush(self) -> None:
-        self._flushing, flushed = True, anyio.Event()
-        self._flushed = flushed
-        batch, self._queue = self._queue, []
-        # Should something escape below, these writers must still stop waiting.
-        errors: list[BaseException | None] = [_INTERRUPTED] * len(batch)
-        try:
-            errors = await anyio.to_thread.run_sync(
-                _commit, self.ledger, [p.item for p in batch], limiter=self._writer()
-            )
-        except Exception as exc:  # handed to each writer of the batch
-            errors = [exc] * len(batch)
-        finally:
-            for pending, error in zip(batch, errors, strict=True):
-                pending.done, pending.error = True, error
-            self._count(batch)
-            self._flushing = False
-            flushed.set()
-
-    def _writer(self) -> anyio.CapacityLimiter:
-        """A thread of our own: ledger commits never queue behind other `to_thread` work."""
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(1)
-        return self._limiter
 
     def _count(self, batch: Sequence[_Pending]) -> None:
         self.stats.writes += len(batch)

@@ -235,13 +235,32 @@ _CONTEXT_PREFIX = "structlog_"  # how structlog.contextvars names its variables
 _CONTEXT_PREFIX_LEN = len(_CONTEXT_PREFIX)
 
 
+# Each context variable's key in a line (None: not one of structlog's), looked up by the
+# variable itself instead of testing and slicing its name at every event. structlog makes
+# one variable per key and keeps it (`structlog.contextvars._CONTEXT_VARS`), so this holds
+# a handful of entries; a foreign variable (anyio's, sniffio's) is remembered as None.
+_CONTEXT_KEYS: dict[contextvars.ContextVar[Any], str | None] = {}
+
+
+def _context_key(var: contextvars.ContextVar[Any]) -> str | None:
+    name = var.name
+    key = name[_CONTEXT_PREFIX_LEN:] if name.startswith(_CONTEXT_PREFIX) else None
+    if len(_CONTEXT_KEYS) < _CONTEXT_KEYS_MAX:  # (bounded, should anyone make variables
+        _CONTEXT_KEYS[var] = key  # per task: they are looked at by name then)
+    return key
+
+
+_CONTEXT_KEYS_MAX = 1024
+
+
 def _merge_context(event_dict: EventDict) -> EventDict:
     """`structlog.contextvars.merge_contextvars`: the bound variables the event's own
     fields do not override, in the context's order, an unbound one (`...`) left out."""
+    keys = _CONTEXT_KEYS
     for var, value in contextvars.copy_context().items():
-        name = var.name
-        if value is not Ellipsis and name.startswith(_CONTEXT_PREFIX):
-            event_dict.setdefault(name[_CONTEXT_PREFIX_LEN:], value)
+        key = keys[var] if var in keys else _context_key(var)
+        if key is not None and value is not Ellipsis:
+            event_dict.setdefault(key, value)
     return event_dict
 
 
