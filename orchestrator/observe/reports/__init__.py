@@ -11,17 +11,15 @@ message never reaches a report file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, TypeVar, cast
 
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
 from orchestrator.observe.redaction import scrub_text
-from orchestrator.observe.reports import collector, document, encoding, summary
+from orchestrator.observe.reports import collector, document, encoding, forked, summary
 from orchestrator.observe.reports.html import html_pieces
 from orchestrator.observe.reports.junit import render_junit
 from orchestrator.observe.reports.markdown import render_markdown
@@ -38,10 +36,12 @@ __all__ = [
     "render",
     "render_failed",
     "write_reports",
+    "write_reports_beside",
 ]
 
 SCHEMA_ID = document.SCHEMA_ID
 ReportFormat = Literal["json", "md", "html", "junit", "failed"]
+T = TypeVar("T")
 _JSON_BLOCK = 64  # lines of report.json (a target each; ~80 KB) joined and scrubbed at a time
 FILE_NAMES: dict[ReportFormat, str] = {
     "json": "report.json",
@@ -50,6 +50,9 @@ FILE_NAMES: dict[ReportFormat, str] = {
     "junit": "junit.xml",
     "failed": "failed.txt",
 }
+# Written by the forked child (measured: about as much CPU as report.json, failed.txt and
+# the recap, which stay here; docs/performance.md, "Report phase, second pass").
+_FORKED_FORMATS = frozenset({"md", "html", "junit"})
 
 
 def build_report(
@@ -134,32 +137,52 @@ def write_reports(
     state: Path | None = None,
 ) -> dict[str, Path]:
     """Write every format into `report_dir` (created); returns format -> path."""
-    report_dir.mkdir(parents=True, exist_ok=True)
-    with collector.paused():  # ~1 million objects, none in a cycle
-        return _write_each(report_dir, run, targets, transitions, state)
+    written, _ = write_reports_beside(report_dir, run, targets, transitions, _nothing, state=state)
+    return written
 
 
-def _write_each(
+def write_reports_beside(
     report_dir: Path,
     run: RunRecord,
     targets: Sequence[TargetRow],
     transitions: Sequence[Transition],
+    work: Callable[[], T],
+    *,
+    state: Path | None = None,
+) -> tuple[dict[str, Path], T]:
+    """`write_reports`, with `work` done meanwhile (on the other core, where a child is
+    forked: `forked.py`); format -> path and `work`'s result, once every file is in place.
+    A file that cannot be written raises its error first, as when `work` follows."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {fmt: report_dir / name for fmt, name in FILE_NAMES.items()}
+    with collector.paused():  # ~1 million objects, none in a cycle
+        report = build_report(run, targets, transitions)  # before the fork: shared by both
+        write = partial(_write_format, report, run, targets, transitions, state)
+        result = forked.write_files(paths, write, _FORKED_FORMATS, work)
+    return dict(paths), result
+
+
+def _nothing() -> None:
+    return None
+
+
+def _write_format(
+    report: dict[str, Any],
+    run: RunRecord,
+    targets: Sequence[TargetRow],
+    transitions: Sequence[Transition],
     state: Path | None,
-) -> dict[str, Path]:
-    report = build_report(run, targets, transitions)
-    written: dict[str, Path] = {}
-    for fmt, name in FILE_NAMES.items():
-        path = report_dir / name
-        if fmt == "json":  # the largest file: written as it is encoded, never held whole
-            _write_atomically(path, partial(_write_all, _json_blocks(report)))
-        elif fmt == "html":  # the next largest: written as it is rendered (when clean)
-            pieces = partial(_html, report, run, targets, transitions, state)
-            _write_atomically(path, partial(_write_clean_or_scrubbed, pieces))
-        else:
-            text = _render(fmt, report, run, targets, transitions, state)
-            _write_atomically(path, partial(_write_all, [text]))
-        written[fmt] = path
-    return written
+    fmt: str,
+    handle: TextIO,
+) -> None:
+    """One format into `handle`: the text `render(fmt)` returns, byte for byte."""
+    if fmt == "json":  # the largest file: written as it is encoded, never held whole
+        _write_all(_json_blocks(report), handle)
+    elif fmt == "html":  # the next largest: written as it is rendered (when clean)
+        pieces = partial(_html, report, run, targets, transitions, state)
+        _write_clean_or_scrubbed(pieces, handle)
+    else:
+        handle.write(_render(cast(ReportFormat, fmt), report, run, targets, transitions, state))
 
 
 def _write_all(texts: Iterable[str], handle: TextIO) -> None:
@@ -206,15 +229,3 @@ def load_schema() -> dict[str, Any]:
     text = resources.files(__package__).joinpath("report.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
-
-
-def _write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
-    """Temp file in the same folder, then rename: a reader never sees half a report."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            write(handle)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
