@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import pytest
 from rich.console import Console
@@ -23,7 +23,7 @@ from orchestrator.ledger import report_rows
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe import reports
-from orchestrator.observe.redaction import clear_secrets, register_secret
+from orchestrator.observe.redaction import REDACTED, clear_secrets, register_secret
 from orchestrator.observe.reports import FILE_NAMES, ReportFormat, forked
 from tests.synthetic_run import SECRET, make_plan, make_rows, make_run
 
@@ -150,33 +150,40 @@ def test_a_failing_recap_is_raised_after_every_file_is_in_place(
 def _failing_writer(
     monkeypatch: pytest.MonkeyPatch, failing: str, error: OSError, *, child_only: bool = False
 ) -> None:
-    """`failing` writes half of itself, then raises `error` (only in a child: `child_only`,
-    where the child then dies instead of raising)."""
-    real = reports._write_format
+    """The part `failing` writes a little of itself, then raises `error` (`child_only`: in
+    the child only, which then dies instead)."""
+    real = reports._Page.write
     parent = os.getpid()
 
-    def write(*args: Any) -> None:
-        fmt: str = args[-2]
-        handle: TextIO = args[-1]
+    def write(page: reports._Page, part: str, handle: TextIO) -> bool:
         in_child = os.getpid() != parent
-        if fmt == failing and (in_child or not child_only):
+        if part == failing and (in_child or not child_only):
             handle.write("half a report")
             handle.flush()
             if child_only:
                 os._exit(9)  # killed mid-file, as by the OOM killer
             raise error
-        real(*args)
+        return real(page, part, handle)
 
-    monkeypatch.setattr(reports, "_write_format", write)
+    monkeypatch.setattr(reports._Page, "write", write)
 
 
-@pytest.mark.parametrize("failing", ORDER)
+# report.html is written in two halves, by the run and by the child
+PARTS: list[tuple[str, ReportFormat]] = [(f, f) for f in ORDER] + [("html.tail", "html")]
+
+
+@pytest.mark.parametrize(("failing", "fmt"), PARTS)
 def test_a_format_that_cannot_be_written_raises_its_error_and_leaves_nothing_half_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: list[int], failing: ReportFormat
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    forks: list[int],
+    failing: str,
+    fmt: ReportFormat,
 ) -> None:
-    """Whichever process writes it (json, failed.txt: the run; md, html, junit: the child,
-    then the run again, which raises): the writer's own error, the formats before it in
-    place and whole, nothing of it or after it, no temporary file. As the simple path."""
+    """Whichever process writes it (json, md, html's second half: the child, then the run
+    again, which raises; html's first half, junit, failed.txt: the run): the writer's own
+    error, the formats before it in place and whole, nothing of it or after it, no
+    temporary file. As the simple path."""
     ledger, run = _stored(tmp_path)
     with ledger:
         rows, steps = _read(ledger, run)
@@ -188,21 +195,41 @@ def test_a_format_that_cannot_be_written_raises_its_error_and_leaves_nothing_hal
         with pytest.raises(OSError, match="No space left") as raised:
             reports.write_reports(tmp_path / folder, run, rows, steps, state=ledger.path)
         assert raised.value is error
-        before = ORDER[: ORDER.index(failing)]
+        before = ORDER[: ORDER.index(fmt)]
         assert _files(tmp_path / folder) == {FILE_NAMES[f]: expected[f] for f in before}
     assert len(forks) == 1
 
 
-def test_a_child_that_dies_mid_file_leaves_its_formats_to_the_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: list[int]
+@pytest.mark.parametrize("part", ["json", "html.tail"])
+def test_a_child_that_dies_mid_file_leaves_its_parts_to_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: list[int], part: str
 ) -> None:
     ledger, run = _stored(tmp_path)
     with ledger:
         rows, steps = _read(ledger, run)
         expected = _one_shot(ledger, run)
-    _failing_writer(monkeypatch, "html", OSError("unused"), child_only=True)
+    _failing_writer(monkeypatch, part, OSError("unused"), child_only=True)
     reports.write_reports(tmp_path / "out", run, rows, steps, state=ledger.path)
     assert len(forks) == 1
+    assert _files(tmp_path / "out") == {FILE_NAMES[f]: text for f, text in expected.items()}
+
+
+def test_a_secret_across_the_seam_of_the_two_halves_is_scrubbed(
+    tmp_path: Path, forks: list[int]
+) -> None:
+    """Neither half holds it alone: the seam is looked at too, and the page is then
+    written whole and scrubbed, as by one process."""
+    seam = "</section>\n<h2>Targets</h2>"  # the first half's end, the second's start
+    register_secret(seam)
+    ledger, run = _stored(tmp_path)
+    with ledger:
+        rows, steps = _read(ledger, run)
+        expected = _one_shot(ledger, run)
+        written = reports.write_reports(tmp_path / "out", run, rows, steps, state=ledger.path)
+    assert forks
+    page = written["html"].read_text(encoding="utf-8")
+    assert page == expected["html"]
+    assert seam not in page and REDACTED in page
     assert _files(tmp_path / "out") == {FILE_NAMES[f]: text for f, text in expected.items()}
 
 

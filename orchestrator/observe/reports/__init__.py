@@ -11,7 +11,8 @@ message never reaches a report file.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from importlib import resources
 from pathlib import Path
@@ -19,8 +20,10 @@ from typing import Any, Literal, TextIO, TypeVar, cast
 
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
 from orchestrator.observe.redaction import scrub_text
-from orchestrator.observe.reports import collector, document, encoding, forked, summary
+from orchestrator.observe.reports import collector, document, encoding, forked, halves, summary
+from orchestrator.observe.reports.html import head_pieces as html_head
 from orchestrator.observe.reports.html import html_pieces
+from orchestrator.observe.reports.html import tail_pieces as html_tail
 from orchestrator.observe.reports.junit import render_junit
 from orchestrator.observe.reports.markdown import render_markdown
 from orchestrator.observe.reports.nextsteps import NextSteps, next_steps
@@ -50,9 +53,13 @@ FILE_NAMES: dict[ReportFormat, str] = {
     "junit": "junit.xml",
     "failed": "failed.txt",
 }
-# Written by the forked child (measured: about as much CPU as report.json, failed.txt and
-# the recap, which stay here; docs/performance.md, "Report phase, second pass").
-_FORKED_FORMATS = frozenset({"md", "html", "junit"})
+# The parts the files are written in, in order: report.html in two halves (two processes).
+_HTML_TAIL = "html.tail"
+_PARTS = ("json", "md", "html", _HTML_TAIL, "junit", "failed")
+_PART_FILES: dict[str, str] = dict(FILE_NAMES) | {_HTML_TAIL: FILE_NAMES["html"]}
+# Written by the forked child: about as much CPU as the rest and the recap, which stay
+# here (docs/performance.md, "Report phase, second pass").
+_FORKED_PARTS = frozenset({"json", "md", _HTML_TAIL})
 
 
 def build_report(
@@ -154,35 +161,79 @@ def write_reports_beside(
     forked: `forked.py`); format -> path and `work`'s result, once every file is in place.
     A file that cannot be written raises its error first, as when `work` follows."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {fmt: report_dir / name for fmt, name in FILE_NAMES.items()}
+    paths = {part: report_dir / _PART_FILES[part] for part in _PARTS}
     with collector.paused():  # ~1 million objects, none in a cycle
         report = build_report(run, targets, transitions)  # before the fork: shared by both
-        write = partial(_write_format, report, run, targets, transitions, state)
-        result = forked.write_files(paths, write, _FORKED_FORMATS, work)
-    return dict(paths), result
+        page = _Page(report, run, targets, transitions, state)
+        place = partial(_place, paths, page)
+        result = forked.write_files(paths, page.write, _FORKED_PARTS, work, place)
+    return {fmt: report_dir / name for fmt, name in FILE_NAMES.items()}, result
 
 
 def _nothing() -> None:
     return None
 
 
-def _write_format(
-    report: dict[str, Any],
-    run: RunRecord,
-    targets: Sequence[TargetRow],
-    transitions: Sequence[Transition],
-    state: Path | None,
-    fmt: str,
-    handle: TextIO,
+class _Page:
+    """Every report file of one run, written a part at a time."""
+
+    def __init__(
+        self,
+        report: dict[str, Any],
+        run: RunRecord,
+        targets: Sequence[TargetRow],
+        transitions: Sequence[Transition],
+        state: Path | None,
+    ) -> None:
+        self.report, self.run, self.state = report, run, state
+        self.targets, self.transitions = targets, transitions
+
+    def write(self, part: str, handle: TextIO) -> bool:
+        """One part into `handle`; False for a half of report.html that needs scrubbing
+        (then left unfinished: the page is written whole instead, `_place`)."""
+        if part == "json":  # the largest file: written as it is encoded, never held whole
+            _write_all(_json_blocks(self.report), handle)
+        elif part == "html":  # report.html's first half, written as it is rendered
+            steps, groups = _next_and_groups(self.run, self.targets, self.state)
+            args = (self.report, self.run, self.targets, self.transitions, steps, groups)
+            return _write_while_clean(html_head(*args), handle)
+        elif part == _HTML_TAIL:  # and its second half
+            return _write_while_clean(html_tail(self.report), handle)
+        else:
+            fmt = cast(ReportFormat, part)
+            handle.write(
+                _render(fmt, self.report, self.run, self.targets, self.transitions, self.state)
+            )
+        return True
+
+    def whole_html(self) -> str:
+        return scrub_text(
+            "".join(_html(self.report, self.run, self.targets, self.transitions, self.state))
+        )
+
+
+def _place(
+    paths: dict[str, Path],
+    page: _Page,
+    part: str,
+    temps: dict[str, Path],
+    clean: Mapping[str, bool],
 ) -> None:
-    """One format into `handle`: the text `render(fmt)` returns, byte for byte."""
-    if fmt == "json":  # the largest file: written as it is encoded, never held whole
-        _write_all(_json_blocks(report), handle)
-    elif fmt == "html":  # the next largest: written as it is rendered (when clean)
-        pieces = partial(_html, report, run, targets, transitions, state)
-        _write_clean_or_scrubbed(pieces, handle)
+    """A part's file put in place: renamed to its path; report.html once its second half
+    is written, the two halves joined (or, where one needs scrubbing, the page whole)."""
+    if part == "html":
+        return  # with its second half
+    if part != _HTML_TAIL:
+        os.replace(temps.pop(part), paths[part])
+        return
+    head, tail = temps["html"], temps[_HTML_TAIL]
+    if clean["html"] and clean[_HTML_TAIL] and halves.clean_across(head, tail):
+        halves.append(head, tail)
     else:
-        handle.write(_render(cast(ReportFormat, fmt), report, run, targets, transitions, state))
+        with open(head, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(page.whole_html())
+    os.replace(head, paths["html"])
+    del temps["html"]  # the second half's file is removed with the other temporaries
 
 
 def _write_all(texts: Iterable[str], handle: TextIO) -> None:
@@ -190,21 +241,15 @@ def _write_all(texts: Iterable[str], handle: TextIO) -> None:
         handle.write(text)
 
 
-def _write_clean_or_scrubbed(pieces: Callable[[], Iterable[str]], handle: TextIO) -> None:
-    """Write `scrub_text("".join(pieces()))`, byte for byte, without holding it when it is clean.
-
-    While nothing in the text needs scrubbing (nearly always) the pieces are written as
-    they are rendered; once something may, what was written is dropped and the whole
-    text, rendered again, is written scrubbed.
-    """
+def _write_while_clean(pieces: Iterable[str], handle: TextIO) -> bool:
+    """Write the pieces as they come while nothing in them needs scrubbing (nearly always);
+    False, and stop, at the first piece that may."""
     stream = CleanStream()
-    for piece in pieces():
+    for piece in pieces:
         if not stream.clean(piece):
-            handle.seek(0)
-            handle.truncate()
-            handle.write(scrub_text("".join(pieces())))
-            return
+            return False
         handle.write(piece)
+    return True
 
 
 def _json_blocks(report: dict[str, Any]) -> Iterator[str]:

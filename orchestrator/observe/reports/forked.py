@@ -35,7 +35,12 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 T = TypeVar("T")
-Write = Callable[[str, TextIO], None]  # (format, open temporary file): write that format
+# (part, its open temporary file): write that part; what it returns goes to `Place`
+# (report.html's two halves: whether each has nothing to scrub).
+Write = Callable[[str, TextIO], bool]
+# (part, every temporary file not yet placed, what each part's writer returned): put the
+# part's file in place and drop the temporaries it used from the mapping.
+Place = Callable[[str, dict[str, Path], Mapping[str, bool]], None]
 
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}  # not acted on between the fork and the child's try
 
@@ -46,20 +51,25 @@ def can_fork() -> bool:
 
 
 def write_files(
-    paths: Mapping[str, Path], write: Write, child: Collection[str], work: Callable[[], T]
+    paths: Mapping[str, Path],
+    write: Write,
+    child: Collection[str],
+    work: Callable[[], T],
+    place: Place | None = None,
 ) -> T:
-    """Write every format of `paths` (in its order) with `write`, those in `child` in a
-    forked child when `can_fork()`, while `work` runs here; `work`'s result once every file
-    is in place. The first format (in order) that cannot be written raises its error, after
-    the formats before it are in place and nothing else is left."""
+    """Write every part of `paths` (in its order; a part is a file, or a piece of one)
+    with `write`, those in `child` in a forked child when `can_fork()`, while `work` runs
+    here; `work`'s result once every file is in place (`place`: by default, renamed to its
+    path). The first part (in order) that cannot be written raises its error, after the
+    parts before it are in place and nothing else is left."""
     with _temporaries(paths) as (temps, failure):
         forked = [name for name in temps if name in child] if can_fork() else []
-        finished: set[str] = set()
+        finished: dict[str, bool] = {}
         with _child(forked, temps, write) as child_finished:
             outcome = _attempt(work)
             errors = _write_own(temps, write, skip=set(forked), finished=finished)
         finished |= child_finished
-        _settle(paths, temps, write, finished, errors)
+        _settle(paths, temps, write, finished, errors, place or _renamer(paths))
         if failure is not None:
             raise failure
         if isinstance(outcome, BaseException):
@@ -100,17 +110,16 @@ def _temporaries(
 
 
 def _write_own(
-    temps: Mapping[str, Path], write: Write, *, skip: Collection[str], finished: set[str]
+    temps: Mapping[str, Path], write: Write, *, skip: Collection[str], finished: dict[str, bool]
 ) -> dict[str, Exception]:
-    """Write, here, every format not in `skip`, in order, up to the first that fails."""
+    """Write, here, every part not in `skip`, in order, up to the first that fails."""
     for name, temp in temps.items():
         if name in skip:
             continue
         try:
-            _write_one(name, temp, write)
+            finished[name] = _write_one(name, temp, write)
         except Exception as exc:
-            return {name: exc}  # the formats after it are never needed
-        finished.add(name)
+            return {name: exc}  # the parts after it are never needed
     return {}
 
 
@@ -118,31 +127,40 @@ def _settle(
     paths: Mapping[str, Path],
     temps: dict[str, Path],
     write: Write,
-    finished: set[str],
+    finished: dict[str, bool],
     errors: Mapping[str, Exception],
+    place: Place,
 ) -> None:
-    """Rename each format into place, in order; one not yet written is written here first
-    (its error, if any, is raised: the formats after it are left out, as they would be)."""
-    for name, temp in list(temps.items()):
+    """Put each part in place, in order; one not yet written is written here first (its
+    error, if any, is raised: the parts after it are left out, as they would be)."""
+    for name in list(paths):
+        if name not in temps:
+            continue  # its temporary file was never made (its error follows) or is placed
         if name in errors:
             raise errors[name]
         if name not in finished:
-            _write_one(name, temp, write)
-        os.replace(temp, paths[name])
-        del temps[name]
+            finished[name] = _write_one(name, temps[name], write)
+        place(name, temps, finished)
 
 
-def _write_one(name: str, temp: Path, write: Write) -> None:
+def _renamer(paths: Mapping[str, Path]) -> Place:
+    def rename(name: str, temps: dict[str, Path], _: Mapping[str, bool]) -> None:
+        os.replace(temps.pop(name), paths[name])
+
+    return rename
+
+
+def _write_one(name: str, temp: Path, write: Write) -> bool:
     with open(temp, "w", encoding="utf-8", newline="\n") as handle:
-        write(name, handle)
+        return write(name, handle)
 
 
 @contextlib.contextmanager
-def _child(names: list[str], temps: Mapping[str, Path], write: Write) -> Iterator[set[str]]:
-    """A forked child writing `names` (nothing forked when empty); the set it yields holds,
-    once the block is left, the formats the child finished. Leaving the block by an
-    exception ends the child (SIGKILL) and waits for it."""
-    finished: set[str] = set()
+def _child(names: list[str], temps: Mapping[str, Path], write: Write) -> Iterator[dict[str, bool]]:
+    """A forked child writing `names` (nothing forked when empty); what it yields holds,
+    once the block is left, the parts the child finished (and what their writer returned).
+    Leaving the block by an exception ends the child (SIGKILL) and waits for it."""
+    finished: dict[str, bool] = {}
     if not names:
         yield finished
         return
@@ -164,30 +182,31 @@ def _child(names: list[str], temps: Mapping[str, Path], write: Write) -> Iterato
         os.close(read_end)
         _end(pid)
         raise
-    finished |= _collect(pid, read_end)
+    finished.update(_collect(pid, read_end))
 
 
 def _child_writes(names: list[str], temps: Mapping[str, Path], write: Write, out: int) -> None:
-    """The child's part: each of `names` written, its name sent once it is (a line each);
-    at the first that fails the child stops (the parent writes it and what follows)."""
+    """The child's part: each of `names` written, its name and its writer's answer sent
+    once it is (a line each); at the first that fails the child stops (the parent writes
+    it and what follows)."""
     for name in names:
         try:
-            _write_one(name, temps[name], write)
+            answer = _write_one(name, temps[name], write)
         except BaseException:
             return
-        os.write(out, f"{name}\n".encode())
+        os.write(out, f"{name} {int(answer)}\n".encode())
 
 
-def _collect(pid: int, read_end: int) -> set[str]:
-    """The names the child reported, read to the end; then the child is waited for."""
+def _collect(pid: int, read_end: int) -> dict[str, bool]:
+    """The parts the child reported, read to the end; then the child is waited for."""
     chunks: list[bytes] = []
     try:
         with os.fdopen(read_end, "rb") as pipe:
             chunks.append(pipe.read())
     finally:
         os.waitpid(pid, 0)
-    text = b"".join(chunks).decode()
-    return set(text.split("\n")[:-1])  # only whole lines: a name cut off is not finished
+    lines = b"".join(chunks).decode().split("\n")[:-1]  # whole lines: a cut one is unfinished
+    return {name: answer == "1" for name, answer in (line.split(" ") for line in lines)}
 
 
 def _end(pid: int) -> None:

@@ -103,6 +103,20 @@ def html_pieces(
 ) -> Iterator[str]:
     """`render_html`'s text a piece at a time (a cluster's timeline, a few hundred target
     rows), each built when it is asked for: the page is written as it is rendered."""
+    yield from head_pieces(report, run, targets, transitions, steps, groups)
+    yield from tail_pieces(report)
+
+
+def head_pieces(
+    report: dict[str, Any],
+    run: RunRecord,
+    targets: Sequence[TargetRow],
+    transitions: Sequence[Transition],
+    steps: NextSteps,
+    groups: list[ReasonGroup],
+) -> Iterator[str]:
+    """The page up to its table of targets: the summary sections and the timelines (the
+    only part that reads the transitions)."""
     title = escape(f"ontap-rekey {report['run']['mode']} {report['run']['run_id']}")
     yield (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -120,6 +134,10 @@ def html_pieces(
         ]
     )
     yield from _timelines(run, targets, transitions)
+
+
+def tail_pieces(report: dict[str, Any]) -> Iterator[str]:
+    """The rest of the page: the table of every target (from the report's `targets`)."""
     yield "\n"
     yield from _target_tables(report["targets"])
     yield "\n</body></html>\n"
