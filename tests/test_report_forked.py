@@ -286,3 +286,34 @@ def test_no_child_while_another_thread_runs() -> None:
     finally:
         stop.set()
         thread.join()
+
+
+def test_the_child_writes_its_parts_itself_and_the_run_alone_reads_the_transitions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: list[int]
+) -> None:
+    """The transitions are read once, by this process (it holds the ledger's connection),
+    after the fork; the child finishes every one of its parts (none needs them)."""
+    ledger, run = _stored(tmp_path)
+    reported: list[dict[str, bool]] = []
+    collect = forked._collect
+
+    def collected(pid: int, read_end: int) -> dict[str, bool]:
+        reported.append(collect(pid, read_end))
+        return reported[-1]
+
+    monkeypatch.setattr(forked, "_collect", collected)
+    readers: list[int] = []
+    with ledger:
+        rows = report_rows.targets(ledger, run.run_id)
+
+        def transitions() -> list[Transition]:
+            readers.append(os.getpid())
+            return report_rows.transitions(ledger, run.run_id, rows)
+
+        reports.write_reports_beside(
+            tmp_path / "out", run, rows, transitions, lambda: None, state=ledger.path
+        )
+        expected = _one_shot(ledger, run)
+    assert len(forks) == 1 and readers == [os.getpid()]
+    assert reported == [{"json": True, "md": True, "html.tail": True, "junit": True}]
+    assert _files(tmp_path / "out") == {FILE_NAMES[f]: text for f, text in expected.items()}

@@ -23,7 +23,7 @@ from orchestrator.observe.logging import LOG_LEVELS, configure_logging, resolve_
 from orchestrator.observe.progress import ProgressView, make_progress
 from orchestrator.observe.recap import render_recap
 from orchestrator.observe.redaction import register_secret
-from orchestrator.observe.reports import collector, forked, write_reports, write_reports_beside
+from orchestrator.observe.reports import collector, forked, write_reports_beside
 from orchestrator.ontap.connect import set_secret_sink
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -171,21 +171,24 @@ def finish(ledger: Ledger, run: RunRecord, report_dir: Path | None, out: Console
     target = report_dir or DEFAULT_REPORT_ROOT / run.run_id
     with collector.paused():  # the rows: ~50,000 objects, none in a cycle
         targets = report_rows.targets(ledger, run.run_id)  # the columns the reports read
-        transitions = report_rows.transitions(ledger, run.run_id, targets)
-    recap = partial(
-        render_recap, run, targets, transitions, state=str(ledger.path), report_dir=str(target)
-    )
+    # read by this process once the child is forked, while the child writes its files
+    transitions = partial(report_rows.transitions, ledger, run.run_id, targets)
+    recap = partial(render_recap, run, targets, (), state=str(ledger.path), report_dir=str(target))
     if forked.can_fork():  # the recap rendered while a child writes files, printed after them
         _, text = write_reports_beside(
             target, run, targets, transitions, partial(_captured, out, recap), state=ledger.path
         )
         _print_captured(out, text)
     else:
-        write_reports(target, run, targets, transitions, state=ledger.path)
+        write_reports_beside(target, run, targets, transitions, _nothing, state=ledger.path)
         recap(out)
     out.print(f"reports: {target}/ (report.json, report.md, report.html, junit.xml, failed.txt)")
     out.print(f"run id: {run.run_id}")
     return target
+
+
+def _nothing() -> None:
+    return None
 
 
 def _captured(out: Console, render: Callable[[Console], None]) -> str:

@@ -59,7 +59,7 @@ _PARTS = ("json", "md", "html", _HTML_TAIL, "junit", "failed")
 _PART_FILES: dict[str, str] = dict(FILE_NAMES) | {_HTML_TAIL: FILE_NAMES["html"]}
 # Written by the forked child: about as much CPU as the rest and the recap, which stay
 # here (docs/performance.md, "Report phase, second pass").
-_FORKED_PARTS = frozenset({"json", "md", _HTML_TAIL})
+_FORKED_PARTS = frozenset({"json", "md", _HTML_TAIL, "junit"})
 
 
 def build_report(
@@ -152,19 +152,23 @@ def write_reports_beside(
     report_dir: Path,
     run: RunRecord,
     targets: Sequence[TargetRow],
-    transitions: Sequence[Transition],
+    transitions: Sequence[Transition] | Callable[[], Sequence[Transition]],
     work: Callable[[], T],
     *,
     state: Path | None = None,
 ) -> tuple[dict[str, Path], T]:
     """`write_reports`, with `work` done meanwhile (on the other core, where a child is
     forked: `forked.py`); format -> path and `work`'s result, once every file is in place.
-    A file that cannot be written raises its error first, as when `work` follows."""
+    A file that cannot be written raises its error first, as when `work` follows.
+    `transitions` may be how to read them: only this process does, once the child is
+    forked (only report.html's first half, written here, shows them)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     paths = {part: report_dir / _PART_FILES[part] for part in _PARTS}
     with collector.paused():  # ~1 million objects, none in a cycle
-        report = build_report(run, targets, transitions)  # before the fork: shared by both
-        page = _Page(report, run, targets, transitions, state)
+        # before the fork, shared by both; the document shows no transition (document.py)
+        report = build_report(run, targets, ())
+        steps = transitions if callable(transitions) else partial(_given, transitions)
+        page = _Page(report, run, targets, steps, state)
         place = partial(_place, paths, page)
         result = forked.write_files(paths, page.write, _FORKED_PARTS, work, place)
     return {fmt: report_dir / name for fmt, name in FILE_NAMES.items()}, result
@@ -172,6 +176,10 @@ def write_reports_beside(
 
 def _nothing() -> None:
     return None
+
+
+def _given(transitions: Sequence[Transition]) -> Sequence[Transition]:
+    return transitions
 
 
 class _Page:
@@ -182,11 +190,22 @@ class _Page:
         report: dict[str, Any],
         run: RunRecord,
         targets: Sequence[TargetRow],
-        transitions: Sequence[Transition],
+        transitions: Callable[[], Sequence[Transition]],
         state: Path | None,
     ) -> None:
-        self.report, self.run, self.state = report, run, state
-        self.targets, self.transitions = targets, transitions
+        self.report, self.run, self.targets, self.state = report, run, targets, state
+        self._read, self._reader = transitions, os.getpid()
+        self._steps: Sequence[Transition] | None = None
+
+    @property
+    def transitions(self) -> Sequence[Transition]:
+        """Read on first use, by the process that was given them (it holds the ledger: a
+        forked child must not use its SQLite connection; its parts never need them)."""
+        if self._steps is None:
+            if os.getpid() != self._reader:
+                raise RuntimeError("the transitions are read by the run's process only")
+            self._steps = self._read()
+        return self._steps
 
     def write(self, part: str, handle: TextIO) -> bool:
         """One part into `handle`; False for a half of report.html that needs scrubbing
@@ -199,11 +218,9 @@ class _Page:
             return _write_while_clean(html_head(*args), handle)
         elif part == _HTML_TAIL:  # and its second half
             return _write_while_clean(html_tail(self.report), handle)
-        else:
+        else:  # md, junit, failed: they show no transition
             fmt = cast(ReportFormat, part)
-            handle.write(
-                _render(fmt, self.report, self.run, self.targets, self.transitions, self.state)
-            )
+            handle.write(_render(fmt, self.report, self.run, self.targets, (), self.state))
         return True
 
     def whole_html(self) -> str:
