@@ -100,6 +100,7 @@ def inner(argv: list[str]) -> None:
     result |= {"rss_before_mib": round(before, 1), "critical_cpu_s": round(critical, 3)}
     result |= {"parent_cpu_s": round(parent, 3), "child_cpu_s": round(child, 3)}
     result |= {"prefix_cpu_s": round(prefix, 3) if prefix is not None else None}
+    result |= {"child_peak_rss_mib": round(_children_rss_mib(), 1)}
     print(json.dumps(result), flush=True)
 
 
@@ -119,6 +120,12 @@ def _count_forks() -> list[float]:
 def _cpu(who: int = resource.RUSAGE_SELF) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
+
+
+def _children_rss_mib() -> float:
+    """The peak RSS of the largest child (the forked writer), MiB; pages it shares with
+    the run (copy on write) count in both."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def _rss_mib() -> float:
