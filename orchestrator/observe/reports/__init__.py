@@ -165,10 +165,8 @@ def write_reports_beside(
     report_dir.mkdir(parents=True, exist_ok=True)
     paths = {part: report_dir / _PART_FILES[part] for part in _PARTS}
     with collector.paused():  # ~1 million objects, none in a cycle
-        # before the fork, shared by both; the document shows no transition (document.py)
-        report = build_report(run, targets, ())
         steps = transitions if callable(transitions) else partial(_given, transitions)
-        page = _Page(report, run, targets, steps, state)
+        page = _Page(run, targets, steps, state)
         place = partial(_place, paths, page)
         result = forked.write_files(paths, page.write, _FORKED_PARTS, work, place)
     return {fmt: report_dir / name for fmt, name in FILE_NAMES.items()}, result
@@ -187,15 +185,34 @@ class _Page:
 
     def __init__(
         self,
-        report: dict[str, Any],
         run: RunRecord,
         targets: Sequence[TargetRow],
         transitions: Callable[[], Sequence[Transition]],
         state: Path | None,
     ) -> None:
-        self.report, self.run, self.targets, self.state = report, run, targets, state
+        self.run, self.targets, self.state = run, targets, state
         self._read, self._reader = transitions, os.getpid()
         self._steps: Sequence[Transition] | None = None
+        self._report: dict[str, Any] | None = None
+        self._summary: dict[str, Any] | None = None
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The report document, built on first use: by the child, where one is forked (the
+        run's own parts need only its summary)."""
+        if self._report is None:
+            self._report = build_report(self.run, self.targets, ())  # it shows no transition
+        return self._report
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The document's every section but `targets` (report.html's first half), the same
+        values redacted the same way (`redacted` takes each section on its own)."""
+        if self._report is not None:
+            return self._report
+        if self._summary is None:
+            self._summary = redacted(document.build_summary(self.run, self.targets))
+        return self._summary
 
     @property
     def transitions(self) -> Sequence[Transition]:
@@ -214,11 +231,13 @@ class _Page:
             _write_all(_json_blocks(self.report), handle)
         elif part == "html":  # report.html's first half, written as it is rendered
             steps, groups = _next_and_groups(self.run, self.targets, self.state)
-            args = (self.report, self.run, self.targets, self.transitions, steps, groups)
+            args = (self.summary, self.run, self.targets, self.transitions, steps, groups)
             return _write_while_clean(html_head(*args), handle)
         elif part == _HTML_TAIL:  # and its second half
             return _write_while_clean(html_tail(self.report), handle)
-        else:  # md, junit, failed: they show no transition
+        elif part == "failed":  # from the rows alone (`_render`'s text, without the document)
+            handle.write(scrub_text(render_failed(self.run, self.targets)))
+        else:  # md, junit: they show no transition
             fmt = cast(ReportFormat, part)
             handle.write(_render(fmt, self.report, self.run, self.targets, (), self.state))
         return True
