@@ -24,7 +24,8 @@ from orchestrator.ledger.records import RunRecord, TargetRow, Transition
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe import reports
 from orchestrator.observe.redaction import REDACTED, clear_secrets, register_secret
-from orchestrator.observe.reports import FILE_NAMES, ReportFormat, forked
+from orchestrator.observe.reports import FILE_NAMES, ReportFormat, document, forked
+from orchestrator.observe.reports.redacted import redacted
 from tests.synthetic_run import SECRET, make_plan, make_rows, make_run
 
 ORDER = list(FILE_NAMES)  # the order the formats are written and renamed in
@@ -317,3 +318,16 @@ def test_the_child_writes_its_parts_itself_and_the_run_alone_reads_the_transitio
     assert len(forks) == 1 and readers == [os.getpid()]
     assert reported == [{"json": True, "md": True, "html.tail": True, "junit": True}]
     assert _files(tmp_path / "out") == {FILE_NAMES[f]: text for f, text in expected.items()}
+
+
+def test_the_summary_is_the_report_without_its_targets_redacted_alike(tmp_path: Path) -> None:
+    """report.html's first half is rendered from the summary where the child builds the
+    document: the same sections, the same values after redaction (a secret registered)."""
+    ledger, run = _stored(tmp_path)
+    with ledger:
+        rows, steps = _read(ledger, run)
+    whole = reports.build_report(run, rows, steps)
+    summary = redacted(document.build_summary(run, rows))
+    assert summary == {key: value for key, value in whole.items() if key != "targets"}
+    assert list(whole) == [*summary, "targets"]  # report.json's order of sections
+    assert SECRET not in str(summary) and REDACTED in str(summary)  # the failed target's error
