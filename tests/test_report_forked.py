@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -331,3 +332,20 @@ def test_the_summary_is_the_report_without_its_targets_redacted_alike(tmp_path: 
     assert summary == {key: value for key, value in whole.items() if key != "targets"}
     assert list(whole) == [*summary, "targets"]  # report.json's order of sections
     assert SECRET not in str(summary) and REDACTED in str(summary)  # the failed target's error
+
+
+def test_no_process_to_fork_leaves_every_part_to_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger, run = _stored(tmp_path)
+    with ledger:
+        rows, steps = _read(ledger, run)
+        expected = _one_shot(ledger, run)
+
+    def fork() -> int:
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", fork)
+    reports.write_reports(tmp_path / "out", run, rows, steps, state=ledger.path)
+    assert _files(tmp_path / "out") == {FILE_NAMES[f]: text for f, text in expected.items()}
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == set()  # SIGINT not left blocked

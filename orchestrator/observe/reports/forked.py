@@ -166,7 +166,10 @@ def _child(names: list[str], temps: Mapping[str, Path], write: Write) -> Iterato
         return
     read_end, write_end = os.pipe()
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # no process to be had (EAGAIN, ENOMEM): this process writes it all
+        pid = -1
     if pid == 0:  # the child: never leaves this branch but by os._exit
         try:
             os.close(read_end)
@@ -176,6 +179,10 @@ def _child(names: list[str], temps: Mapping[str, Path], write: Write) -> Iterato
             os._exit(0)
     signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     os.close(write_end)
+    if pid < 0:
+        os.close(read_end)
+        yield finished  # nothing finished: `_settle` writes the child's parts here
+        return
     try:
         yield finished
     except BaseException:
