@@ -4,18 +4,20 @@ The report phase is pure CPU on one core while the other is idle (the fleet has 
 left to do), and every part of it is wall time added to the run. So, once the rows are
 read and the document built, a child made by `os.fork` (it shares them, copy on write,
 and needs no pickling) writes its formats while this process writes the others and does
-its own `work` (the recap, rendered but not yet printed).
+its own `work` (the recap, rendered but not yet printed). A part is a file, or a piece of
+one (report.html is written in two halves, `reports/halves.py`).
 
-What the files and the errors are stays today's, by construction:
+What the files and the errors are stays what one process writing them made, by
+construction:
 
-- Every format is written to its temporary file (made here, in the order the simple
-  writer writes the formats, before the fork) and renamed into place only here, in that
-  order, once every format before it is written: a reader never sees half a report, and
-  a failure leaves exactly what the simple writer leaves (the formats before the failing
-  one in place, nothing of the others, no temporary file).
-- The child only says which formats it finished. A format it did not finish (it failed,
-  or the child died) is written again here, so its error, if it fails again, is raised
-  by the same code as in the simple writer, here: no exception crosses a process.
+- Every part is written to its temporary file (made here, before the fork, in the order
+  the formats were always written) and put in place only here, in that order, once every
+  part before it is written: a reader never sees half a report, and a failure leaves what
+  one process left (the formats before the failing one in place, nothing of the others,
+  no temporary file).
+- The child only says which parts it finished. A part it did not finish (it failed, or
+  the child died) is written again here, so its error, if it fails again, is raised by
+  the same code as in one process, here: no exception crosses a process.
 - The child never returns into the caller's frames (its ledger, its run lock, its
   `finally` blocks): it ends with `os._exit` whatever happens. It touches no SQLite
   connection, no log and no terminal. A fork happens only while this process runs one
