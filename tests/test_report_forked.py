@@ -11,7 +11,10 @@ import errno
 import io
 import os
 import signal
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -349,3 +352,31 @@ def test_no_process_to_fork_leaves_every_part_to_the_run(
     reports.write_reports(tmp_path / "out", run, rows, steps, state=ledger.path)
     assert _files(tmp_path / "out") == {FILE_NAMES[f]: text for f, text in expected.items()}
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == set()  # SIGINT not left blocked
+
+
+KILLED_RUN = """
+import os, signal, sys
+from pathlib import Path
+from orchestrator.observe import reports
+from tests.synthetic_run import make_rows, make_run
+run = make_run()
+rows, steps = make_rows(run)
+def killed():
+    os.kill(os.getpid(), signal.SIGKILL)  # the run dies while its child writes
+reports.write_reports_beside(Path(sys.argv[1]), run, rows * 200, steps, killed)
+"""
+
+
+def test_a_run_killed_while_its_child_writes_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """SIGKILL of the run: nobody will rename or remove the temporary files, so the
+    child removes them all (the run's too) once it sees its parent gone."""
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(out)], cwd=root, timeout=120, check=False
+    )
+    assert done.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 60  # generous: the child finishes its part first
+    while list(out.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(out.iterdir()) == []
