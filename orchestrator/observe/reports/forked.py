@@ -197,18 +197,22 @@ def _child(names: list[str], temps: Mapping[str, Path], write: Write) -> Iterato
 def _child_writes(names: list[str], temps: Mapping[str, Path], write: Write, out: int) -> None:
     """The child's part: each of `names` written, its name and its writer's answer sent
     once it is (a line each); at the first that fails the child stops (the parent writes
-    it and what follows). Should the run die meanwhile (SIGKILL), the child removes every
-    temporary file, the run's included, rather than leave them."""
+    it and what follows). Should the run die while the child writes (SIGKILL), the child removes
+    every temporary file, the run's included, rather than leave them (a run killed
+    after the child's last part leaves its own, as a killed writer always did)."""
     parent = os.getppid()
     for name in names:
         try:
             answer = _write_one(name, temps[name], write)
         except BaseException:
             return
-        if os.getppid() != parent:  # the run was killed: nobody will place or remove them
+        try:
+            if os.getppid() != parent:  # the run was killed: nobody will place or remove them
+                raise BrokenPipeError
+            os.write(out, f"{name} {int(answer)}\n".encode())
+        except OSError:  # the run is gone (or leaving, and removes them too)
             _remove(temps)
             return
-        os.write(out, f"{name} {int(answer)}\n".encode())
 
 
 def _remove(temps: Mapping[str, Path]) -> None:
