@@ -1,97 +1,131 @@
 """The report phase of a run alone: what `ontap-rekey run` does once the rotation is over.
 
-Reads the latest run of a ledger (or RUN_ID), writes report.json/md/html, junit.xml and
-failed.txt into OUT and the recap into OUT/recap.txt, as `commands/common.py::finish`
-does, and prints the phase's CPU seconds (user + system), wall seconds, RSS before and
-peak RSS (MiB). Runs against an older checkout too (`PYTHONPATH=/tmp/base`: it then
-reads the rows the way that version did), so before/after share one command:
+Reads the latest run of a ledger (or RUN_ID) and calls `commands/common.py::finish` as
+`run` does: report.json/md/html, junit.xml and failed.txt into OUT, the recap (and the
+two lines after it) into OUT/recap.txt. The phase runs in a child process, so what is
+measured ends where a run ends, at the process's exit, and counts every process it
+makes: wall from the phase's start to the exit (`to_exit_s`) and to `finish`'s return
+(`wall_s`), CPU user + system of the process and its children (`cpu_s`, from
+`os.wait4`), RSS before the phase and the peak (MiB). On a shared machine the wall says
+little: `critical_cpu_s` is what the wall would be on two idle cores, max(the process's
+own CPU, its CPU up to the fork + the forked child's CPU) (no fork: its own CPU), with
+`parent_cpu_s`, `prefix_cpu_s` and `child_cpu_s`. Runs against an older checkout
+too (`PYTHONPATH=/tmp/base`), so before/after share one command:
 
     .venv/bin/python benchmarks/fleet.py --clusters 250 --svms 40 --tls --workdir /tmp/rep10k
     .venv/bin/python benchmarks/report_phase.py /tmp/rep10k/state.db /tmp/out --secret netapp-sim
-    PYTHONPATH=/tmp/base .venv/bin/python benchmarks/report_phase.py ... /tmp/out-base ...
+    PYTHONPATH=/tmp/base .venv/bin/python benchmarks/report_phase.py ... /tmp/out ...
     for f in report.json report.md report.html junit.xml failed.txt recap.txt; do
         cmp /tmp/out/$f /tmp/out-base/$f; done   # (same OUT path for both: the recap names it)
+
+`--repeat N` runs the phase N times (fresh processes) and prints each.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
+import os
 import resource
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-from rich.console import Console
-
-from orchestrator.ledger.store import Ledger
-from orchestrator.observe import reports
-from orchestrator.observe.recap import render_recap
-from orchestrator.observe.redaction import register_secret
+INNER = "--inner"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    if sys.argv[1:2] == [INNER]:
+        inner(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("state", type=Path, help="the ledger")
     parser.add_argument("out", type=Path, help="the report folder to write")
     parser.add_argument("--run", help="the run id (default: the latest run)")
     parser.add_argument("--secret", help="register this secret first, as a run does")
+    parser.add_argument("--repeat", type=int, default=1, help="phases to run, one at a time")
     args = parser.parse_args()
-    if args.secret:
-        register_secret(args.secret)
-    recap = io.StringIO()
-    with Ledger.open(args.state, create=False) as ledger:
-        run = ledger.get_run(args.run) if args.run else ledger.list_runs()[0]
-        before = _rss_mib()
-        cpu, wall = _cpu(), time.perf_counter()
-        with _paused():
-            targets, transitions = _reader()(ledger, run.run_id)
-        reports.write_reports(args.out, run, targets, transitions, state=ledger.path)
-        console = Console(file=recap, width=120, no_color=True)
-        render_recap(
-            run, targets, transitions, console, state=str(ledger.path), report_dir=str(args.out)
-        )
-        cpu, wall = _cpu() - cpu, time.perf_counter() - wall
-    (args.out / "recap.txt").write_text(recap.getvalue(), encoding="utf-8")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {"targets": len(targets), "transitions": len(transitions), "cpu_s": round(cpu, 3)}
-    result |= {"wall_s": round(wall, 3), "rss_before_mib": round(before, 1)}
-    result |= {"peak_rss_mib": round(peak, 1), "growth_mib": round(peak - before, 1)}
-    print(json.dumps(result))
+    argv = [str(args.state), str(args.out), args.run or "", args.secret or ""]
+    for _ in range(args.repeat):
+        print(json.dumps(outer(argv)), flush=True)
 
 
-def _reader() -> Callable[[Ledger, str], tuple[list[Any], list[Any]]]:
-    """How `finish` reads the rows in this checkout (before issue 16: every column)."""
-    try:
-        from orchestrator.ledger import report_rows
-    except ImportError:
-        return lambda ledger, run_id: (ledger.targets(run_id), ledger.transitions(run_id))
-
-    def read(ledger: Ledger, run_id: str) -> tuple[list[Any], list[Any]]:
-        targets = report_rows.targets(ledger, run_id)
-        return targets, report_rows.transitions(ledger, run_id, targets)
-
-    return read
-
-
-@contextlib.contextmanager
-def _paused() -> Iterator[None]:
-    """`finish` pauses the collector while it reads the rows (where it does)."""
-    try:
-        from orchestrator.observe.reports import collector
-    except ImportError:
-        yield
-        return
-    with collector.paused():
-        yield
+def outer(argv: list[str]) -> dict[str, object]:
+    """One phase in a child process; its line, with the wall to its exit and its rusage."""
+    process = subprocess.Popen(
+        [sys.executable, __file__, INNER, *argv], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    line = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    ended = time.time()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"the phase exited {process.returncode}")
+    result: dict[str, object] = json.loads(line)
+    started = float(result.pop("started"))  # type: ignore[arg-type]
+    result["to_exit_s"] = round(ended - started, 3)
+    result["cpu_s"] = round(usage.ru_utime + usage.ru_stime - float(result.pop("cpu_before")), 3)  # type: ignore[arg-type]
+    result["peak_rss_mib"] = round(usage.ru_maxrss / 1024, 1)
+    result["load_1min"] = round(os.getloadavg()[0], 2)
+    return result
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+def inner(argv: list[str]) -> None:
+    """The phase itself (the child): `finish` on the ledger's run, the recap to a file."""
+    from rich.console import Console
+
+    from orchestrator.commands.common import finish
+    from orchestrator.ledger.store import Ledger
+    from orchestrator.observe.redaction import register_secret
+
+    state, out, run_id, secret = Path(argv[0]), Path(argv[1]), argv[2], argv[3]
+    forks = _count_forks()
+    if secret:
+        register_secret(secret)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "recap.txt", "w", encoding="utf-8") as recap:
+        console = Console(file=recap, width=120, no_color=True, highlight=False)
+        with Ledger.open(state, create=False) as ledger:
+            run = ledger.get_run(run_id) if run_id else ledger.list_runs()[0]
+            before, cpu, started = _rss_mib(), _cpu(), time.time()
+            finish(ledger, run, out, console)
+            wall = time.time() - started
+    parent, child = _cpu() - cpu, _cpu(resource.RUSAGE_CHILDREN)
+    prefix = forks[0] - cpu if forks else None
+    critical = max(parent, prefix + child) if prefix is not None else parent
+    result: dict[str, float | None] = {"started": started, "cpu_before": cpu}
+    result |= {"wall_s": round(wall, 3)}
+    result |= {"rss_before_mib": round(before, 1), "critical_cpu_s": round(critical, 3)}
+    result |= {"parent_cpu_s": round(parent, 3), "child_cpu_s": round(child, 3)}
+    result |= {"prefix_cpu_s": round(prefix, 3) if prefix is not None else None}
+    result |= {"child_peak_rss_mib": round(_children_rss_mib(), 1)}
+    print(json.dumps(result), flush=True)
+
+
+def _count_forks() -> list[float]:
+    """The process's CPU seconds at each `os.fork` (wrapped: the benchmark's own probe)."""
+    at: list[float] = []
+    real = os.fork
+
+    def fork() -> int:
+        at.append(_cpu())
+        return real()
+
+    os.fork = fork
+    return at
+
+
+def _cpu(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
+
+
+def _children_rss_mib() -> float:
+    """The peak RSS of the largest child (the forked writer), MiB; pages it shares with
+    the run (copy on write) count in both."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def _rss_mib() -> float:

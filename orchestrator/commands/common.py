@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +23,7 @@ from orchestrator.observe.logging import LOG_LEVELS, configure_logging, resolve_
 from orchestrator.observe.progress import ProgressView, make_progress
 from orchestrator.observe.recap import render_recap
 from orchestrator.observe.redaction import register_secret
-from orchestrator.observe.reports import collector, write_reports
+from orchestrator.observe.reports import collector, forked, write_reports_beside
 from orchestrator.ontap.connect import set_secret_sink
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -170,12 +171,40 @@ def finish(ledger: Ledger, run: RunRecord, report_dir: Path | None, out: Console
     target = report_dir or DEFAULT_REPORT_ROOT / run.run_id
     with collector.paused():  # the rows: ~50,000 objects, none in a cycle
         targets = report_rows.targets(ledger, run.run_id)  # the columns the reports read
-        transitions = report_rows.transitions(ledger, run.run_id, targets)
-    write_reports(target, run, targets, transitions, state=ledger.path)
-    render_recap(run, targets, transitions, out, state=str(ledger.path), report_dir=str(target))
+    # read by this process once the child is forked, while the child writes its files
+    transitions = partial(report_rows.transitions, ledger, run.run_id, targets)
+    recap = partial(render_recap, run, targets, (), state=str(ledger.path), report_dir=str(target))
+    if forked.can_fork():  # the recap rendered while a child writes files, printed after them
+        _, text = write_reports_beside(
+            target, run, targets, transitions, partial(_captured, out, recap), state=ledger.path
+        )
+        _print_captured(out, text)
+    else:
+        write_reports_beside(target, run, targets, transitions, _nothing, state=ledger.path)
+        recap(out)
     out.print(f"reports: {target}/ (report.json, report.md, report.html, junit.xml, failed.txt)")
     out.print(f"run id: {run.run_id}")
     return target
+
+
+def _nothing() -> None:
+    return None
+
+
+def _captured(out: Console, render: Callable[[Console], None]) -> str:
+    """What `render(out)` would print, as text (the same console: width, colour, terminal)."""
+    with out.capture() as capture:
+        render(out)
+    return capture.get()
+
+
+def _print_captured(out: Console, text: str) -> None:
+    """`text` written as rich writes what it prints on POSIX (`Console._check_buffer`)."""
+    try:
+        out.file.write(text)
+        out.file.flush()
+    except BrokenPipeError:
+        out.on_broken_pipe()
 
 
 def deadline_seconds(text: str | None) -> float | None:

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from orchestrator.core.outcomes import NOT_READY, READY
 from orchestrator.ledger.records import RunRecord, TargetRow, Transition
+from orchestrator.observe import plain_table
 from orchestrator.observe.reports import collector, nextsteps, summary
 from orchestrator.observe.text import plural
 
@@ -63,6 +64,10 @@ def render_recap(
 
 def _print_fitting(console: Console, table: Table | None, lines: list[str], title: str) -> None:
     """The table when it fits the console (None: it does not), else plain lines."""
+    plain = plain_table.text(console, table) if table is not None else None
+    if plain is not None:  # the same text, built directly (no colour: nothing is styled)
+        console.print(plain)
+        return
     if table is not None and _fits(console, table):
         console.print(table)
         return

@@ -24,6 +24,22 @@ def build_report(
 ) -> dict[str, Any]:
     """The report of `run` as a JSON-serialisable dict."""
     retries = summary.retries_by_target(targets)
+    return _summary(run, targets, retries) | {
+        "targets": [
+            _target_section(row, retries[str(row.key)])
+            for row in sorted(targets, key=lambda r: r.key)
+        ]
+    }
+
+
+def build_summary(run: RunRecord, targets: Sequence[TargetRow]) -> dict[str, Any]:
+    """`build_report` without its `targets` (one section per target: most of its cost)."""
+    return _summary(run, targets, summary.retries_by_target(targets))
+
+
+def _summary(
+    run: RunRecord, targets: Sequence[TargetRow], retries: dict[str, int]
+) -> dict[str, Any]:
     return {
         "schema": SCHEMA_ID,
         "generator": {"name": "ontap-rekey", "version": __version__},
@@ -36,10 +52,6 @@ def build_report(
         ],
         "errors": [_error_section(group) for group in summary.error_groups(targets)],
         "timings": _timings(run, targets),
-        "targets": [
-            _target_section(row, retries[str(row.key)])
-            for row in sorted(targets, key=lambda r: r.key)
-        ],
     }
 
 

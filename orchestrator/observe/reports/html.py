@@ -103,6 +103,20 @@ def html_pieces(
 ) -> Iterator[str]:
     """`render_html`'s text a piece at a time (a cluster's timeline, a few hundred target
     rows), each built when it is asked for: the page is written as it is rendered."""
+    yield from head_pieces(report, run, targets, transitions, steps, groups)
+    yield from tail_pieces(report)
+
+
+def head_pieces(
+    report: dict[str, Any],
+    run: RunRecord,
+    targets: Sequence[TargetRow],
+    transitions: Sequence[Transition],
+    steps: NextSteps,
+    groups: list[ReasonGroup],
+) -> Iterator[str]:
+    """The page up to its table of targets: the summary sections and the timelines (the
+    only part that reads the transitions)."""
     title = escape(f"ontap-rekey {report['run']['mode']} {report['run']['run_id']}")
     yield (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -120,6 +134,10 @@ def html_pieces(
         ]
     )
     yield from _timelines(run, targets, transitions)
+
+
+def tail_pieces(report: dict[str, Any]) -> Iterator[str]:
+    """The rest of the page: the table of every target (from the report's `targets`)."""
     yield "\n"
     yield from _target_tables(report["targets"])
     yield "\n</body></html>\n"
@@ -270,40 +288,41 @@ def _axis(start: float, end: float, height: int) -> Iterable[str]:
         tick += step
 
 
-def _lane(lane: Lane, y: int, start: float, scale: float) -> Iterable[str]:
+def _lane(lane: Lane, y: int, start: float, scale: float) -> list[str]:
     row = lane.row
     outcome = row.outcome or "pending"
     colour = OUTCOME_COLOURS.get(outcome, "#9e9e9e")
     label = f"{row.key.svm} · {outcome}" + (f" ({row.reason})" if row.reason else "")
-    yield (
+    key = str(row.key)  # once a lane (a dataclass's __str__), escaped once
+    shown_key = escape(key)
+    parts = [
         f'<text x="4" y="{y + LANE_H - 3}">{escape(_clip(label, 30))}'
-        f"<title>{escape(str(row.key))}: {escape(label)}</title></text>"
-    )
+        f"<title>{shown_key}: {escape(label)}</title></text>"
+    ]
     if row.started_at is not None:  # never started (skipped, aborted): a marker alone
         x0 = LABEL_W + (row.started_at - start) * scale
         x1 = LABEL_W + ((lane.end or row.started_at) - start) * scale
-        yield (
+        parts.append(
             f'<rect class="lanebg" x="{x0:.1f}" y="{y}" width="{max(x1 - x0, 1):.1f}" '
             f'height="{LANE_H}" fill="{colour}"/>'
         )
-    for segment in lane.segments:
-        yield _segment(row, segment, y, start, scale)
+    parts.extend(_segment(key, segment, y, start, scale) for segment in lane.segments)
     if lane.end is not None:
         cx = LABEL_W + (lane.end - start) * scale
-        yield (
-            f'<circle class="outcome-{escape(outcome)}" cx="{cx:.1f}" cy="{y + LANE_H / 2}" '
-            f'r="4.5" fill="{colour}" stroke="#fff"><title>{escape(str(row.key))}: '
-            f"{escape(outcome)}</title></circle>"
+        shown = escape(outcome)
+        parts.append(
+            f'<circle class="outcome-{shown}" cx="{cx:.1f}" cy="{y + LANE_H / 2}" '
+            f'r="4.5" fill="{colour}" stroke="#fff"><title>{shown_key}: '
+            f"{shown}</title></circle>"
         )
+    return parts
 
 
-def _segment(row: TargetRow, segment: Segment, y: int, start: float, scale: float) -> str:
+def _segment(key: str, segment: Segment, y: int, start: float, scale: float) -> str:
     x = LABEL_W + (segment.start - start) * scale
-    width = max((segment.end - segment.start) * scale, 1.5)  # an instant still shows a sliver
-    tip = (
-        f"{row.key} {segment.kind} {segment.end - segment.start:.1f} s "
-        f"(attempt {segment.attempt}, {segment.event})"
-    )
+    duration = segment.end - segment.start
+    width = max(duration * scale, 1.5)  # an instant still shows a sliver
+    tip = f"{key} {segment.kind} {duration:.1f} s (attempt {segment.attempt}, {segment.event})"
     return (
         f'<rect class="seg seg-{segment.kind}" x="{x:.1f}" y="{y + 2}" width="{width:.1f}" '
         f'height="{LANE_H - 4}" fill="{SEGMENT_COLOURS[segment.kind]}">'

@@ -59,12 +59,12 @@ class CleanStream:
     """Whether a text read a piece at a time has, so far, nothing `scrub_text` would change.
 
     A piece is looked at alone and with the end of the text before it: a literal the
-    look is for can span pieces, but it is never longer than `_reach()`, so it lies inside
+    look is for can span pieces, but it is never longer than `reach()`, so it lies inside
     that window. Nothing found in any piece or window: nothing in the whole text.
     """
 
     def __init__(self) -> None:
-        self._reach = _reach()
+        self._reach = reach()
         self._tail = ""
 
     def clean(self, piece: str) -> bool:
@@ -76,7 +76,7 @@ class CleanStream:
         return True
 
 
-def _reach() -> int:
+def reach() -> int:
     """At least the length of anything `may_need_scrubbing` looks for: the fixed literals, and
     every registered secret (each one is an alternative in the pattern's source text)."""
     secrets: re.Pattern[str] | None = redaction._pattern
