@@ -589,6 +589,16 @@ def key_store_for_config(config: KeyManagerConfig, stores: Iterable[KeyStore]) -
     return None
 
 
+def key_stores_by_target(stores: Iterable[KeyStore]) -> dict[tuple[str, str], KeyStore]:
+    """`key_store_for_config` for many configurations at once: (the target's SVM part, the
+    key store `type`) -> the first such store. Looking each configuration up in this
+    instead of walking the list made a cluster's readiness linear in its SVMs."""
+    index: dict[tuple[str, str], KeyStore] = {}
+    for store in stores:
+        index.setdefault((store.svm_name or CLUSTER_SCOPE, store.type), store)
+    return index
+
+
 @dataclass(frozen=True)
 class KeyStore:
     """One key store (`/api/security/key-stores`); `state` is e.g. `active`, `switching`."""
