@@ -359,6 +359,20 @@ def _time(value: object) -> datetime | None:
         raise _Unusual from None
 
 
+R = TypeVar("R")
+
+
+def _frozen(cls: type[R], **fields: Any) -> R:
+    """`cls(**fields)` for the frozen records below, without their `__init__` (which sets
+    each field through `object.__setattr__`): ~0.6 instead of ~4 us for a configuration's
+    14 fields, per record of every discovery and read-back page. Valid for a dataclass
+    without `__post_init__` or `__slots__`, given every field (tests/test_ontap_models_fast.py
+    holds each such record equal, field for field, to the one its constructor builds)."""
+    record = object.__new__(cls)
+    record.__dict__.update(fields)
+    return record
+
+
 @dataclass(frozen=True)
 class _ConfigShape:
     """Where one provider's configuration record keeps what the engine reads."""
@@ -447,7 +461,7 @@ class NodeReachability:
             _code(data.get("code")),
             _str(data.get("message")),
         )
-        return cls(name, reachable, code, message or "")
+        return _frozen(cls, node=name, reachable=reachable, code=code, message=message or "")
 
 
 @dataclass(frozen=True)
@@ -526,7 +540,8 @@ class KeyManagerConfig:
         gcp = None
         if provider is Provider.GCP:
             gcp = GcpKeyRing(*(_str(data.get(name)) for name in _GCP_RING))
-        return cls(
+        return _frozen(
+            cls,
             provider=provider,
             uuid=uuid,
             scope=scope or ("svm" if data.get("svm") else "cluster"),
@@ -622,13 +637,14 @@ class KeyStore:
         if type(data) is not dict:
             raise _Unusual
         svm = _obj(data.get("svm"))
-        return cls(
-            _text(data.get("uuid")),
-            None if svm is None else _str(svm.get("name")),
-            _str(data.get("scope")),
-            _text(data.get("type")),
-            _bool(data.get("enabled")),
-            _str(data.get("state")),
+        return _frozen(
+            cls,
+            uuid=_text(data.get("uuid")),
+            svm_name=None if svm is None else _str(svm.get("name")),
+            scope=_str(data.get("scope")),
+            type=_text(data.get("type")),
+            enabled=_bool(data.get("enabled")),
+            state=_str(data.get("state")),
         )
 
     @classmethod
@@ -683,7 +699,8 @@ class Job:
         svm_name = None if svm is None else _str(svm.get("name"))
         # from here on exactly as `_validated`: the same record, or the same error
         code = wire_code or normalise_code(None if error is None else error.get("code"))
-        return cls(
+        return _frozen(
+            cls,
             uuid=uuid,
             state=state,
             code=code,
