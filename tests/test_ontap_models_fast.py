@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from orchestrator.cli import main
 from orchestrator.core.providers import PROVIDERS, Provider
-from orchestrator.ontap import models
+from orchestrator.ontap import models, wire
 from orchestrator.ontap.models import ClusterInfo, Job, KeyManagerConfig, KeyStore, RekeySubmission
 from orchestrator.simulator.fleet import FleetSpec, KeyManager
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, write_inventory
@@ -200,7 +200,7 @@ def _answer_as_before(status: int, data: object) -> RekeySubmission:
     if isinstance(job_data, Mapping) and "state" in job_data:
         job = Job._validated(job_data)
         return RekeySubmission(status, job, job.uuid)
-    answer = models._parse(models._Answer, record, "rekey response")
+    answer = wire.parse(wire.AnswerWire, record, "rekey response")
     if answer.job is None:
         if status == 202:
             raise models.MalformedRecord("202 Accepted without a job to follow")
@@ -368,10 +368,10 @@ def test_a_whole_run_against_the_simulator_never_needs_the_wire_models(
         monkeypatch.setattr(record, "_validated", refuse(record.__name__))
 
     def no_parse(*args: object, **kwargs: object) -> Any:
-        used.append("_parse")
-        raise AssertionError("_parse: the wire model was needed")
+        used.append("parse")
+        raise AssertionError("parse: the wire model was needed")
 
-    monkeypatch.setattr(models, "_parse", no_parse)
+    monkeypatch.setattr(wire, "parse", no_parse)
     monkeypatch.setenv(PASSWORD_ENV, "netapp-sim")
     monkeypatch.setenv("ONTAP_REKEY_STDERR_LEVEL", "error")
     monkeypatch.chdir(tmp_path)
