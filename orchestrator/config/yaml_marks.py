@@ -66,13 +66,14 @@ def parse_yaml(text: str) -> ParsedYaml:
     is parsed again by PyYAML's own parser, whose verdict and messages are the ones users
     have always seen. So is a text where the two parsers are known to part ways (libyaml
     takes tabs in plain scalars, `|#` and `>#`, an empty `!` tag, a byte order mark inside
-    the text; it marks an empty `?` key elsewhere): any tab, `!`, `?`, `|`, `>` or U+FEFF,
-    or a character PyYAML's reader refuses, goes to PyYAML's parser directly.
+    the text; it may mark an empty value, key or document elsewhere): any tab, `!`, `?`,
+    `|`, `>` or U+FEFF, or a character PyYAML's reader refuses, goes to PyYAML's parser
+    directly, and so does a document with an empty scalar (`key:` and nothing after it).
     """
     if _C_LOADER is not None and _NOT_FOR_LIBYAML.search(text) is None:
         try:
             return _parse_with(_C_LOADER, text)
-        except (yaml.YAMLError, YamlSyntaxError):
+        except (yaml.YAMLError, YamlSyntaxError, _MarkedElsewhere):
             pass  # worded below, by the parser the messages were written against
     return _parse_python(text)
 
@@ -83,17 +84,46 @@ _NOT_FOR_LIBYAML = re.compile(
 )
 
 
+class _MarkedElsewhere(Exception):
+    """The document holds an empty scalar: libyaml may mark it elsewhere than PyYAML."""
+
+
 def _parse_with(loader_class: type[yaml.CSafeLoader], text: str) -> ParsedYaml:
-    """libyaml's parse; raises what it raises (the caller then asks PyYAML's parser)."""
+    """libyaml's parse; raises what it raises, or `_MarkedElsewhere` (the caller then asks
+    PyYAML's parser)."""
     loader = loader_class(text)
     try:
-        return _document(loader)
+        node = loader.get_single_node()
+        if node is not None and _has_empty_scalar(node):
+            raise _MarkedElsewhere
+        return _from_node(loader, node)
     finally:
         loader.dispose()
 
 
-def _document(loader: yaml.SafeLoader | yaml.CSafeLoader) -> ParsedYaml:
-    node = loader.get_single_node()
+def _has_empty_scalar(root: yaml.Node) -> bool:
+    """Whether some scalar of the tree is empty in the text (an implicit null: `key:`)."""
+    pending, seen = [root], set()
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:  # an alias: its node is walked once
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.start_mark.index == node.end_mark.index:
+                return True
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            pending.extend(item for pair in node.value for item in pair)
+    return False
+
+
+def _document(loader: yaml.SafeLoader) -> ParsedYaml:
+    return _from_node(loader, loader.get_single_node())
+
+
+def _from_node(loader: yaml.SafeLoader | yaml.CSafeLoader, node: yaml.Node | None) -> ParsedYaml:
     if node is None:
         return ParsedYaml(None, {}, ())
     duplicates = tuple(_duplicate_keys(node, (), set()))
