@@ -4,8 +4,9 @@
 
 Per payload the best of `--repeat` timeit runs, in microseconds per parse: the answer to
 a rekey POST (202 with the job's link; 201 with the whole job), one job record (each
-poll), and a collection page of 40 AWS KMS records with their health fields (one
-read-back batch or one discovery page). The payloads are the simulator's shapes.
+poll), a collection page of 40 AWS KMS records with their health fields (one read-back
+batch or one discovery page), and one of 40 key stores (discovery's readiness read). The
+payloads are the simulator's shapes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.core.providers import Provider
-from orchestrator.ontap.models import Job, KeyManagerConfig, RekeySubmission
+from orchestrator.ontap.models import Job, KeyManagerConfig, KeyStore, RekeySubmission
 
 JOB: dict[str, Any] = {
     "uuid": "0f1e2d3c-1111-2222-3333-444455556666",
@@ -50,6 +51,17 @@ def aws_record(i: int) -> dict[str, Any]:
 
 
 PAGE = [aws_record(i) for i in range(40)]
+STORES = [
+    {
+        "uuid": f"cfg-{i:04d}",
+        "svm": {"name": f"svm{i:02d}", "uuid": f"su-{i}"},
+        "scope": "svm",
+        "type": "aws",
+        "enabled": True,
+        "state": "active",
+    }
+    for i in range(40)
+]
 CASES: dict[str, Callable[[], object]] = {
     "POST 202 answer": lambda: RekeySubmission.from_json(202, LINK),
     "POST 201 answer with its job": lambda: RekeySubmission.from_json(201, {"job": JOB}),
@@ -57,6 +69,7 @@ CASES: dict[str, Callable[[], object]] = {
     "page of 40 aws-kms records": lambda: [
         KeyManagerConfig.from_json(Provider.AWS, record) for record in PAGE
     ],
+    "page of 40 key stores": lambda: [KeyStore.from_json(record) for record in STORES],
 }
 
 

@@ -9,6 +9,7 @@ compared by type and repr, so `1` for `True` or a tuple for a list would show.""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from orchestrator.cli import main
 from orchestrator.core.providers import PROVIDERS, Provider
-from orchestrator.ontap import models
+from orchestrator.ontap import models, wire
 from orchestrator.ontap.models import ClusterInfo, Job, KeyManagerConfig, KeyStore, RekeySubmission
 from orchestrator.simulator.fleet import FleetSpec, KeyManager
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, write_inventory
@@ -199,7 +200,7 @@ def _answer_as_before(status: int, data: object) -> RekeySubmission:
     if isinstance(job_data, Mapping) and "state" in job_data:
         job = Job._validated(job_data)
         return RekeySubmission(status, job, job.uuid)
-    answer = models._parse(models._Answer, record, "rekey response")
+    answer = wire.parse(wire.AnswerWire, record, "rekey response")
     if answer.job is None:
         if status == 202:
             raise models.MalformedRecord("202 Accepted without a job to follow")
@@ -367,10 +368,10 @@ def test_a_whole_run_against_the_simulator_never_needs_the_wire_models(
         monkeypatch.setattr(record, "_validated", refuse(record.__name__))
 
     def no_parse(*args: object, **kwargs: object) -> Any:
-        used.append("_parse")
-        raise AssertionError("_parse: the wire model was needed")
+        used.append("parse")
+        raise AssertionError("parse: the wire model was needed")
 
-    monkeypatch.setattr(models, "_parse", no_parse)
+    monkeypatch.setattr(wire, "parse", no_parse)
     monkeypatch.setenv(PASSWORD_ENV, "netapp-sim")
     monkeypatch.setenv("ONTAP_REKEY_STDERR_LEVEL", "error")
     monkeypatch.chdir(tmp_path)
@@ -383,3 +384,25 @@ def test_a_whole_run_against_the_simulator_never_needs_the_wire_models(
         rekeys = [len(svm["rekeys"]) for svm in sim.fleet.stats()["svms"].values()]
     assert (code, used) == (0, [])
     assert rekeys == [1] * 8  # every provider's SVM, once
+
+
+@pytest.mark.parametrize(
+    ("read", "record"),
+    [
+        (lambda d: KeyManagerConfig.from_json(Provider.AWS, d), _full_config(Provider.AWS)),
+        (lambda d: KeyManagerConfig.from_json(Provider.GCP, d), _full_config(Provider.GCP)),
+        (KeyStore.from_json, {"uuid": "k", "svm": {"name": "s"}, "type": "aws", "state": "x"}),
+        (Job.from_json, {"uuid": "j", "state": "failure", "code": 5, "message": "m"}),
+    ],
+)
+def test_a_record_read_directly_is_the_one_its_constructor_builds(
+    read: Any, record: object
+) -> None:
+    """The fast readers build their frozen records without `__init__` (`models._frozen`):
+    every field set, nothing else, equal and hashed as the constructor's record."""
+    fast = read(record)
+    built = type(fast)(**{f.name: getattr(fast, f.name) for f in dataclasses.fields(fast)})
+    assert set(vars(fast)) == {f.name for f in dataclasses.fields(fast)}
+    assert fast == built and hash(fast) == hash(built) and repr(fast) == repr(built)
+    for node in getattr(fast, "ekmip", ()):
+        assert set(vars(node)) == {f.name for f in dataclasses.fields(node)}

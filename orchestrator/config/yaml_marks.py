@@ -9,6 +9,7 @@ silently resolves to the last one, are collected here too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -57,7 +58,81 @@ def parse_yaml(text: str) -> ParsedYaml:
     """Safe-load one YAML document with the marks of every node.
 
     Raises YamlSyntaxError for invalid YAML, several documents or unsafe tags.
+
+    libyaml's parser (`CSafeLoader`, when PyYAML was built with it) composes the nodes
+    ~8x faster than PyYAML's own (250 clusters: ~60 ms of a run's start-up; 2,500: ~0.6 s);
+    the constructor and the resolver stay PyYAML's, so the data and the marks are the
+    same (tests/test_yaml_marks.py holds both parsers equal). Anything it does not accept
+    is parsed again by PyYAML's own parser, whose verdict and messages are the ones users
+    have always seen. So is a text where the two parsers are known to part ways (libyaml
+    takes tabs in plain scalars, `|#` and `>#`, an empty `!` tag, a byte order mark inside
+    the text; it may mark an empty value, key or document elsewhere): any tab, `!`, `?`,
+    `|`, `>` or U+FEFF, or a character PyYAML's reader refuses, goes to PyYAML's parser
+    directly, and so does a document with an empty scalar (`key:` and nothing after it).
     """
+    if _C_LOADER is not None and _NOT_FOR_LIBYAML.search(text) is None:
+        try:
+            return _parse_with(_C_LOADER, text)
+        except (yaml.YAMLError, YamlSyntaxError, _MarkedElsewhere):
+            pass  # worded below, by the parser the messages were written against
+    return _parse_python(text)
+
+
+_C_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+_NOT_FOR_LIBYAML = re.compile(
+    "[\t!?|>\ufeff]|" + yaml.reader.Reader.NON_PRINTABLE.pattern  # see parse_yaml
+)
+
+
+class _MarkedElsewhere(Exception):
+    """The document holds an empty scalar: libyaml may mark it elsewhere than PyYAML."""
+
+
+def _parse_with(loader_class: type[yaml.CSafeLoader], text: str) -> ParsedYaml:
+    """libyaml's parse; raises what it raises, or `_MarkedElsewhere` (the caller then asks
+    PyYAML's parser)."""
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _has_empty_scalar(node):
+            raise _MarkedElsewhere
+        return _from_node(loader, node)
+    finally:
+        loader.dispose()
+
+
+def _has_empty_scalar(root: yaml.Node) -> bool:
+    """Whether some scalar of the tree is empty in the text (an implicit null: `key:`)."""
+    pending, seen = [root], set()
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:  # an alias: its node is walked once
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.start_mark.index == node.end_mark.index:
+                return True
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            pending.extend(item for pair in node.value for item in pair)
+    return False
+
+
+def _document(loader: yaml.SafeLoader) -> ParsedYaml:
+    return _from_node(loader, loader.get_single_node())
+
+
+def _from_node(loader: yaml.SafeLoader | yaml.CSafeLoader, node: yaml.Node | None) -> ParsedYaml:
+    if node is None:
+        return ParsedYaml(None, {}, ())
+    duplicates = tuple(_duplicate_keys(node, (), set()))
+    data = loader.construct_document(node)  # flattens `<<` merges into the nodes
+    return ParsedYaml(data, _all_marks(node), duplicates)
+
+
+def _parse_python(text: str) -> ParsedYaml:
+    """PyYAML's own parser (pure Python): the reference, and every error's wording."""
     try:
         # The reader checks for unprintable characters (e.g. NUL) in its constructor.
         loader = yaml.SafeLoader(text)
@@ -67,12 +142,7 @@ def parse_yaml(text: str) -> ParsedYaml:
         column = position - text.rfind("\n", 0, position)
         raise YamlSyntaxError(" ".join(str(exc).split()), Mark(line, column)) from None
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return ParsedYaml(None, {}, ())
-        duplicates = tuple(_duplicate_keys(node, (), set()))
-        data = loader.construct_document(node)  # flattens `<<` merges into the nodes
-        return ParsedYaml(data, _all_marks(node), duplicates)
+        return _document(loader)
     except yaml.MarkedYAMLError as exc:
         raise YamlSyntaxError(_problem(exc), _mark_of(exc)) from None
     except yaml.YAMLError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import anyio
@@ -46,7 +47,7 @@ from orchestrator.errors import UserError
 from orchestrator.ledger.records import TargetRow
 from orchestrator.observe import events
 from orchestrator.ontap.client import OntapClient
-from orchestrator.ontap.models import ClusterInfo, KeyManagerConfig, KeyStore
+from orchestrator.ontap.models import ClusterInfo, KeyManagerConfig, KeyStore, key_stores_by_target
 
 log = structlog.get_logger()
 
@@ -81,6 +82,20 @@ class Discovery:
         if self.identity_problem is not None:
             return SkipReason.IDENTITY_MISMATCH
         return None  # the version is judged per target: each provider has its own gates
+
+    @cached_property
+    def configs_by_uuid(self) -> dict[str, KeyManagerConfig]:
+        """Each configuration by its uuid (the first listed of a uuid): every target's
+        lookup in one dict instead of a walk through the cluster's list."""
+        index: dict[str, KeyManagerConfig] = {}
+        for config in self.configs:
+            index.setdefault(config.uuid, config)
+        return index
+
+    @cached_property
+    def key_stores_by_target(self) -> dict[tuple[str, str], KeyStore]:
+        """`ontap.models.key_stores_by_target` of this cluster's key stores."""
+        return key_stores_by_target(self.key_stores)
 
 
 async def discover(client: OntapClient, spec: ClusterSpec, *, timeout_s: float) -> Discovery:

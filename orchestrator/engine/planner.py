@@ -19,7 +19,7 @@ from orchestrator.engine.pool import ClusterPool
 from orchestrator.engine.recorder import row_with
 from orchestrator.engine.scheduling import order_rows
 from orchestrator.ledger.records import PlanEstimate, TargetRow
-from orchestrator.ontap.models import KeyManagerConfig, KeyStore, key_store_for_config
+from orchestrator.ontap.models import KeyManagerConfig, KeyStore
 
 DEFAULT_JOB_ESTIMATE_S = 5.0  # a rekey job's typical duration, for the time estimate
 
@@ -71,7 +71,7 @@ def _verdict(row: TargetRow, discovery: Discovery) -> TargetRow:
 def target_verdict(row: TargetRow, discovery: Discovery) -> tuple[NotReady | None, dict[str, Any]]:
     """The plan's verdict on one discovered target (None: ready) and the facts behind it."""
     config = _config(discovery, row.config_uuid)
-    store = key_store_for_config(config, discovery.key_stores) if config else None
+    store = _key_store(discovery, config) if config else None
     facts = _cluster_facts(discovery) | _provider_facts(row) | _target_facts(config, store)
     if discovery.readiness_error is not None:
         facts["error"] = discovery.readiness_error.summary()
@@ -137,7 +137,13 @@ def _cluster_facts(discovery: Discovery) -> dict[str, Any]:
 
 
 def _config(discovery: Discovery, uuid: str | None) -> KeyManagerConfig | None:
-    return next((c for c in discovery.configs if c.uuid == uuid), None)
+    return discovery.configs_by_uuid.get(uuid) if uuid is not None else None
+
+
+def _key_store(discovery: Discovery, config: KeyManagerConfig) -> KeyStore | None:
+    """`key_store_for_config(config, discovery.key_stores)`, looked up in the cluster's
+    index (tests/engine/test_discovery_rows.py holds the two equal)."""
+    return discovery.key_stores_by_target.get((config.target_svm, config.key_store_type))
 
 
 def _facts(config: KeyManagerConfig | None, store: KeyStore | None) -> TargetFacts:

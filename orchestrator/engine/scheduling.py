@@ -27,7 +27,10 @@ def order_rows(rows: Sequence[TargetRow], *, emergency: bool) -> list[TargetRow]
 
 
 def _ranked(rows: Sequence[TargetRow], emergency: bool) -> list[TargetRow]:
-    ranked = sorted(rows, key=lambda row: (-row.priority, row.key))
+    # The key's fields, not the key: `TargetKey`'s generated `__lt__` compares through
+    # Python code (~35 ms for 10,000 rows), a tuple of strings in C (the same order:
+    # `TargetKey` orders by cluster, then SVM).
+    ranked = sorted(rows, key=lambda row: (-row.priority, row.key.cluster, row.key.svm))
     if emergency:
         return ranked
     per_cluster: dict[str, list[TargetRow]] = defaultdict(list)

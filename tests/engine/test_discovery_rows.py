@@ -1,8 +1,14 @@
 """The rows discovery builds (issue 16: each a copy of one template per cluster, not a
 new `TargetRow(...)` per target) are exactly the rows `TargetRow`'s own constructor
-builds, field for field, and no two rows share a `facts` or `evidence` dict."""
+builds, field for field, and no two rows share a `facts` or `evidence` dict; the plan's
+per-cluster lookups find what the searches they replaced found."""
 
 from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator.core.errors import ErrorKind, OntapError
 from orchestrator.core.inventory import (
@@ -16,9 +22,16 @@ from orchestrator.core.policy import classify
 from orchestrator.core.providers import Operation, Provider
 from orchestrator.core.selectors import Selection
 from orchestrator.core.targets import TargetKey, TargetState
+from orchestrator.engine import planner
 from orchestrator.engine.discovery import GCP_KEY_FACT, Discovery, target_rows
 from orchestrator.ledger.records import TargetRow
-from orchestrator.ontap.models import ClusterInfo, GcpKeyRing
+from orchestrator.ontap.models import (
+    ClusterInfo,
+    GcpKeyRing,
+    KeyManagerConfig,
+    KeyStore,
+    key_store_for_config,
+)
 from tests.ontap_factories import key_manager_config
 
 INFO = ClusterInfo("c1", "CU-1", (9, 14, 1), "9.14.1")
@@ -131,3 +144,44 @@ def test_no_two_rows_share_their_facts_or_evidence() -> None:
     assert len({id(row.evidence) for row in rows}) == len(rows)
     rows[0].facts["x"] = 1
     assert all("x" not in row.facts for row in rows[1:])
+
+
+_SVMS = st.sampled_from(["a", "b", "-", None])
+_STORES = st.lists(
+    st.builds(
+        KeyStore,
+        uuid=st.sampled_from(["k1", "k2", "k3"]),
+        svm_name=_SVMS,
+        scope=st.sampled_from(["svm", "cluster", None]),
+        type=st.sampled_from(["aws", "akv", "gcp", "okm"]),
+        enabled=st.sampled_from([True, False, None]),
+        state=st.sampled_from(["active", "switching", None]),
+    ),
+    max_size=8,
+)
+_CONFIGS = st.lists(
+    st.builds(
+        lambda provider, svm, uuid, scope: replace(
+            key_manager_config(provider, svm or "x", "key", uuid), scope=scope, svm_name=svm
+        ),
+        st.sampled_from([Provider.AWS, Provider.AZURE, Provider.GCP]),
+        _SVMS,
+        st.sampled_from(["u1", "u2", "u3"]),
+        st.sampled_from(["svm", "cluster"]),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_CONFIGS, _STORES, st.sampled_from(["u1", "u2", "u4", None]))
+def test_readiness_lookups_find_what_the_linear_searches_find(
+    configs: list[KeyManagerConfig], stores: list[KeyStore], uuid: str | None
+) -> None:
+    """The plan's per-cluster indexes (a configuration by uuid, a key store by SVM and
+    type) return the first match of the walk through the lists they replaced."""
+    found = Discovery("c1", info=INFO, configs=tuple(configs), key_stores=tuple(stores))
+    config = planner._config(found, uuid)
+    assert config is next((c for c in configs if c.uuid == uuid), None)
+    for each in configs:
+        assert planner._key_store(found, each) is key_store_for_config(each, stores)
