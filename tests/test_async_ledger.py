@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -188,24 +188,21 @@ def _calibration(cluster: str) -> Calibration:
 def _hold_first_write(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch, calls: list[str]
 ) -> tuple[threading.Event, threading.Event]:
-    """`ledger.write` blocks its first call until the gate opens; every commit and
-    calibration save is noted in `calls`, in order."""
+    """`ledger.write` blocks its first call until the gate opens; every transaction is
+    noted in `calls`, in order, as what it wrote and saved (" + " within one)."""
     entered, gate = threading.Event(), threading.Event()
-    real_write, real_save = ledger.write, ledger.save_calibration
+    real_write = ledger.write
 
-    def held_write(batch: list[Any]) -> None:
+    def held_write(batch: list[Any], calibrations: Sequence[Any] = ()) -> None:
         if not entered.is_set():
             entered.set()
             gate.wait(30)
-        real_write(batch)
-        calls.extend(f"write {row.key.svm}" for row, _ in batch)
-
-    def noted_save(calibration: Calibration, run_id: str | None = None) -> None:
-        real_save(calibration, run_id)
-        calls.append(f"save {calibration.cluster}")
+        real_write(batch, calibrations)
+        done = [f"write {row.key.svm}" for row, _ in batch]
+        done += [f"save {calibration.cluster}" for calibration, _ in calibrations]
+        calls.append(" + ".join(done))
 
     monkeypatch.setattr(ledger, "write", held_write)
-    monkeypatch.setattr(ledger, "save_calibration", noted_save)
     return entered, gate
 
 
@@ -259,11 +256,12 @@ async def test_a_calibration_save_returns_at_once_and_aclose_waits_for_it(
     }
 
 
-async def test_queued_writes_are_committed_before_queued_calibrations(
+async def test_queued_calibrations_ride_in_the_next_batch_of_writes(
     writer: AsyncLedger, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A write never waits behind calibrations queued before it (each save is a
-    transaction and an fsync of its own; a POST waits for its intent's commit)."""
+    """Calibrations queued while a commit runs are saved in the next batch's transaction,
+    in the order learnt: no transaction (no fsync) of their own before the next write, and
+    never left behind a busy queue of writes (a crash loses at most what one commit would)."""
     calls: list[str] = []
     entered, gate = _hold_first_write(ledger, monkeypatch, calls)
     first = replace(TargetRow("r1", key("east/svm1")), state=TargetState.INTENT)
@@ -277,16 +275,21 @@ async def test_queued_writes_are_committed_before_queued_calibrations(
         await _until(lambda: writer._queue)
         gate.set()
     await writer.aclose()
-    assert calls == ["write svm1", "write svm2", "save c1", "save c2", "save c3"]
+    assert calls == ["write svm1", "write svm2 + save c1 + save c2 + save c3"]
+    assert set(ledger.calibrations()) == {"c1", "c2", "c3"}
 
 
 async def test_an_error_saving_a_calibration_is_raised_by_the_next_call(
     writer: AsyncLedger, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(calibration: Calibration, run_id: str | None = None) -> None:
-        raise sqlite3.OperationalError("disk I/O error")
+    real_write = ledger.write
 
-    monkeypatch.setattr(ledger, "save_calibration", broken)
+    def broken(batch: Sequence[Any], calibrations: Sequence[Any] = ()) -> None:
+        if calibrations:
+            raise sqlite3.OperationalError("disk I/O error")
+        real_write(batch)
+
+    monkeypatch.setattr(ledger, "write", broken)
     await writer.save_calibration(_calibration("east"), "r1")
     await writer.aclose()  # saved (or failed) by now
     row = TargetRow("r1", key("east/svm1"))
@@ -294,3 +297,51 @@ async def test_an_error_saving_a_calibration_is_raised_by_the_next_call(
         await writer.write(row, step(row))
     await writer.write(row, step(row))  # raised once
     assert _committed_state(ledger.path, "east/svm1") == "pending"
+
+
+async def test_calibrations_of_a_batch_that_fails_are_saved_on_their_own(
+    writer: AsyncLedger, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose transaction fails (here: the row of a run that does not exist) takes
+    its calibrations down with it; they are then saved alone, not lost."""
+    calls: list[str] = []
+    entered, gate = _hold_first_write(ledger, monkeypatch, calls)
+    first = replace(TargetRow("r1", key("east/svm1")), state=TargetState.INTENT)
+    ghost = TargetRow("no-such-run", key("east/ghost"))
+    failures: list[BaseException] = []
+
+    async def write_ghost() -> None:
+        try:
+            await writer.write(ghost, step(ghost))
+        except sqlite3.IntegrityError as exc:
+            failures.append(exc)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(writer.write, first, step(first))
+        await _until(entered.is_set)  # the next batch gathers behind this commit
+        await writer.save_calibration(_calibration("east"), "r1")
+        group.start_soon(write_ghost)
+        await _until(lambda: writer._queue)
+        gate.set()
+    await writer.aclose()
+    assert len(failures) == 1
+    assert calls == ["write svm1", "save east"]  # the ghost's batch failed, the save did not
+    assert "east" in ledger.calibrations()
+
+
+async def test_aclose_returns_once_the_writer_thread_has_ended(writer: AsyncLedger) -> None:
+    """The report phase forks a writer only while no other thread runs: the ledger's
+    thread must be gone, not just told to go, when the run's `aclose` returns."""
+    row = TargetRow("r1", key("east/svm1"))
+    await writer.write(row, step(row))
+    assert "ontap-rekey-ledger" in {thread.name for thread in threading.enumerate()}
+    await writer.aclose()
+    assert "ontap-rekey-ledger" not in {thread.name for thread in threading.enumerate()}
+
+
+async def test_a_call_after_aclose_leaves_no_thread_behind(writer: AsyncLedger) -> None:
+    """A run closes the ledger's run record and lock after `aclose`: those calls start a
+    thread again, and it is gone when they return (else the report phase cannot fork)."""
+    await writer.aclose()
+    assert await writer.new_run_id()
+    assert "ontap-rekey-ledger" not in {thread.name for thread in threading.enumerate()}

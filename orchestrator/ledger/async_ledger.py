@@ -52,6 +52,7 @@ IDLE_EXIT_S = 2.0  # a writer thread with nothing to do for this long ends (a ne
 # starts another): no thread outlives an AsyncLedger nobody closed by more than this
 
 SAVES_POLL_S = 0.005  # how often `aclose` looks whether the calibrations are saved (once a run)
+THREAD_POLL_S = 0.001  # how often `aclose` looks whether the writer thread has ended
 
 _INTERRUPTED = RuntimeError("the ledger flush was interrupted; the write may not have landed")
 
@@ -67,25 +68,30 @@ class _Pending:
         self.error: BaseException | None = None
 
 
+Save = tuple[Calibration, str | None]  # a calibration to save, and the run that learnt it
+
+
 class _Batch:
     """The writes queued since the writer thread last took the queue, and what their
-    writers wait on (set on the event loop once the batch's transaction has ended)."""
+    writers wait on (set on the event loop once the batch's transaction has ended); the
+    calibrations queued meanwhile ride in the same transaction (nobody waits for them)."""
 
-    __slots__ = ("committed", "items", "loop")
+    __slots__ = ("committed", "items", "loop", "saves")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.items: list[_Pending] = []
+        self.saves: list[Save] = []
         self.committed = anyio.Event()
         self.loop = loop
 
 
-class _Save:
-    """A calibration to save, as the writer thread takes it."""
+class _Saves:
+    """Calibrations to save on their own (no write was queued to carry them)."""
 
-    __slots__ = ("save",)
+    __slots__ = ("saves",)
 
-    def __init__(self, save: Callable[[], None]) -> None:
-        self.save = save
+    def __init__(self, saves: list[Save]) -> None:
+        self.saves = saves
 
 
 class _Call:
@@ -118,8 +124,8 @@ class AsyncLedger:
         self._lock = threading.Condition()  # the queue, the batches, the thread
         self._next: _Batch | None = None  # queued, not taken by the thread yet
         self._committing: _Batch | None = None  # taken, its transaction under way
-        self._saves: list[Callable[[], None]] = []  # calibrations, saved between batches
-        self._saving = False  # the writer thread is saving one
+        self._saves: list[Save] = []  # calibrations, saved with the next batch
+        self._saving = False  # the writer thread is saving some
         self._save_error: BaseException | None = None  # raised by the next call
         self._thread: threading.Thread | None = None
         self._closing = False
@@ -161,7 +167,6 @@ class AsyncLedger:
     def _wake_thread(self) -> None:
         """(With `_lock` held.) The writer thread looks at the queue (started if none runs)."""
         if self._thread is None:
-            self._closing = False
             self._thread = threading.Thread(
                 target=self._run, name="ontap-rekey-ledger", daemon=True
             )
@@ -189,8 +194,8 @@ class AsyncLedger:
         work = self._take()
         if work is None:
             return False
-        if isinstance(work, _Save):
-            self._save(work.save)
+        if isinstance(work, _Saves):
+            self._save(work.saves)
         elif isinstance(work, _Call):
             self._run_call(work)
         else:
@@ -207,17 +212,23 @@ class AsyncLedger:
 
     def _commit_batch(self, batch: _Batch) -> None:
         try:
-            errors = _commit(self.ledger, [p.item for p in batch.items])
+            errors, saved = _commit(self.ledger, [p.item for p in batch.items], batch.saves)
         except Exception as exc:  # handed to each writer of the batch
-            errors = [exc] * len(batch.items)
+            errors, saved = [exc] * len(batch.items), False
         except BaseException:  # never leave a writer waiting
             self._hand_back(batch, [_INTERRUPTED] * len(batch.items))
             raise
         self._hand_back(batch, errors)
+        if not saved and batch.saves:  # the batch failed: they go on their own
+            self._save(batch.saves)
+        elif batch.saves:
+            with self._lock:
+                self._saving = False
 
-    def _take(self) -> _Batch | _Call | _Save | None:
-        """The next work: the queued writes first (a POST waits for its intent), then a
-        call, then a calibration (nobody waits for it)."""
+    def _take(self) -> _Batch | _Call | _Saves | None:
+        """The next work: the queued writes first (a POST waits for its intent), with every
+        calibration queued so far in their transaction; then a call; then calibrations
+        alone. So a calibration lands with the next commit, never behind a busy queue."""
         with self._lock:
             while self._next is None and not self._calls and not self._saves:
                 idle = self._closing or not self._lock.wait(IDLE_EXIT_S)
@@ -226,16 +237,18 @@ class AsyncLedger:
                     return None
             if self._next is None and self._calls:
                 return self._calls.pop(0)
+            saves, self._saves = self._saves, []
+            self._saving = bool(saves)
             if self._next is None:
-                self._saving = True
-                return _Save(self._saves.pop(0))
+                return _Saves(saves)
             batch, self._next = self._next, None
+            batch.saves = saves
             self._committing = batch
             return batch
 
-    def _save(self, save: Callable[[], None]) -> None:
+    def _save(self, saves: list[Save]) -> None:
         try:
-            save()
+            self.ledger.write([], saves)
         except Exception as exc:  # the next call raises it (see `save_calibration`)
             with self._lock:
                 self._save_error = self._save_error or exc
@@ -261,18 +274,20 @@ class AsyncLedger:
 
     async def save_calibration(self, calibration: Calibration, run_id: str | None = None) -> None:
         """Record a cluster's job calibration: queued for the writer thread, which saves
-        it when no write waits (`aclose` waits for it); returns at once.
+        it in the transaction of the next batch of writes (or alone when none is queued;
+        `aclose` waits for it); returns at once.
 
-        Not awaited to its commit, unlike a write: losing it (a crash before it lands)
-        only costs proofs of absence, never safety (the settle then cannot rule a job
-        out), and each save is a transaction of its own (an fsync, ~3 ms here): awaited,
-        a cluster's first POST answers (two saves per cluster, 500 at 250 clusters, in
-        the first rounds) waited behind all of them before their VERIFYING commits.
-        The calibrations are saved in the order they were learnt; an error saving one
-        is raised by the next write or save (the run ends `interrupted`, as before)."""
+        Not awaited to its commit, unlike a write: losing it (a crash in the milliseconds
+        before it lands) only costs proofs of absence, never safety (the settle then
+        cannot rule a job out). Saved alone and awaited, each was a transaction of its own
+        (an fsync, ~3 ms here): a cluster's first POST answers (two saves per cluster, 500
+        at 250 clusters, in the first rounds) waited behind all of them before their
+        VERIFYING commits. The calibrations are saved in the order they were learnt; an
+        error saving one is raised by the next write or save (the run ends `interrupted`,
+        as before)."""
         self._raise_save_error()
         with self._lock:
-            self._saves.append(partial(self.ledger.save_calibration, calibration, run_id))
+            self._saves.append((calibration, run_id))
             self._wake_thread()
 
     def _raise_save_error(self) -> None:
@@ -330,24 +345,30 @@ class AsyncLedger:
         with self._lock:
             self._calls.append(call)
             self._wake_thread()
+            thread = self._thread
         with anyio.CancelScope(shield=True):  # a cancel reaches the caller's next checkpoint
             await call.done.wait()
+            if self._closing:  # a call after `aclose` (the run's status, its lock): the
+                await _ended(thread)  # thread it started is gone when it returns
         if call.error is not None:
             raise call.error
         result: T = call.result
         return result
 
     async def aclose(self) -> None:
-        """Wait until every queued write is committed and every calibration saved; the
-        writer thread then ends."""
+        """Wait until every queued write is committed and every calibration saved, and the
+        writer thread has ended. The ledger stays usable: a later call starts a thread
+        that ends once it is idle, before that call returns."""
         with anyio.CancelScope(shield=True):
             while (batch := self._unfinished()) is not None:
                 await batch.committed.wait()
             while self._saves_pending():
                 await anyio.sleep(SAVES_POLL_S)
             with self._lock:
-                self._closing = True
+                self._closing = True  # for good: a thread started later ends once idle
                 self._lock.notify()
+                thread = self._thread
+            await _ended(thread)
 
     def _unfinished(self) -> _Batch | None:
         with self._lock:
@@ -374,18 +395,34 @@ class AsyncLedger:
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
 
 
-def _commit(ledger: Ledger, batch: list[WriteItem]) -> list[BaseException | None]:
-    """Commit `batch` at once; if that fails, item by item so only the culprits fail.
+async def _ended(thread: threading.Thread | None) -> None:
+    """Wait until `thread` has ended, not just been told to: the report phase forks its
+    writer only while no other thread runs."""
+    while thread is not None and thread.is_alive():
+        await anyio.sleep(THREAD_POLL_S)
 
-    Runs in a worker thread. Returns one error (or None) per item.
+
+def _commit(
+    ledger: Ledger, batch: list[WriteItem], saves: list[Save]
+) -> tuple[list[BaseException | None], bool]:
+    """Commit `batch` and `saves` at once; if that fails, the items one by one so only the
+    culprits fail (the saves are then not saved: the caller saves them on their own).
+
+    Runs in the writer thread. Returns one error (or None) per item, and whether the saves
+    were saved.
     """
     try:
-        ledger.write(batch)
+        if saves:
+            ledger.write(batch, saves)
+        else:
+            ledger.write(batch)
     except (sqlite3.Error, StateError, ValueError, TypeError):
         if len(batch) == 1:
-            raise
-        return [_commit_one(ledger, item) for item in batch]
-    return [None] * len(batch)
+            if not saves:
+                raise
+            return [_commit_one(ledger, batch[0])], False
+        return [_commit_one(ledger, item) for item in batch], False
+    return [None] * len(batch), True
 
 
 def _commit_one(ledger: Ledger, item: WriteItem) -> BaseException | None:

@@ -287,8 +287,13 @@ class Ledger:
                 [_target_params(row) for row in rows],
             )
 
-    def write(self, batch: Sequence[WriteItem]) -> None:
-        """Upsert every row and append every transition, all in ONE transaction.
+    def write(
+        self,
+        batch: Sequence[WriteItem],
+        calibrations: Sequence[tuple[Calibration, str | None]] = (),
+    ) -> None:
+        """Upsert every row and append every transition, all in ONE transaction; with
+        `calibrations` ((calibration, run_id) pairs), those are saved in it too.
 
         Rows apply in order (the last row of a target wins). A transition needs its target
         row, in this batch or already recorded: a dangling one fails the whole batch.
@@ -299,6 +304,8 @@ class Ledger:
         with self._transaction() as conn:
             _execute_rows(conn, _TARGET_VALUES, _UPSERT_TARGET_TAIL, rows)
             _execute_rows(conn, _TRANSITION_VALUES, "", steps)
+            for calibration, run_id in calibrations:
+                conn.execute(_UPSERT_CALIBRATION, _calibration_params(calibration, run_id))
 
     # -- job calibrations -------------------------------------------------------------------
 
@@ -308,22 +315,8 @@ class Ledger:
         The first template and calibrating job stay; `confirmed`, `unstable` and the
         measured record lifetime merge monotonically (a lifetime is a lower bound).
         """
-        params = (
-            calibration.cluster,
-            calibration.provider.value,
-            calibration.operation.value,
-            calibration.description,
-            int(calibration.names_svm),
-            calibration.job_uuid,
-            calibration.config_uuid,
-            int(calibration.confirmed),
-            int(calibration.unstable),
-            calibration.record_lifetime_s,
-            run_id,
-            time.time(),
-        )
         with self._transaction() as conn:
-            conn.execute(_UPSERT_CALIBRATION, params)
+            conn.execute(_UPSERT_CALIBRATION, _calibration_params(calibration, run_id))
 
     def calibrations(self) -> dict[str, dict[CalibrationKind, Calibration]]:
         """Every recorded calibration, by cluster name, then (provider, operation)."""
@@ -679,4 +672,21 @@ def _transition_from(row: sqlite3.Row) -> Transition:
         attempt=row["attempt"],
         event=row["event"],
         detail=json.loads(row["detail"]),
+    )
+
+
+def _calibration_params(calibration: Calibration, run_id: str | None) -> tuple[object, ...]:
+    return (
+        calibration.cluster,
+        calibration.provider.value,
+        calibration.operation.value,
+        calibration.description,
+        int(calibration.names_svm),
+        calibration.job_uuid,
+        calibration.config_uuid,
+        int(calibration.confirmed),
+        int(calibration.unstable),
+        calibration.record_lifetime_s,
+        run_id,
+        time.time(),
     )
