@@ -99,6 +99,26 @@ class _Unusual(Exception):
     """The record is not the usual shape: let the wire model judge it."""
 
 
+class _ReadFast:
+    """`from_json` for a record read directly when usual (`_read`), by its wire model
+    otherwise (`_validated`): the same record, or the same error."""
+
+    @classmethod
+    def from_json(cls, data: object) -> Self:
+        try:
+            return cls._read(data)
+        except _Unusual:
+            return cls._validated(data)
+
+    @classmethod
+    def _read(cls, data: object) -> Self:
+        raise NotImplementedError
+
+    @classmethod
+    def _validated(cls, data: object) -> Self:
+        raise NotImplementedError
+
+
 def _obj(value: object) -> dict[str, Any] | None:
     """An optional JSON object."""
     if value is None or type(value) is dict:
@@ -183,7 +203,7 @@ _CONFIG_SHAPES = {
 
 
 @dataclass(frozen=True)
-class ClusterInfo:
+class ClusterInfo(_ReadFast):
     """`GET /api/cluster?fields=name,uuid,version` (the lowest version across nodes)."""
 
     name: str
@@ -195,13 +215,6 @@ class ClusterInfo:
     def supports_aws_kms_rekey(self) -> bool:
         """True when ONTAP is 9.12 or later."""
         return self.version[:2] >= MIN_AWS_KMS_REKEY_VERSION
-
-    @classmethod
-    def from_json(cls, data: object) -> Self:
-        try:
-            return cls._read(data)
-        except _Unusual:
-            return cls._validated(data)
 
     @classmethod
     def _read(cls, data: object) -> Self:
@@ -411,7 +424,7 @@ def key_stores_by_target(stores: Iterable[KeyStore]) -> dict[tuple[str, str], Ke
 
 
 @dataclass(frozen=True)
-class KeyStore:
+class KeyStore(_ReadFast):
     """One key store (`/api/security/key-stores`); `state` is e.g. `active`, `switching`."""
 
     uuid: str
@@ -420,13 +433,6 @@ class KeyStore:
     type: str
     enabled: bool | None
     state: str | None
-
-    @classmethod
-    def from_json(cls, data: object) -> Self:
-        try:
-            return cls._read(data)
-        except _Unusual:
-            return cls._validated(data)
 
     @classmethod
     def _read(cls, data: object) -> Self:
@@ -453,7 +459,7 @@ class KeyStore:
 
 
 @dataclass(frozen=True)
-class Job:
+class Job(_ReadFast):
     """A cluster job (`/api/cluster/jobs/{uuid}`); `code` is None unless the job failed."""
 
     uuid: str
@@ -474,13 +480,6 @@ class Job:
     def succeeded(self) -> bool:
         """True when the job ended in `success`."""
         return self.state == "success"
-
-    @classmethod
-    def from_json(cls, data: object) -> Self:
-        try:
-            return cls._read(data)
-        except _Unusual:
-            return cls._validated(data)
 
     @classmethod
     def _read(cls, data: object) -> Self:
