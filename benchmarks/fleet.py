@@ -17,6 +17,9 @@ serves HTTPS, as every real cluster does; every rekey job lasts `--job-seconds`)
   first `discovery.started`), discovery (to the last `discovery.finished`), the plan (to the
   first `attempt.started`), the rotation (to the last `target.finished`), the reports (to
   the exit); and `rotation_efficiency` = LB / rotation, the rotation alone against the bound;
+- where a slot's cycle loses time beyond its job (`cycle`, from the same lines, each as p50,
+  p90, p99 and mean over the targets' first attempts): `answer_late_ms`, the POST's answer
+  after the job's length, and `next_post_ms`, from an answer to the cluster's next POST;
 - each simulator shard's CPU during the run, as a share of one core (`sim_busiest_share`):
   near 1.0 means the simulator, not the orchestrator, set the pace: add `--sim-processes`.
 
@@ -31,6 +34,7 @@ flame graph / speedscope / raw file there.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import math
 import os
@@ -132,20 +136,36 @@ def bounds(
 
 
 PHASE_MARKS = ("discovery.started", "discovery.finished", "attempt.started", "target.finished")
+CYCLE_MARKS = ("attempt.started", "attempt.submitted")
 
 
-def phases(log_file: Path, started_at: float, wall: float) -> dict[str, float | None]:
+class RunLog:
+    """What the benchmark reads from the run's JSON log lines, in one pass: the first and
+    last time of each phase mark, and each target's first `attempt.started` and
+    `attempt.submitted` (the POST's answer)."""
+
+    def __init__(self, log_file: Path) -> None:
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+        self.attempts: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+        marks = set(PHASE_MARKS) | set(CYCLE_MARKS)
+        with log_file.open(encoding="utf-8") as lines:
+            for line in lines:
+                event = next((mark for mark in marks if f'"event": "{mark}"' in line), None)
+                if event is not None:
+                    self._take(event, json.loads(line))
+
+    def _take(self, event: str, fields: dict[str, Any]) -> None:
+        at = datetime.fromisoformat(fields["timestamp"]).timestamp()
+        self.first[event] = min(self.first.get(event, at), at)
+        self.last[event] = max(self.last.get(event, at), at)
+        if event in CYCLE_MARKS:
+            self.attempts[(fields["cluster"], fields.get("svm") or "")].setdefault(event, at)
+
+
+def phases(log: RunLog, started_at: float, wall: float) -> dict[str, float | None]:
     """Seconds of the run's wall in each phase, from its JSON log lines (None: no such line)."""
-    first: dict[str, float] = {}
-    last: dict[str, float] = {}
-    with log_file.open(encoding="utf-8") as lines:
-        for line in lines:
-            event = next((mark for mark in PHASE_MARKS if f'"event": "{mark}"' in line), None)
-            if event is None:
-                continue
-            at = datetime.fromisoformat(json.loads(line)["timestamp"]).timestamp()
-            first[event] = min(first.get(event, at), at)
-            last[event] = max(last.get(event, at), at)
+    first, last = log.first, log.last
     marks = [started_at, first.get("discovery.started"), last.get("discovery.finished"),
              first.get("attempt.started"), last.get("target.finished"), started_at + wall]  # fmt: skip
     names = ("startup_s", "discovery_s", "plan_s", "rotation_s", "reports_s")
@@ -153,6 +173,41 @@ def phases(log_file: Path, started_at: float, wall: float) -> dict[str, float | 
         name: None if begin is None or end is None else round(end - begin, 2)
         for name, begin, end in zip(names, marks, marks[1:], strict=False)
     }
+
+
+def cycles(log: RunLog, job_seconds: float) -> dict[str, dict[str, float] | None]:
+    """Where a slot's cycle loses time beyond its job, over every target's first attempt:
+    `answer_late_ms`, the POST's answer after its job's length (the request out, the
+    simulator, the answer read: from `attempt.started`, logged once the intent is committed);
+    `next_post_ms`, from an answer to the next `attempt.started` of the same cluster (the
+    commits and the hand-over of the slot). Each as p50, p90, p99 and mean."""
+    late: list[float] = []
+    handover: list[float] = []
+    by_cluster: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for (cluster, _svm), seen in log.attempts.items():
+        if CYCLE_MARKS[1] in seen:
+            started, answered = seen[CYCLE_MARKS[0]], seen[CYCLE_MARKS[1]]
+            late.append(answered - started - job_seconds)
+            by_cluster[cluster].append((started, answered))
+    for pairs in by_cluster.values():
+        starts = sorted(started for started, _ in pairs)
+        for _, answered in pairs:
+            later = bisect.bisect_right(starts, answered)
+            if later < len(starts):
+                handover.append(starts[later] - answered)
+    return {"answer_late_ms": _spread_ms(late), "next_post_ms": _spread_ms(handover)}
+
+
+def _spread_ms(seconds: list[float]) -> dict[str, float] | None:
+    if not seconds:
+        return None
+    ordered = sorted(seconds)
+
+    def at(share: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(share * len(ordered)))], 1)
+
+    mean = round(1000 * sum(ordered) / len(ordered), 1)
+    return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "mean": mean}
 
 
 def machine_load() -> float:
@@ -178,7 +233,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     truth = ground_truth(stats)
     report = json.loads((work / "report" / "report.json").read_text())
     wall = result["wall_s"]
-    spent = phases(work / "run.log.jsonl", result["started_at"], wall)
+    log = RunLog(work / "run.log.jsonl")
+    spent = phases(log, result["started_at"], wall)
     rotation = spent["rotation_s"]
     return {
         "clusters": args.clusters,
@@ -196,6 +252,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "efficiency_wave_aware": round(aware / wall, 3),
         "phases": spent,
         "rotation_efficiency": round(flat / rotation, 3) if rotation else None,
+        "cycle": cycles(log, args.job_seconds),
         "cpu_ms_per_target": round(1000 * result["cpu_s"] / max(targets, 1), 3),
         "cpu_s": round(result["cpu_s"], 2),
         "peak_rss_mib": round(result["peak_rss_mib"], 1),
@@ -229,6 +286,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ontap-bench-") as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
+        if (work / "run.log.jsonl").exists():  # the run would append to it: wrong phases
+            print(f"fleet.py: --workdir {work} holds an earlier run: give a fresh one",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         out = measure(args, work)
         print_result(out, args.json)
         if args.workdir is None:

@@ -71,6 +71,14 @@ def test_fleet_benchmark_over_tls_and_two_simulator_shards_counts_right(tmp_path
     assert out["rotation_efficiency"] == pytest.approx(
         out["lower_bound_s"] / spent["rotation_s"], rel=0.02
     )
+    # a slot's cycle: no answer before its job's length (0.2 s), and with 4 SVMs at
+    # --per-cluster 2 every cluster hands its slots over once at least
+    cycle = out["cycle"]
+    for spread in cycle.values():
+        assert spread is not None
+        assert spread["p50"] <= spread["p90"] <= spread["p99"], cycle
+    assert cycle["answer_late_ms"]["p50"] >= 0, cycle
+    assert cycle["next_post_ms"]["p50"] >= 0, cycle
 
 
 def test_peer_benchmark_rotates_the_same_fleet_with_the_official_client(tmp_path: Path) -> None:
