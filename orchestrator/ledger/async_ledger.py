@@ -13,6 +13,12 @@ by a writer woken on the loop, then handed to a worker thread: two trips through
 event loop between commits, while the queue grew; under load a write waited ~2 flushes
 plus those trips, and two writes lie between a POST's answer and the cluster's next POST.)
 
+`write_queued` queues a write without waiting for it (the caller awaits its commit
+later): the thread commits in queue order, so whatever is queued after it lands in the
+same transaction or a later one. The engine queues a read-back's VERIFYING row this way
+before the target's slots go back: the next intent (awaited before its POST) cannot land
+first, and the slots are not held for a commit.
+
 The wait is shielded from cancellation: a cancelled caller's write still lands (it may
 already be in a transaction, and the engine's record must not depend on who was
 cancelled); the cancellation is delivered once the write is committed.
