@@ -345,3 +345,55 @@ async def test_a_call_after_aclose_leaves_no_thread_behind(writer: AsyncLedger) 
     await writer.aclose()
     assert await writer.new_run_id()
     assert "ontap-rekey-ledger" not in {thread.name for thread in threading.enumerate()}
+
+
+async def test_a_queued_write_is_committed_before_every_write_queued_after_it(
+    writer: AsyncLedger, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`write_queued` takes its place in the commit order when called: a write queued
+    after it (awaited at once) lands in the same transaction or a later one, never
+    before it, whether or not the writer thread was busy. (The engine relies on it: a
+    VERIFYING row queued before the slots go back lands before the next target's intent.)"""
+    calls: list[str] = []
+    entered, gate = _hold_first_write(ledger, monkeypatch, calls)
+    rows = [replace(row, state=TargetState.INTENT) for row in _rows(4)]
+    async with anyio.create_task_group() as group:
+        group.start_soon(writer.write, rows[0], step(rows[0]))
+        await _until(entered.is_set)  # the writer thread is held in a commit
+        queued = writer.write_queued(rows[1], step(rows[1]))
+        group.start_soon(writer.write, rows[2], step(rows[2]))
+        await _until(lambda: len(writer._queue) == 2)
+        assert [pending.item[0].key.svm for pending in writer._queue] == ["svm0001", "svm0002"]
+        gate.set()
+    assert calls == ["write svm0000", "write svm0001 + write svm0002"]
+    await queued.committed()
+    queued = writer.write_queued(rows[3], step(rows[3]))  # the thread idle: alone, then
+    await writer.write(rows[0], step(rows[0], "again"))
+    assert calls[2:] in (["write svm0003 + write svm0000"], ["write svm0003", "write svm0000"])
+    assert [t.key.svm for t in ledger.transitions("r1")] == [
+        "svm0000",
+        "svm0001",
+        "svm0002",
+        "svm0003",
+        "svm0000",
+    ]
+
+
+async def test_a_queued_write_returns_at_once_and_its_commit_is_awaited_later(
+    writer: AsyncLedger, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`write_queued` does not wait for the commit; `committed()` does, and raises what
+    the commit raised (a transition whose target was never recorded)."""
+    entered, gate = _hold_first_write(ledger, monkeypatch, [])
+    row = replace(TargetRow("r1", key("east/svm1")), state=TargetState.VERIFYING)
+    with anyio.fail_after(5):
+        queued = writer.write_queued(row, step(row))
+    await _until(entered.is_set)
+    assert _committed_state(ledger.path, "east/svm1") is None  # queued, not committed
+    gate.set()
+    await queued.committed()
+    assert _committed_state(ledger.path, "east/svm1") == "verifying"
+    ghost = TargetRow("r1", key("east/ghost"))
+    failing = writer.write_queued(row, step(ghost))  # a transition of no recorded target
+    with pytest.raises(sqlite3.IntegrityError):
+        await failing.committed()

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -99,6 +100,37 @@ async def test_the_next_connections_to_a_cluster_resume_its_session(ca: FleetTls
     assert wire.resumed == [False, True, True]  # the server saw it too
     assert transport.handshakes == {"full": 1, "resumed": 2}
     assert HANDSHAKES["resumed"] - before["resumed"] == 2  # the process-wide count
+
+
+async def test_a_session_is_read_only_when_a_new_connection_needs_it(
+    ca: FleetTls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a connection's TLS session costs ~0.5 ms of CPU (CPython copies it through
+    its DER encoding): it is read from the newest connection when a new connection is
+    opened, not after every new connection's first response. One connection, then three
+    requests at once (the idle one reused, two new ones resumed from it), then three more
+    on the idle connections: one read (it was three, one per new connection)."""
+    reads: list[bool] = []
+    keep = ClusterTransport._keep_session
+
+    def counted(self: ClusterTransport, connection: Any, origin: Any) -> None:
+        reads.append(True)
+        keep(self, connection, origin)
+
+    monkeypatch.setattr(ClusterTransport, "_keep_session", counted)
+    transport = keep_open(ca, httpx.Limits(max_connections=4, max_keepalive_connections=4))
+    async with (
+        serve_tls(ca.server_context("127.0.0.1")) as wire,
+        httpx.AsyncClient(transport=transport, timeout=TIMEOUT) as http,
+    ):
+        url = f"https://127.0.0.1:{wire.port}/api/cluster"
+        assert (await http.get(url)).status_code == 200
+        for _ in range(2):
+            answers = await asyncio.gather(*(http.get(url) for _ in range(3)))
+            assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert wire.resumed == [False, True, True]
+    assert transport.handshakes == {"full": 1, "resumed": 2}
+    assert len(reads) == 1
 
 
 async def test_a_session_is_never_offered_to_another_origin(ca: FleetTls) -> None:

@@ -550,7 +550,12 @@ async def _commit(loop: _Loop, decision: Decision) -> Decision:
     event = _TRANSITION_EVENTS[decision.state]
     if loop.last.event in _SETTLE_EVENTS:
         event = events.ATTEMPT_SETTLED
-    await loop.rec.move(
+    # A read-back that gives the slots back queues its VERIFYING row and goes on: the
+    # slots go back right after, and any POST they let out waits for its own intent,
+    # which the ledger commits no earlier than this row (in queue order). So the row is
+    # durable before anything it guards is sent, without a commit's wait on the slots.
+    move = loop.rec.move_queued if _reads_back_without_slots(loop, decision) else loop.rec.move
+    await move(
         decision.state,
         event,
         job_uuid=loop.evidence.job_uuid or row.job_uuid,

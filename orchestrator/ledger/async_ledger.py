@@ -13,6 +13,12 @@ by a writer woken on the loop, then handed to a worker thread: two trips through
 event loop between commits, while the queue grew; under load a write waited ~2 flushes
 plus those trips, and two writes lie between a POST's answer and the cluster's next POST.)
 
+`write_queued` queues a write without waiting for it (the caller awaits its commit
+later): the thread commits in queue order, so whatever is queued after it lands in the
+same transaction or a later one. The engine queues a read-back's VERIFYING row this way
+before the target's slots go back: the next intent (awaited before its POST) cannot land
+first, and the slots are not held for a commit.
+
 The wait is shielded from cancellation: a cancelled caller's write still lands (it may
 already be in a transaction, and the engine's record must not depend on who was
 cancelled); the cancellation is delivered once the write is committed.
@@ -106,6 +112,29 @@ class _Call:
         self.error: BaseException | None = None
 
 
+class QueuedWrite:
+    """A write queued by `AsyncLedger.write_queued`: await `committed()` for its commit."""
+
+    __slots__ = ("_committed", "_pending")
+
+    def __init__(self, pending: _Pending, committed: anyio.Event) -> None:
+        self._pending, self._committed = pending, committed
+
+    async def committed(self) -> None:
+        """Return once the write is committed (at once, without a trip through the event
+        loop, when it already is); raise what its commit raised. Shielded as `write`."""
+        pending = self._pending
+        if not pending.done:
+            try:
+                await self._committed.wait()
+            except BaseException:  # cancelled while it waited: the write lands all the same
+                with anyio.CancelScope(shield=True):
+                    await self._committed.wait()
+                raise
+        if pending.error is not None:
+            raise pending.error
+
+
 @dataclass
 class WriteStats:
     """What the writer did: for benchmarks and tests."""
@@ -153,6 +182,22 @@ class AsyncLedger:
             raise
         if pending.error is not None:
             raise pending.error
+
+    def write_queued(self, row: TargetRow, transition: Transition | None = None) -> QueuedWrite:
+        """Queue the write of `row` and `transition` now and return at once; await the
+        result's `committed()` for its commit (and its error).
+
+        Its place in the commit order is taken by this call: the writer thread commits in
+        queue order, batch after batch, so every write queued after it (an intent among
+        them) is committed in the same transaction or a later one, never before it. (When
+        a batch fails, its items are retried one by one, in order: a culprit fails alone.)
+        A crash may lose a queued write that was not awaited, but only with everything
+        queued after it. The engine queues a VERIFYING row this way before the target's
+        slots go back (engine/procedure.py), and awaits it before the target's next write.
+        """
+        self._raise_save_error()
+        pending = _Pending((row, transition))
+        return QueuedWrite(pending, self._enqueue(pending))
 
     def _enqueue(self, pending: _Pending) -> anyio.Event:
         """Queue a write for the writer thread (started if none runs); what to wait on."""

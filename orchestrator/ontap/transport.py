@@ -24,11 +24,15 @@ before it is reused; one the server closes at the same moment the request goes o
 typical server keep-alive timeout so this is rare.
 
 TLS sessions are resumed per origin (scheme, host, port, server name: a session is never
-offered to another cluster): once a connection has read its first response (TLS 1.3 sends
-the ticket after the handshake), its session is kept, and the next connections to that
-origin offer it through a `ResumingContext`. A server that refuses it gets a full
-handshake (OpenSSL falls back by itself); a resumed session was verified, certificate and
-host name, in the full handshake it came from, and only that server can accept it.
+offered to another cluster): the newest connection that has read its first response (TLS
+1.3 sends the ticket after the handshake) holds the session the next connection to that
+origin offers, through a `ResumingContext`; it is read from that connection only when a
+new connection needs it, or when the connection is closed while the cluster is in use
+(reading one costs ~0.5 ms of CPU: CPython copies it through its DER encoding, the peer's
+certificate included), not after every new connection's first response. A server that
+refuses it gets a full handshake (OpenSSL falls back by itself); a resumed session was
+verified, certificate and host name, in the full handshake it came from, and only that
+server can accept it.
 """
 
 from __future__ import annotations
@@ -136,7 +140,8 @@ class _Connection(asyncio.Protocol):
         self._encoded = False
         self.closed = False
         self.idle_since = 0.0
-        self.origin: Origin | None = None  # until its TLS session is taken (after a response)
+        self.origin: Origin | None = None  # until its first response (then its session counts)
+        self.tls_origin: Origin | None = None  # the origin of its resumable TLS session
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -279,7 +284,8 @@ class ClusterTransport(httpx.AsyncBaseTransport):
         self._idle: deque[_Connection] = deque()
         self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
-        self._sessions: dict[Origin, ssl.SSLSession] = {}
+        self._sessions: dict[Origin, ssl.SSLSession] = {}  # read, to offer
+        self._fresh: dict[Origin, _Connection] = {}  # the newest one's session: not read yet
         self.handshakes: Counter[str] = Counter()  # "full" / "resumed", this cluster's
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -288,18 +294,47 @@ class ClusterTransport(httpx.AsyncBaseTransport):
         await self._acquire_slot(request, timeouts.get("pool"))
         try:
             connection = self._take_idle() or await self._connect(request, timeouts)
-            response, keep_alive = await self._exchange(connection, request, head, body, timeouts)
+            try:
+                response, keep_alive = await self._exchange(
+                    connection, request, head, body, timeouts
+                )
+            except BaseException:  # closed by `_exchange`: its session is not worth reading
+                self._forget(connection)
+                raise
         finally:
             self._slots.release()
-        if connection.origin is not None:  # a new TLS connection's first response
-            self._keep_session(connection, connection.origin)
+        if connection.origin is not None:  # a new TLS connection's first response: the
+            self._fresh[connection.origin] = connection  # newest session (a resumed
+            connection.origin = None  # connection brings a fresh ticket too), read when needed
         self._give_back(connection, keep_alive)
         return response
 
+    def _session_to_offer(self, origin: Origin) -> ssl.SSLSession | None:
+        """The session a new connection to `origin` offers: the newest connection's."""
+        fresh = self._fresh.pop(origin, None)
+        if fresh is not None:
+            self._keep_session(fresh, origin)
+        return self._sessions.get(origin)
+
+    def _retire(self, connection: _Connection, *, keep_session: bool = True) -> None:
+        """Close a connection; its session is read first when it is the newest one
+        (unless `keep_session` is False: the cluster has gone quiet, or the pool closes)."""
+        origin = connection.tls_origin
+        if origin is not None and self._fresh.get(origin) is connection:
+            del self._fresh[origin]
+            if keep_session:
+                self._keep_session(connection, origin)
+        connection.close()
+
+    def _forget(self, connection: _Connection) -> None:
+        if (
+            connection.tls_origin is not None
+            and self._fresh.get(connection.tls_origin) is connection
+        ):
+            del self._fresh[connection.tls_origin]
+
     def _keep_session(self, connection: _Connection, origin: Origin) -> None:
-        """Keep the connection's TLS session for the next connections to its origin: the
-        newest one (a resumed connection brings a fresh ticket too)."""
-        connection.origin = None
+        """Keep the connection's TLS session for the next connections to its origin."""
         ssl_object = connection.ssl_object()
         session = ssl_object.session if ssl_object is not None else None
         if session is not None and session.has_ticket:
@@ -349,12 +384,12 @@ class ClusterTransport(httpx.AsyncBaseTransport):
             connection = self._idle.pop()  # the most recently used: the least likely expired
             if not connection.closed and now - connection.idle_since < self._expiry:
                 return connection
-            connection.close()
+            self._retire(connection)
         return None
 
     def _give_back(self, connection: _Connection, keep_alive: bool) -> None:
         if not keep_alive or self._closed or len(self._idle) >= self._max_idle:
-            connection.close()
+            self._retire(connection, keep_session=not self._closed)
             return
         connection.idle_since = time.monotonic()
         self._idle.append(connection)
@@ -370,7 +405,9 @@ class ClusterTransport(httpx.AsyncBaseTransport):
         while self._idle and (
             self._idle[0].closed or now - self._idle[0].idle_since >= self._expiry
         ):
-            self._idle.popleft().close()  # the oldest first: the deque is in idle order
+            # the oldest first (the deque is in idle order); a quiet cluster's newest
+            # session is not read: the one read before is offered if it is asked again
+            self._retire(self._idle.popleft(), keep_session=False)
         if self._idle:
             wait = self._expiry - (now - self._idle[0].idle_since)
             self._sweep = asyncio.get_running_loop().call_later(wait, self._close_expired)
@@ -384,7 +421,7 @@ class ClusterTransport(httpx.AsyncBaseTransport):
         tls = self._ssl_context if url.scheme == "https" else None
         origin: Origin = (url.scheme, host, port, host if tls else None)
         loop = asyncio.get_running_loop()
-        offer = _OFFER.set(self._sessions.get(origin) if tls is not None else None)
+        offer = _OFFER.set(self._session_to_offer(origin) if tls is not None else None)
         try:
             with anyio.fail_after(timeouts.get("connect")):
                 _, connection = await loop.create_connection(
@@ -406,13 +443,14 @@ class ClusterTransport(httpx.AsyncBaseTransport):
         self.handshakes[kind] += 1
         HANDSHAKES[kind] += 1
         if isinstance(self._ssl_context, ResumingContext):
-            connection.origin = origin  # its session is taken after its first response
+            connection.origin = connection.tls_origin = origin  # (counts after a response)
 
     async def aclose(self) -> None:
         self._closed = True
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
+        self._fresh.clear()
         while self._idle:
             self._idle.pop().close()
 
