@@ -9,7 +9,8 @@ are taken before a POST and kept until the lifecycle says nothing of ours runs a
 job may be running. A waiting retry (`Wait.BACKOFF`) holds none, and neither does the
 read-back of an attempt whose job was seen ending in success (`Evidence.succeeded`: the
 job is terminal, nothing of ours runs): it waits in the cluster's read-back batcher, and
-its VERIFYING row (committed before the slots go back) forbids any new POST.
+its VERIFYING row (queued before the slots go back, committed no later than any intent
+queued after it) forbids any new POST.
 
 Every change of state or evidence is committed to the ledger before the next request:
 the intent before the POST, the job uuid and the evidence as soon as they are known, so a
