@@ -27,7 +27,7 @@ def build_report(
     return _summary(run, targets, retries) | {
         "targets": [
             _target_section(row, retries[str(row.key)])
-            for row in sorted(targets, key=lambda r: r.key)
+            for row in sorted(targets, key=summary.by_key)
         ]
     }
 
