@@ -79,7 +79,7 @@ def iso(timestamp: float | None) -> str | None:
 
 
 _SECONDS: dict[float, str] = {}  # a whole second's text, up to the millisecond's dot
-_SECONDS_MAX = 100_000  # a run spanning more seconds makes the rest as it goes
+_SECONDS_MAX = 4096  # ~0.4 MB at most; a run spanning more seconds makes the rest as it goes
 
 
 def _second(whole: float) -> str:

@@ -24,9 +24,9 @@ RUN_OUTCOMES: tuple[str, ...] = outcomes.RUN_OUTCOMES
 PLAN_OUTCOMES: tuple[str, ...] = outcomes.PLAN_VERDICTS
 
 
-# A row's sort key: its TargetKey's order (cluster, then svm), as a tuple compared in C
-# instead of the dataclass's `__lt__` (Python code, ~100,000 calls a sort at 100,000 targets).
-by_key = attrgetter("key.cluster", "key.svm")
+# A row's sort key: its TargetKey (cluster, then svm); the row's own key object, so a sort
+# makes no key of its own (a tuple each would be 5.6 MB more at 100,000 targets).
+by_key = attrgetter("key")
 
 
 def provider_counts(rows: Iterable[TargetRow]) -> dict[str, int]:

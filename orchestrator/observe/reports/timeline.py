@@ -46,16 +46,8 @@ class Lane:
 def transitions_by_target(transitions: Iterable[Transition]) -> dict[TargetKey, list[Transition]]:
     """Each target's transitions in time order."""
     grouped: dict[TargetKey, list[Transition]] = defaultdict(list)
-    # A key object is hashed once, not once per transition (a dataclass's hash is Python
-    # code: ~0.6 s for 400,000 transitions); equal key objects still share one list.
-    # Holding the transitions holds their keys, so no id is reused while this runs.
-    by_id: dict[int, list[Transition]] = {}
     for transition in transitions:
-        key = transition.key
-        items = by_id.get(id(key))
-        if items is None:
-            items = by_id[id(key)] = grouped[key]
-        items.append(transition)
+        grouped[transition.key].append(transition)
     for items in grouped.values():
         items.sort(key=_at)
     return grouped
