@@ -20,7 +20,6 @@ takes; the rendered texts go through `scrub_text` itself.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -92,48 +91,18 @@ def _plain(value: Any, texts: list[str]) -> bool:
         texts.append(value)
         return True
     if kind is dict:
-        if value.keys() <= _CLEAN_KEYS:
-            return _plain_members(value.values(), texts)
-        return _plain_dict(value, texts)
+        for key, item in value.items():  # scalars inline: most members of a report are
+            if _secret_key(key):
+                return False
+            inner = type(item)
+            if inner is str:
+                texts.append(item)
+            elif item is not None and inner not in _SCALARS and not _plain(item, texts):
+                return False
+        return True
     if kind is list:
-        return _plain_members(value, texts)
+        return all(_plain(item, texts) for item in value)
     return value is None or kind in _SCALARS
 
 
-def _plain_members(values: Iterable[Any], texts: list[str]) -> bool:
-    """`_plain` of each of `values` (a list's items, or a dict's values under keys known
-    not to be secret), their types looked at in C: a report's 100,000 target sections
-    are flat but for `error` and `facts`."""
-    kinds = set(map(type, values))
-    if not kinds <= _PLAIN_KINDS:
-        return False  # a tuple, a subclass, another object: `redact` converts it
-    texts.extend(filter(_is_str, values))  # exact `str`s only: a subclass failed above
-    if kinds.isdisjoint(_CONTAINERS):
-        return True
-    containers = [item for item in values if type(item) in _CONTAINERS]
-    return all(_plain(item, texts) for item in containers)
-
-
-def _plain_dict(value: dict[Any, Any], texts: list[str]) -> bool:
-    """`_plain` of a dict with a key not yet known to be clean: each key asked about."""
-    for key, item in value.items():  # scalars inline: most members of a report are
-        if _secret_key(key):
-            return False
-        inner = type(item)
-        if inner is str:
-            texts.append(item)
-        elif item is not None and inner not in _SCALARS and not _plain(item, texts):
-            return False
-    if len(_CLEAN_KEYS) < _CLEAN_KEYS_MAX:
-        _CLEAN_KEYS.update(key for key in value if type(key) is str)  # none is secret
-    return True
-
-
 _SCALARS = frozenset({int, float, bool})  # `redact` returns these as they are
-_CONTAINERS = frozenset({dict, list})
-_PLAIN_KINDS = _SCALARS | _CONTAINERS | {str, type(None)}
-_is_str = str.__instancecheck__
-# Keys `is_secret_key` said no to (it decides by the name alone): a dict whose keys are
-# all here has only its values to look at. Bounded, as `is_secret_key`'s own cache.
-_CLEAN_KEYS: set[str] = set()
-_CLEAN_KEYS_MAX = 4096
