@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator.observe.redaction import (
     REDACTED,
@@ -89,3 +91,55 @@ def test_a_clean_document_is_not_copied_and_a_dirty_one_only_where_it_must_be() 
 def test_what_redact_would_change_is_not_clean(value: Any) -> None:
     assert not is_clean(value)
     assert redacted({"part": value}) == redact({"part": value})
+
+
+class _Text(str):
+    """A str subclass: `redact` makes it a plain str, so it is never clean."""
+
+
+_KEYS = st.sampled_from(["target", "error", "facts", "message", "password", "api_token", "n"])
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.sampled_from(["plain", f"has {SECRET}", "Bearer abcdefghijklmnop", "", "ok"]),
+    st.builds(_Text, st.sampled_from(["plain", "x"])),
+    st.tuples(st.integers()),
+)
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=5),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_VALUES, min_size=1, max_size=4))
+def test_is_clean_on_documents_with_repeated_keys(values: list[Any]) -> None:
+    """Keys learned clean from one part (the fast path: a dict's values looked at by type,
+    in C) never make another part clean that `redact` would change, whatever the order."""
+    register_secret(SECRET)
+    for value in values * 2:  # the second time every key has been seen before
+        if is_clean(value):
+            assert redact(value) == value
+            assert all(type(s) is str for s in _strings(value))
+        assert redacted({"part": value}) == redact({"part": value})
+
+
+def _strings(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def test_a_str_subclass_or_a_tuple_under_known_keys_is_not_clean() -> None:
+    assert is_clean({"target": "a", "facts": {"n": 1}})  # every key now known clean
+    assert not is_clean({"target": _Text("a"), "facts": {"n": 1}})
+    assert not is_clean({"target": "a", "facts": {"n": (1,)}})
+    assert not is_clean({"target": "a", "facts": {"n": 1, "password": "x"}})

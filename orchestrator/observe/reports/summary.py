@@ -10,6 +10,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from orchestrator.core import outcomes
 from orchestrator.core.exitcodes import ExitCode
@@ -21,6 +22,11 @@ PENDING = "pending"  # no terminal outcome yet (an active or interrupted run)
 
 RUN_OUTCOMES: tuple[str, ...] = outcomes.RUN_OUTCOMES
 PLAN_OUTCOMES: tuple[str, ...] = outcomes.PLAN_VERDICTS
+
+
+# A row's sort key: its TargetKey (cluster, then svm); the row's own key object, so a sort
+# makes no key of its own (a tuple each would be 5.6 MB more at 100,000 targets).
+by_key = attrgetter("key")
 
 
 def provider_counts(rows: Iterable[TargetRow]) -> dict[str, int]:
@@ -102,7 +108,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 def by_cluster(rows: Iterable[TargetRow]) -> dict[str, list[TargetRow]]:
     """Rows grouped by cluster name, clusters and targets sorted."""
     groups: dict[str, list[TargetRow]] = defaultdict(list)
-    for row in sorted(rows, key=lambda r: r.key):
+    for row in sorted(rows, key=by_key):
         groups[row.key.cluster].append(row)
     return dict(sorted(groups.items()))
 
@@ -127,7 +133,7 @@ class ErrorGroup:
 def error_groups(rows: Iterable[TargetRow]) -> list[ErrorGroup]:
     """Errors grouped by (code, class), most frequent first."""
     groups: dict[tuple[str | None, str | None], ErrorGroup] = {}
-    for row in sorted(rows, key=lambda r: r.key):
+    for row in sorted(rows, key=by_key):
         if row.error_code is None and row.error_class is None and row.error_message is None:
             continue
         group = groups.setdefault(
@@ -169,7 +175,7 @@ def reason_groups(rows: Iterable[TargetRow]) -> list[ReasonGroup]:
     an old ONTAP version, an abort) are here too: this is the list someone acts on.
     """
     groups: dict[tuple[str, str | None, str | None], ReasonGroup] = {}
-    for row in sorted(rows, key=lambda r: r.key):
+    for row in sorted(rows, key=by_key):
         if outcomes.is_success(row.outcome):
             continue
         outcome = outcome_of(row)

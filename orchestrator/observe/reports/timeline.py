@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from orchestrator.core.targets import TargetKey, TargetState
 from orchestrator.ledger.records import TargetRow, Transition
@@ -48,8 +49,11 @@ def transitions_by_target(transitions: Iterable[Transition]) -> dict[TargetKey, 
     for transition in transitions:
         grouped[transition.key].append(transition)
     for items in grouped.values():
-        items.sort(key=lambda t: t.at)
+        items.sort(key=_at)
     return grouped
+
+
+_at = attrgetter("at")
 
 
 def build_lane(row: TargetRow, transitions: Sequence[Transition], run_end: float) -> Lane:
