@@ -120,10 +120,13 @@ async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
             shown = preview(rows, pool, request.options)
             if wiring.confirm and not await anyio.to_thread.run_sync(wiring.confirm, shown):
                 return None
+            ordered = shown.pending  # the order `rotate` starts them in (the same call)
             del shown  # and its lists of the rows: `rotate` lets each row go once started
             await store.create_run(record)
             await store.add_targets(rows)
-            return await rotate(record, rows, pool, wiring, request.inventory.retry)
+            return await rotate(
+                record, rows, pool, wiring, request.inventory.retry, ordered=ordered
+            )
 
 
 async def resume_run(record: RunRecord, request: RunRequest, wiring: Wiring) -> RunResult:
@@ -162,7 +165,12 @@ async def _with_earlier_runs_jobs(rows: list[TargetRow], store: RunStore) -> lis
     settling never takes one of them for this run's (`settle.with_recorded_jobs`)."""
     since = time.time() - RECORDED_JOBS_HORIZON_S
     recorded = await store.recorded_jobs(since, EARLIER_JOBS)
-    return [with_recorded_jobs(row, recorded.get(row.key, ())) for row in rows]
+    if not recorded:  # a fresh ledger, or no run within the horizon: every row as it is
+        return rows
+    # a row without recorded jobs is itself (`with_recorded_jobs(row, ())` is `row`)
+    return [
+        with_recorded_jobs(row, recorded[row.key]) if row.key in recorded else row for row in rows
+    ]
 
 
 def _reopen(row: TargetRow) -> TargetRow:
@@ -233,16 +241,21 @@ async def rotate(
     overrides: Mapping[str, RetryOverride],
     *,
     waves: str | None = None,
+    ordered: list[TargetRow] | None = None,
 ) -> RunResult:
     """Run every non-terminal row to its end, wave by wave; close the run in the ledger.
 
     `rows` is taken over (emptied): from here a pending row lives until its target has
     started, and a finished target leaves its outcome only (and its final row with
-    `wiring.keep_rows`); the ledger has every row."""
+    `wiring.keep_rows`); the ledger has every row. `ordered`: `rows`' pending ones already
+    in `order_rows`' order (the preview's, ~0.15 s of sorting at 100,000 targets), taken
+    over too."""
     options = RunOptions.from_json(record.options)
-    pending = order_rows(
-        [r for r in rows if r.state is not TargetState.DONE], emergency=options.emergency
-    )
+    pending = ordered
+    if pending is None:
+        pending = order_rows(
+            [r for r in rows if r.state is not TargetState.DONE], emergency=options.emergency
+        )
     plan = cut_waves(pending, waves or options.waves)
     observer = wiring.observer or NullObserver()
     outcomes = {row.key: row.outcome for row in rows}
@@ -304,6 +317,8 @@ def _load_witnesses(pool: ClusterPool, rows: list[TargetRow]) -> None:
     """The jobs an earlier process of this run saw ended, with when: after a crash they
     witness how long the cluster keeps job records (core.settling.witnessed_lifetime)."""
     for row in rows:
+        if not row.evidence:  # a fresh run's rows: no job seen (`Evidence.from_json({})`)
+            continue
         evidence = Evidence.from_json(row.evidence)
         if evidence.job_uuid and evidence.ended_seen_at and row.key.cluster in pool.clusters:
             pool[row.key.cluster].saw_ended(evidence.job_uuid, evidence.ended_seen_at)
