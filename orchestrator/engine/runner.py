@@ -249,7 +249,7 @@ async def rotate(
     started, and a finished target leaves its outcome only (and its final row with
     `wiring.keep_rows`); the ledger has every row. `ordered`: `rows`' pending ones already
     in `order_rows`' order (the preview's, ~0.15 s of sorting at 100,000 targets), taken
-    over too."""
+    over (emptied) too."""
     options = RunOptions.from_json(record.options)
     pending = ordered
     if pending is None:
@@ -272,6 +272,7 @@ async def rotate(
     await _load_calibrations(pool, store)  # before the display starts: nothing to stop
     _load_witnesses(pool, rows)
     observer.start(len(pending), len(pool.clusters), [len(w) for w in plan])
+    pending.clear()  # `ordered` too (the caller's reference): each row goes once started
     del pending
     rows.clear()
     interrupted = False
