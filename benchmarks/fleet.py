@@ -16,7 +16,8 @@ serves HTTPS, as every real cluster does; every rekey job lasts `--job-seconds`)
 - where the wall time went (`phases`, from the run's log lines): start-up (spawn to the
   first `discovery.started`), discovery (to the last `discovery.finished`), the plan (to the
   first `attempt.started`), the rotation (to the last `target.finished`), the reports (to
-  the exit); and `rotation_efficiency` = LB / rotation, the rotation alone against the bound;
+  the exit), and `overlap_s`, how long discovery and the rotation went on together (an
+  overlapped run: `--yes`, one wave; `--plan-first` to measure without); and `rotation_efficiency` = LB / rotation, the rotation alone against the bound;
 - where a slot's cycle loses time beyond its job (`cycle`, from the same lines, each as p50,
   p90, p99 and mean over the targets' first attempts): `answer_late_ms`, the POST's answer
   after the job's length, and `next_post_ms`, from an answer to the cluster's next POST;
@@ -86,6 +87,7 @@ def add_fleet_args(p: argparse.ArgumentParser) -> None:
                    help="shard the clusters over N simulator processes [1]")  # fmt: skip
     p.add_argument("--scenario", type=Path, help="extra faults (YAML); job_duration is set")
     p.add_argument("--workdir", type=Path, help="keep files here [a temporary folder]")
+    p.add_argument("--plan-first", action="store_true", help="pass --plan-first to the run")
 
 
 def run_orchestrator(
@@ -102,6 +104,8 @@ def run_orchestrator(
         command += ["--waves", args.waves]
     if args.return_timeout is not None:
         command += ["--return-timeout", str(args.return_timeout)]
+    if args.plan_first:
+        command.append("--plan-first")
     if args.profile is not None:
         command = [
             str(Path(sys.executable).parent / "py-spy"), "record", "--rate", "50",
@@ -164,15 +168,23 @@ class RunLog:
 
 
 def phases(log: RunLog, started_at: float, wall: float) -> dict[str, float | None]:
-    """Seconds of the run's wall in each phase, from its JSON log lines (None: no such line)."""
+    """Seconds of the run's wall in each phase, from its JSON log lines (None: no such line).
+
+    An overlapped run (`run --yes`, one wave) starts rotating before the last cluster is
+    discovered: `overlap_s` is how long the two went on together (the plan is then 0), and
+    the phases add up to the wall plus `overlap_s`."""
     first, last = log.first, log.last
     marks = [started_at, first.get("discovery.started"), last.get("discovery.finished"),
              first.get("attempt.started"), last.get("target.finished"), started_at + wall]  # fmt: skip
     names = ("startup_s", "discovery_s", "plan_s", "rotation_s", "reports_s")
-    return {
+    spent: dict[str, float | None] = {
         name: None if begin is None or end is None else round(end - begin, 2)
         for name, begin, end in zip(names, marks, marks[1:], strict=False)
     }
+    plan = spent["plan_s"]
+    spent["overlap_s"] = None if plan is None else max(0.0, -plan)
+    spent["plan_s"] = None if plan is None else max(0.0, plan)
+    return spent
 
 
 def cycles(log: RunLog, job_seconds: float) -> dict[str, dict[str, float] | None]:

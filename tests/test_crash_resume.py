@@ -18,6 +18,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,11 @@ class Setup:
         )
 
 
-@pytest.fixture
-def setup(tmp_path: Path) -> Iterator[Setup]:
+@contextmanager
+def serving(tmp_path: Path, scenario: Scenario) -> Iterator[Setup]:
+    """The CLUSTERS x SVMS fleet served under `scenario`, its inventory, a child's env."""
     spec = FleetSpec.generate(CLUSTERS, SVMS)
-    with running_simulator(spec, Scenario.from_yaml(SCENARIO), seed=SEED) as sim:
+    with running_simulator(spec, scenario, seed=SEED) as sim:
         inventory = write_inventory(tmp_path / "inventory.yaml", spec, sim.urls, ca_bundle=None)
         env = dict(
             os.environ,
@@ -105,6 +107,12 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
             NO_COLOR="1",
         )
         yield Setup(sim, inventory, tmp_path / "ledger.db", tmp_path, env)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    with serving(tmp_path, Scenario.from_yaml(SCENARIO)) as served:
+        yield served
 
 
 # -- reading the ledger while (or after) a child writes it -----------------------------------

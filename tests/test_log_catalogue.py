@@ -22,6 +22,8 @@ import yaml
 
 from orchestrator.cli import main
 from orchestrator.engine.breaker import CircuitBreaker
+from orchestrator.ledger.records import RunRecord, RunStatus
+from orchestrator.ledger.store import Ledger
 from orchestrator.observe.logging import configure_logging
 from orchestrator.simulator.fleet import FleetSpec
 from orchestrator.simulator.inventory_writer import PASSWORD_ENV, inventory_document
@@ -100,6 +102,10 @@ def _representative_logs(
     argv += ["--cluster", "c007", "--per-cluster", "1", "--waves", "100%", *debug]
     argv += ["--log-file", "interrupted.jsonl"]
     assert interrupted_run(argv, Path("state.db"), tmp_path / "int.out", started=1) == 130
+    # --yes, one wave: an overlapped run, whose resume says which clusters it discovers
+    (interrupted,) = [run for run in _runs() if run.status is RunStatus.INTERRUPTED]
+    resume = ["resume", interrupted.run_id, "--state", "state.db", "--report-dir", "reports-res"]
+    assert main([*resume, "--log-file", "resumed.jsonl", *debug]) == 0
 
     def bug(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("simulated bug")
@@ -109,8 +115,13 @@ def _representative_logs(
     # A breaker that opens needs a 30 s cool-down through the CLI: drive the real one.
     configure_logging(log_format="json", log_file=Path("breaker.jsonl"), level="debug")
     anyio.run(_open_a_breaker)
-    names = ["main", "fail-fast", "identity", "interrupted", "internal", "breaker"]
+    names = ["main", "fail-fast", "identity", "interrupted", "resumed", "internal", "breaker"]
     return _lines(*(Path(f"{name}.jsonl") for name in names))
+
+
+def _runs() -> list[RunRecord]:
+    with Ledger.open(Path("state.db")) as ledger:
+        return ledger.list_runs()
 
 
 async def _open_a_breaker() -> None:

@@ -26,12 +26,13 @@ def summary_lines(shown: RunPreview) -> list[str]:
     for row in shown.rows:
         by_cluster[row.key.cluster].append(row)
     lines = [f"plan: {plural(len(shown.rows), 'target')} on {plural(len(by_cluster), 'cluster')}"]
-    lines += [f"  {name}: {_cluster_line(rows)}" for name, rows in sorted(by_cluster.items())]
+    lines += [f"  {name}: {cluster_line(rows)}" for name, rows in sorted(by_cluster.items())]
     lines.append(_waves_line(shown))
     return lines
 
 
-def _cluster_line(rows: list[TargetRow]) -> str:
+def cluster_line(rows: list[TargetRow]) -> str:
+    """One cluster's part of the summary: ready, not ready with causes, decided."""
     pending = [row for row in rows if row.state is not TargetState.DONE]
     not_ready = [row for row in pending if NOT_READY_FACT in row.facts]
     parts = [f"{len(pending) - len(not_ready)} ready"]

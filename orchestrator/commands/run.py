@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +17,17 @@ from orchestrator.commands.options import (
     selection_from,
     selector_options,
 )
-from orchestrator.commands.preview import question, summary_lines
+from orchestrator.commands.preview import cluster_line, question, summary_lines
 from orchestrator.config.loader import load_inventory
 from orchestrator.core.exitcodes import ExitCode
 from orchestrator.core.identity import with_recorded_uuids
-from orchestrator.core.options import RunOptions, resolve_options
+from orchestrator.core.options import RunOptions, overlaps_discovery, resolve_options
 from orchestrator.core.waves import WaveSpecError, parse_waves
 from orchestrator.engine.planner import RunPreview
 from orchestrator.engine.runner import RunRequest, Wiring, execute_run
 from orchestrator.errors import UserError
 from orchestrator.ledger.async_ledger import AsyncLedger
-from orchestrator.ledger.records import RunMode
+from orchestrator.ledger.records import RunMode, TargetRow
 
 DECLINED = "nothing was rekeyed: declined at the prompt (no run was recorded; exit 0)"
 
@@ -114,7 +115,14 @@ def run_options(func: Any) -> Any:
     "--yes",
     is_flag=True,
     help="Do not ask for confirmation. Answering no at the prompt rekeys nothing, records "
-    "nothing and exits 0.",
+    "nothing and exits 0. With one wave (--waves 100%), no --emergency and no --svm or "
+    "--targets, each cluster's targets start as soon as it is discovered.",
+)
+@click.option(
+    "--plan-first",
+    is_flag=True,
+    help="With --yes: discover every cluster and print the whole plan summary before the "
+    "first POST (always so without --yes).",
 )
 @common.output_options
 def command(inventory: Path, **kwargs: Any) -> int:
@@ -132,6 +140,10 @@ def run_command(inventory: Path, **kw: Any) -> int:
     loaded = load_inventory(inventory)
     check_selection(selection, loaded)
     options = options_from_flags(kw, loaded.defaults)
+    confirmed = kw["yes"] and not kw["plan_first"]
+    options = replace(
+        options, overlap_discovery=overlaps_discovery(options, selection, confirmed=confirmed)
+    )
     common.require_yes_or_terminal(kw["yes"])
     common.setup_logging(kw["log_file"], kw["log_format"], kw["log_level"])
     out = common.console()
@@ -141,6 +153,7 @@ def run_command(inventory: Path, **kw: Any) -> int:
         loaded = with_recorded_uuids(loaded, ledger.recorded_cluster_uuids())
         wiring = Wiring(AsyncLedger(ledger), observer=common.progress(out), keep_rows=False)
         wiring.confirm = _announce if kw["yes"] else _confirm
+        wiring.cluster_seen = _ClusterLines()
         result = anyio.run(
             execute_run, RunRequest(loaded, selection, options, _mode(options)), wiring
         )
@@ -199,6 +212,26 @@ def _announce(shown: RunPreview) -> bool:
     for line in summary_lines(shown):
         click.echo(line, err=True)
     return True
+
+
+OVERLAPPED = (
+    "plan: each cluster's targets start as soon as it is discovered (--yes, one wave; "
+    "--plan-first shows the whole plan first); the clusters as they answer:"
+)
+
+
+class _ClusterLines:
+    """An overlapped run's plan summary: a heading with the first cluster discovered,
+    then each cluster's line as it is discovered."""
+
+    def __init__(self) -> None:
+        self._headed = False
+
+    def __call__(self, name: str, rows: list[TargetRow]) -> None:
+        if not self._headed:
+            click.echo(OVERLAPPED, err=True)
+            self._headed = True
+        click.echo(f"  {name}: {cluster_line(rows)}", err=True)
 
 
 def _confirm(shown: RunPreview) -> bool:

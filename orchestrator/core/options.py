@@ -13,6 +13,8 @@ from typing import Any
 
 from orchestrator.core.inventory import RunDefaults
 from orchestrator.core.providers import Operation
+from orchestrator.core.selectors import Selection
+from orchestrator.core.waves import parse_waves
 
 DEFAULT_CONCURRENCY = 64
 DEFAULT_PER_CLUSTER = 2
@@ -62,6 +64,10 @@ class RunOptions:
     per_cluster_explicit: bool = False  # --per-cluster given: it wins over inventory levels
     skip_not_ready: bool = False  # targets the plan calls not ready end `skipped: not_ready`
     rekey: Operation = Operation.EXTERNAL  # issue 15: --rekey, else `defaults: {rekey: ...}`
+    # Each cluster's targets start as soon as it is discovered (`engine.overlap`); set by
+    # `run` (`overlaps_discovery`), kept so `resume` discovers the clusters a kill left
+    # without rows.
+    overlap_discovery: bool = False
 
     @property
     def settle_window_s(self) -> float:
@@ -134,3 +140,22 @@ def cluster_limit(options: RunOptions, inventory_per_cluster: int | None) -> int
     if options.per_cluster_explicit or options.emergency or inventory_per_cluster is None:
         return options.per_cluster
     return inventory_per_cluster
+
+
+def overlaps_discovery(options: RunOptions, selection: Selection, *, confirmed: bool) -> bool:
+    """Whether a run starts each cluster's targets as soon as that cluster is discovered,
+    instead of after the last one (issue 16: 2,500 clusters took ~23 s to discover and
+    plan, the rotation waiting on the slowest cluster's answers).
+
+    Only where nothing decided over the whole fleet comes before the first POST:
+    `confirmed` ahead (`--yes`: nobody reads the plan summary before it), one wave (a
+    canary and wave sizes need every target's verdict), not `--emergency` (its priority
+    order runs across clusters), and a selection by clusters (`--svm`/`--targets` that
+    match nothing are exit 2 before any POST, known only once every cluster answered).
+    """
+    return (
+        confirmed
+        and not options.emergency
+        and len(parse_waves(options.waves)) == 1
+        and selection.by_clusters
+    )

@@ -14,7 +14,7 @@ that matches nothing, so a typo is a usage error instead of a green run of nothi
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
@@ -60,6 +60,27 @@ class Selection:
             "exclude_targets": sorted(str(k) for k in self.excluded_targets),
         }
         return record | {key: value for key, value in exclusions.items() if value}
+
+    @classmethod
+    def of_clusters(cls, record: Mapping[str, Sequence[str]]) -> Selection:
+        """The selection `as_record` kept, when it selects by clusters and tags alone (with
+        `--exclude-svm`): what `resume` needs to discover the clusters an overlapped run
+        (`core.options.overlaps_discovery`) left without rows. ValueError otherwise."""
+        by_target = ("svm", "targets", "exclude_targets")
+        if any(record.get(key) for key in by_target):
+            raise ValueError("the run selected SVMs or targets: its rows are its targets")
+        return cls(
+            clusters=tuple(record.get("cluster", ())),
+            tags=tuple(record.get("tag", ())),
+            exclude_clusters=tuple(record.get("exclude_cluster", ())),
+            exclude_svms=tuple(record.get("exclude_svm", ())),
+        )
+
+    @property
+    def by_clusters(self) -> bool:
+        """True when no selector names SVMs or targets (`--exclude-svm` aside): which
+        targets it selects is known from each cluster's own discovery."""
+        return not self.svms and self.targets is None and not self.excluded_targets
 
     @cached_property
     def _target_clusters(self) -> frozenset[str]:

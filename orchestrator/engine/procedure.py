@@ -173,9 +173,12 @@ class _Loop:
     # the row's provider and operation, read once (a row's never change; each read of
     # `TargetRow.provider_kind` builds the enum from the stored value)
     kind: CalibrationKind = field(init=False)
+    # left in flight by an earlier process (a crash, a cancel): settled first, by `resume`
+    inherited: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.kind = (self.rec.row.provider_kind, self.rec.row.operation_kind)
+        self.inherited = self.rec.row.state in IN_FLIGHT
 
     @property
     def row_state(self) -> TargetState:
@@ -670,7 +673,11 @@ async def _finish(loop: _Loop, decision: Decision) -> None:
     """Commit the outcome (before the slots are released: a stop it causes takes effect
     before the next target can start)."""
     outcome = decision.outcome or Outcome.UNVERIFIED
-    loop.run.outcome_decided(outcome, sampled=loop.budget_sampled)
+    if not (loop.inherited and decision.reason is Reason.CANNOT_SETTLE):
+        # An intent the crash left unprovable says nothing of the fleet: counted, a
+        # resume after a kill in clusters' first rounds (their jobs not calibrated yet)
+        # tripped the budget on its first targets and aborted the rest.
+        loop.run.outcome_decided(outcome, sampled=loop.budget_sampled)
     err, rule = _error_for(loop, outcome)
     await loop.rec.move(
         TargetState.DONE,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import signal
 import time
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import anyio
@@ -28,20 +28,28 @@ from orchestrator.core.lifecycle import IN_FLIGHT, Evidence
 from orchestrator.core.options import RunOptions
 from orchestrator.core.outcomes import is_success
 from orchestrator.core.selectors import Selection, cluster_may_match, target_matches
-from orchestrator.core.targets import AbortReason, Outcome, SkipReason, TargetKey, TargetState
+from orchestrator.core.targets import AbortReason, Outcome, TargetKey, TargetState
 from orchestrator.engine.context import RunContext
-from orchestrator.engine.discovery import (
-    Discovery,
-    discover,
-    require_selected_targets,
-    target_rows,
+from orchestrator.engine.discovering import (
+    ClusterRowsSeen,
+    DiscoveryFeed,
+    cluster_rows,
+    discover_each,
 )
-from orchestrator.engine.planner import RunPreview, preview, with_readiness
+from orchestrator.engine.discovery import Discovery, require_selected_targets
+from orchestrator.engine.planner import RunPreview, preview
 from orchestrator.engine.pool import ClusterPool, TransportFactory
 from orchestrator.engine.procedure import drive_target
 from orchestrator.engine.recorder import TargetRecorder, row_with
 from orchestrator.engine.run_record import new_run_record, run_scope
-from orchestrator.engine.scheduling import Starter, cut_waves, order_rows, start_fed
+from orchestrator.engine.scheduling import (
+    Feeders,
+    Starter,
+    cluster_lanes,
+    cut_waves,
+    order_rows,
+    start_fed,
+)
 from orchestrator.engine.settle import EARLIER_JOBS, RECORDED_JOBS_HORIZON_S, with_recorded_jobs
 from orchestrator.engine.store import RunStore
 from orchestrator.errors import RunInterruptedError, StateError
@@ -65,6 +73,7 @@ class NullObserver:
     """A ProgressView that shows nothing (tests, benchmarks)."""
 
     def start(self, total: int, clusters: int, wave_sizes: Sequence[int]) -> None: ...
+    def targets_added(self, count: int) -> None: ...
     def wave_started(self, index: int, size: int) -> None: ...
     def target_finished(self, outcome: str) -> None: ...
     def retry_scheduled(self) -> None: ...
@@ -100,6 +109,10 @@ class Wiring:
     # each finished target's outcome is kept (the summary, the exit code), its row is in
     # the ledger, which their reports read: 10,000 rows held to the end were ~25 MB.
     keep_rows: bool = True
+    # An overlapped run's plan summary, a cluster at a time (`run --yes` prints each
+    # cluster's line as it is discovered: there is no moment before the first POST when
+    # every cluster is known).
+    cluster_seen: ClusterRowsSeen | None = None
 
 
 async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
@@ -115,6 +128,8 @@ async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
         async with ClusterPool(
             selected_specs(request), request.options, wiring.transport_factory
         ) as pool:
+            if request.options.overlap_discovery:
+                return await _overlapped(record, request, pool, wiring)
             rows = await discover_rows(record.run_id, request, pool)
             rows = await _with_earlier_runs_jobs(rows, store)
             shown = preview(rows, pool, request.options)
@@ -136,9 +151,51 @@ async def resume_run(record: RunRecord, request: RunRequest, wiring: Wiring) -> 
         await store.set_run_status(record.run_id, RunStatus.ACTIVE)
         rows = [_reopen(row) for row in await store.targets(record.run_id)]
         clusters = {row.key.cluster for row in rows if row.state is not TargetState.DONE}
-        specs = [spec for spec in request.inventory.clusters if spec.name in clusters]
+        missing = _undiscovered(record, request, {row.key.cluster for row in rows})
+        specs = [
+            spec
+            for spec in request.inventory.clusters
+            if spec.name in clusters or spec.name in missing
+        ]
+        if request.options.overlap_discovery:
+            log.info(events.RUN_RESUME_DISCOVERY, clusters=len(missing))
         async with ClusterPool(specs, request.options, wiring.transport_factory) as pool:
+            if missing:
+                rows += await _discover_missing(record, request, pool, store, missing)
             return await rotate(record, rows, pool, wiring, request.inventory.retry, waves="100%")
+
+
+def _undiscovered(record: RunRecord, request: RunRequest, recorded: set[str]) -> list[str]:
+    """The clusters an overlapped run selected that have no rows: a kill came before they
+    were discovered (or they have no selected target, and are asked again)."""
+    if not request.options.overlap_discovery:
+        return []  # every row was committed in one transaction before the first POST
+    selection = Selection.of_clusters(record.selection)
+    return [
+        spec.name
+        for spec in request.inventory.clusters
+        if spec.name not in recorded and cluster_may_match(selection, spec)
+    ]
+
+
+async def _discover_missing(
+    record: RunRecord, request: RunRequest, pool: ClusterPool, store: RunStore, names: list[str]
+) -> list[TargetRow]:
+    """Discover `names` and commit their rows (each cluster's in one transaction)."""
+    feed = DiscoveryFeed(
+        record,
+        pool,
+        store,
+        Selection.of_clusters(record.selection),
+        request.options,
+        recorded=await _earlier_runs_jobs(store),
+        outcomes={},
+        kept={},
+        created=True,
+    )
+    await feed.run(lambda _name, _pending, under_way: under_way(), names)
+    assert feed.kept is not None
+    return list(feed.kept.values())
 
 
 async def refuse_unfinished(store: RunStore, request: RunRequest) -> None:
@@ -163,14 +220,17 @@ async def refuse_unfinished(store: RunStore, request: RunRequest) -> None:
 async def _with_earlier_runs_jobs(rows: list[TargetRow], store: RunStore) -> list[TargetRow]:
     """Each target's rekey jobs recorded by recent earlier runs, among its earlier jobs:
     settling never takes one of them for this run's (`settle.with_recorded_jobs`)."""
-    since = time.time() - RECORDED_JOBS_HORIZON_S
-    recorded = await store.recorded_jobs(since, EARLIER_JOBS)
+    recorded = await _earlier_runs_jobs(store)
     if not recorded:  # a fresh ledger, or no run within the horizon: every row as it is
         return rows
     # a row without recorded jobs is itself (`with_recorded_jobs(row, ())` is `row`)
     return [
         with_recorded_jobs(row, recorded[row.key]) if row.key in recorded else row for row in rows
     ]
+
+
+async def _earlier_runs_jobs(store: RunStore) -> dict[TargetKey, set[str]]:
+    return await store.recorded_jobs(time.time() - RECORDED_JOBS_HORIZON_S, EARLIER_JOBS)
 
 
 def _reopen(row: TargetRow) -> TargetRow:
@@ -187,16 +247,12 @@ async def discover_rows(run_id: str, request: RunRequest, pool: ClusterPool) -> 
     configurations, key stores, health) goes then: every cluster's answers held until the
     last one was in were ~100 MB of the peak at 100,000 targets."""
     by_cluster: dict[str, list[TargetRow]] = {}
-    skip_not_ready = request.options.skip_not_ready
+    selection, options = request.selection, request.options
 
-    def rows_of(name: str, discovery: Discovery) -> None:
-        spec = pool[name].spec
-        if discovery.skip_reason is not None and discovery.rule is not None:
-            _close_cluster(pool, name, discovery)
-        found_rows = target_rows(run_id, spec, discovery, request.selection, request.options.rekey)
-        by_cluster[name] = with_readiness(found_rows, discovery, skip_not_ready=skip_not_ready)
+    async def rows_of(name: str, discovery: Discovery, _under_way: object) -> None:
+        by_cluster[name] = cluster_rows(run_id, pool, name, discovery, selection, options)
 
-    await _discover_each(pool, request.options, rows_of)
+    await discover_each(pool, options, rows_of)
     rows = [row for name in pool.clusters for row in by_cluster[name]]
     require_selected_targets(request.selection, by_cluster, rows)
     return rows
@@ -205,32 +261,12 @@ async def discover_rows(run_id: str, request: RunRequest, pool: ClusterPool) -> 
 async def discover_all(pool: ClusterPool, options: RunOptions) -> dict[str, Discovery]:
     """Discover every cluster of the pool concurrently, `--concurrency` at a time."""
     found: dict[str, Discovery] = {}
-    await _discover_each(pool, options, found.__setitem__)
+
+    async def take(name: str, discovery: Discovery, _under_way: object) -> None:
+        found[name] = discovery
+
+    await discover_each(pool, options, take)
     return {name: found[name] for name in pool.clusters}
-
-
-async def _discover_each(
-    pool: ClusterPool, options: RunOptions, take: Callable[[str, Discovery], None]
-) -> None:
-    """Discover every cluster concurrently, `--concurrency` at a time; `take` each one's
-    discovery as it comes in."""
-    limiter = anyio.CapacityLimiter(max(1, options.concurrency))
-    discovery_timeout_s = options.discovery_timeout_s
-
-    async def one(name: str) -> None:
-        async with limiter:
-            context = pool[name]
-            discovery = await discover(context.client, context.spec, timeout_s=discovery_timeout_s)
-        take(name, discovery)
-
-    async with anyio.create_task_group() as group:
-        for name in pool.clusters:
-            group.start_soon(one, name)
-
-
-def _close_cluster(pool: ClusterPool, name: str, discovery: Discovery) -> None:
-    if discovery.skip_reason is SkipReason.AUTH_FAILED:
-        pool[name].breaker.trip_auth()
 
 
 async def rotate(
@@ -257,7 +293,6 @@ async def rotate(
             [r for r in rows if r.state is not TargetState.DONE], emergency=options.emergency
         )
     plan = cut_waves(pending, waves or options.waves)
-    observer = wiring.observer or NullObserver()
     outcomes = {row.key: row.outcome for row in rows}
     kept = {row.key: row for row in rows} if wiring.keep_rows else None
     log.info(
@@ -268,23 +303,91 @@ async def rotate(
         clusters=len(pool.clusters),
         waves=[len(w) for w in plan],
     )
-    store = wiring.store
-    await _load_calibrations(pool, store)  # before the display starts: nothing to stop
+    await _load_calibrations(pool, wiring.store)  # before the display starts: nothing to stop
     _load_witnesses(pool, rows)
-    observer.start(len(pending), len(pool.clusters), [len(w) for w in plan])
+    (wiring.observer or NullObserver()).start(
+        len(pending), len(pool.clusters), [len(w) for w in plan]
+    )
     pending.clear()  # `ordered` too (the caller's reference): each row goes once started
     del pending
     rows.clear()
+
+    async def body(rotation: _Rotation) -> None:
+        await rotation.waves(plan, wiring.handle_signals)
+
+    result = await _rotating(_Tally(record, options, outcomes, kept), pool, wiring, overrides, body)
+    assert result is not None  # the run was recorded before `rotate`
+    return result
+
+
+async def _overlapped(
+    record: RunRecord, request: RunRequest, pool: ClusterPool, wiring: Wiring
+) -> RunResult:
+    """A run whose clusters' targets start as each cluster is discovered
+    (`core.options.overlaps_discovery`, `engine.discovering`)."""
+    store, options = wiring.store, request.options
+    kept: dict[TargetKey, TargetRow] | None = {} if wiring.keep_rows else None
+    tally = _Tally(record, options, {}, kept)
+    feed = DiscoveryFeed(
+        record,
+        pool,
+        store,
+        request.selection,
+        options,
+        await _earlier_runs_jobs(store),
+        tally.outcomes,
+        kept,
+        seen=wiring.cluster_seen,
+    )
+    tally.recorded = lambda: feed.created
+    log.info(events.RUN_STARTED, mode=record.mode.value, clusters=len(pool.clusters), overlap=True)
+    await _load_calibrations(pool, store)
+    (wiring.observer or NullObserver()).start(0, len(pool.clusters), [])
+
+    async def body(rotation: _Rotation) -> None:
+        await rotation.overlapped(feed, wiring.handle_signals)
+
+    result = await _rotating(tally, pool, wiring, request.inventory.retry, body)
+    if result is None:  # no cluster had a selected target: nothing recorded, nothing sent
+        require_selected_targets(request.selection, pool.clusters, [])
+        raise AssertionError("a run without targets passed require_selected_targets")
+    return result
+
+
+@dataclass
+class _Tally:
+    """A rotation's run and what it ends with: each target's outcome (its final row when
+    kept); `recorded` says whether the run is in the ledger (an overlapped run is
+    recorded with its first rows)."""
+
+    record: RunRecord
+    options: RunOptions
+    outcomes: dict[TargetKey, str | None]
+    kept: dict[TargetKey, TargetRow] | None
+    recorded: Callable[[], bool] = lambda: True
+
+
+async def _rotating(
+    tally: _Tally,
+    pool: ClusterPool,
+    wiring: Wiring,
+    overrides: Mapping[str, RetryOverride],
+    body: Callable[[_Rotation], Awaitable[None]],
+) -> RunResult | None:
+    """Run `body` over the rotation's moving parts; close the run in the ledger (None:
+    the run was never recorded)."""
+    record, store, observer = tally.record, wiring.store, wiring.observer or NullObserver()
     interrupted = False
     crash: Exception | None = None
-    run = _run_context_for(record, options, store, overrides)
+    run = _run_context_for(record, tally.options, store, overrides)
+    options = tally.options
     budget = FailureBudget(options.max_fail_percent, options.min_fail_sample, options.fail_fast)
     try:
-        rotation = _Rotation(run, pool, outcomes, kept, budget, observer)
+        rotation = _Rotation(run, pool, tally.outcomes, tally.kept, budget, observer)
         run.on_outcome = rotation.account
         run.on_job_success = rotation.account_job_success
         run.on_retry = observer.retry_scheduled
-        await rotation.waves(plan, wiring.handle_signals)
+        await body(rotation)
     except anyio.get_cancelled_exc_class():
         interrupted = True
         raise
@@ -296,8 +399,12 @@ async def rotate(
         # Shielded: a cancelled run (a second signal) is still closed `interrupted`.
         with anyio.CancelScope(shield=True):
             await store.aclose()
-            result = await _close_run(record, run, outcomes, kept, store, interrupted)
+            result = None
+            if tally.recorded():
+                result = await _close_run(record, run, tally, store, interrupted)
     if crash is not None:
+        if result is None:  # nothing recorded, nothing sent: the error as it is
+            raise crash
         raise _crashed(record, store, crash) from crash
     return result
 
@@ -402,6 +509,33 @@ class _Rotation:
             fresh.clear()  # the feeders' queues hold them until each one starts
         log.info(events.WAVE_FINISHED, wave=index)
 
+    async def overlapped(self, discovery: DiscoveryFeed, handle_signals: bool) -> None:
+        """One wave whose clusters' targets start as discovery finds them; the clusters
+        take the lanes (`cluster_lanes`) in the order they answer."""
+        async with anyio.create_task_group() as outer:
+            if handle_signals:
+                outer.start_soon(_watch_signals, self.run, outer.cancel_scope)
+            log.info(events.WAVE_STARTED, wave=1)
+            self.observer.wave_started(0, 0)
+            limits = [context.limiter.total_tokens for context in self.pool.clusters.values()]
+            lanes = cluster_lanes(limits, int(self.run.limiter.total_tokens))
+            async with anyio.create_task_group() as group:
+                feeders = Feeders(group, self.pool.clusters, self._starter(group, 1), lanes)
+
+                def feed(name: str, pending: deque[TargetRow], on_lane: Callable[[], None]) -> None:
+                    self.observer.targets_added(len(pending))
+                    feeders.add(name, pending, on_lane)
+
+                await discovery.run(feed, ahead=lanes)
+                log.info(
+                    events.RUN_DISCOVERED,
+                    targets=discovery.targets,
+                    pending=discovery.pending,
+                    clusters=len(self.pool.clusters),
+                )
+            log.info(events.WAVE_FINISHED, wave=1)
+            outer.cancel_scope.cancel()
+
     def _starter(self, group: TaskGroup, index: int) -> Starter:
         def start(row: TargetRow, began: Callable[[], None]) -> None:
             group.start_soon(self._begin, row_with(row, wave=index), began)
@@ -459,13 +593,9 @@ async def _watch_signals(run: RunContext, scope: CancelScope) -> None:
 
 
 async def _close_run(
-    record: RunRecord,
-    run: RunContext,
-    outcomes: dict[TargetKey, str | None],
-    kept: dict[TargetKey, TargetRow] | None,
-    store: RunStore,
-    interrupted: bool,
+    record: RunRecord, run: RunContext, tally: _Tally, store: RunStore, interrupted: bool
 ) -> RunResult:
+    outcomes, kept = tally.outcomes, tally.kept
     _forgive_idle_stop(run, outcomes)
     status = _status(run.stop_reason, interrupted)
     await store.set_run_status(record.run_id, status, time.time())

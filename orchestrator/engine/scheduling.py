@@ -86,10 +86,34 @@ def start_fed(
     for row in rows:  # when its target starts: the task holds it from then on
         per_cluster[row.key.cluster].append(row)
     limits = [clusters[name].limiter.total_tokens for name in per_cluster]
-    lanes = cluster_lanes(limits, concurrency)
-    gate = None if lanes is None else anyio.Semaphore(lanes)
+    feeders = Feeders(group, clusters, start, cluster_lanes(limits, concurrency))
     for name, queue in per_cluster.items():
-        group.start_soon(_feed, clusters[name], queue, start, gate)
+        feeders.add(name, queue)
+
+
+class Feeders:
+    """`start_fed`'s feeders, one per cluster, added one cluster at a time: all at once by
+    `start_fed`, or each as discovery finds its rows (`engine.discovering`). `lanes`
+    (`cluster_lanes`) is how many clusters are fed at once, None for all; they take the
+    lanes in the order they are added."""
+
+    def __init__(
+        self,
+        group: TaskGroup,
+        clusters: Mapping[str, ClusterContext],
+        start: Starter,
+        lanes: int | None,
+    ) -> None:
+        self._group, self._clusters, self._start = group, clusters, start
+        self._gate = None if lanes is None else anyio.Semaphore(lanes)
+
+    def add(
+        self, name: str, rows: deque[TargetRow], on_lane: Callable[[], None] | None = None
+    ) -> None:
+        """Feed cluster `name`'s `rows` (taken over: emptied as they start), in order;
+        `on_lane` is called once the feeder has its lane (before its first start)."""
+        cluster = self._clusters[name]
+        self._group.start_soon(_feed, cluster, rows, self._start, self._gate, on_lane)
 
 
 def cluster_lanes(limits: Sequence[float], concurrency: int | None) -> int | None:
@@ -114,11 +138,16 @@ async def _feed(
     rows: deque[TargetRow],
     start: Starter,
     lanes: anyio.Semaphore | None,
+    on_lane: Callable[[], None] | None = None,
 ) -> None:
     if lanes is None:
+        if on_lane is not None:
+            on_lane()
         await _feed_rows(cluster, rows, start)
         return
     async with lanes:  # released once the last row has started: its last round overlaps
+        if on_lane is not None:
+            on_lane()
         await _feed_rows(cluster, rows, start)
 
 

@@ -13,6 +13,10 @@ RUN_STARTED: Final = "run.started"
 RUN_FINISHED: Final = "run.finished"
 RUN_ABORTED: Final = "run.aborted"
 RUN_INTERRUPTED: Final = "run.interrupted"
+# An overlapped run (`run --yes`, one wave): every cluster discovered, with the counts a
+# plan-first run's `run.started` carries; `resume` discovering the clusters it left.
+RUN_DISCOVERED: Final = "run.discovered"
+RUN_RESUME_DISCOVERY: Final = "run.resume_discovery"
 
 # Waves (canary, then percentages of the rest).
 WAVE_STARTED: Final = "wave.started"

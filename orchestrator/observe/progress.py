@@ -42,6 +42,7 @@ class ProgressView(Protocol):
     """What the engine tells the operator's screen while a run goes on."""
 
     def start(self, total: int, clusters: int, wave_sizes: Sequence[int]) -> None: ...
+    def targets_added(self, count: int) -> None: ...
     def wave_started(self, index: int, size: int) -> None: ...
     def target_finished(self, outcome: str) -> None: ...
     def retry_scheduled(self) -> None: ...
@@ -83,18 +84,29 @@ class PlainProgress:
         self._started = 0.0
         self._last_line = 0.0
         self._last_step = 0
+        self._shown: tuple[int, int] | None = None  # (done, total) of the last status line
 
     def start(self, total: int, clusters: int, wave_sizes: Sequence[int]) -> None:
-        """Announce the run's size and its waves."""
+        """Announce the run's size and its waves (none: an overlapped run, whose targets
+        are counted as their clusters are discovered)."""
         self._tally.total, self._tally.waves = total, list(wave_sizes)
         self._started = self._last_line = self._clock()
+        if not wave_sizes:
+            self._line(f"progress: {plural(clusters, 'cluster')}, each rotated as it answers")
+            return
         waves = ", ".join(str(size) for size in wave_sizes)
         where = f"{plural(total, 'target')} on {plural(clusters, 'cluster')}"
         self._line(f"progress: {where}, waves [{waves}]")
 
+    def targets_added(self, count: int) -> None:
+        """More targets to rotate (an overlapped run's next cluster)."""
+        self._tally.total += count
+
     def wave_started(self, index: int, size: int) -> None:
-        """One line per wave."""
-        of = len(self._tally.waves) or "?"
+        """One line per wave (none for an overlapped run's one wave)."""
+        if not self._tally.waves:
+            return
+        of = len(self._tally.waves)
         self._line(f"progress: wave {index + 1}/{of} started: {plural(size, 'target')}")
 
     def target_finished(self, outcome: str) -> None:
@@ -113,7 +125,7 @@ class PlainProgress:
 
     def stop(self) -> None:
         """A last status line, unless the last one already said it all."""
-        if self._tally.done < self._tally.total or self._last_step * PLAIN_STEP_PERCENT < 100:
+        if self._shown != (self._tally.done, self._tally.total):
             self._status_line()
 
     def _status_line(self) -> None:
@@ -125,6 +137,7 @@ class PlainProgress:
             f"{tally.counts_text()}"
         )
         self._last_line = self._clock()
+        self._shown = (tally.done, tally.total)
 
     def _line(self, text: str) -> None:
         # markup/highlight off: a plain line must never gain escape codes or lose brackets.
@@ -170,6 +183,13 @@ class LiveProgress:
         self._tally.total, self._tally.waves = total, list(wave_sizes)
         self._overall = self._progress.add_task(plural(clusters, "cluster"), total=total)
         self._live.start()
+
+    def targets_added(self, count: int) -> None:
+        """Lengthen both bars (an overlapped run's next cluster)."""
+        self._tally.total += count
+        for task in (self._overall, self._wave):
+            if task is not None:
+                self._progress.update(task, total=self._tally.total)
 
     def wave_started(self, index: int, size: int) -> None:
         """Replace the wave bar with the new wave's."""

@@ -91,3 +91,50 @@ async def test_targets_aborted_at_the_deadline_are_resumed(tmp_path: Path) -> No
             result = await resume_run(ledger.get_run(result.run.run_id), request, wiring)
     assert {row.outcome for row in result.rows} == {"rekeyed"}
     assert set(sim.rekeys().values()) == {1}
+
+
+async def test_intents_a_crash_left_unprovable_do_not_spend_the_resumes_budget(
+    tmp_path: Path,
+) -> None:
+    """A kill in a cluster's first round, before any of its jobs calibrated the search:
+    its intents cannot be settled (`unverified: cannot_settle`, never re-sent). They are
+    the crash's, not the fleet's: the resume's failure budget (10 % of 5) does not count
+    them, so the other 7 targets are rekeyed instead of aborted."""
+    import time
+    from dataclasses import replace
+
+    from orchestrator.engine.planner import RunPreview
+    from orchestrator.engine.run_record import new_run_record
+    from orchestrator.engine.runner import selected_specs
+    from orchestrator.ledger.records import RunMode
+
+    sim = sim_fleet(1, 10, scenario=scenario())
+    options = RunOptions(**{**FAST.to_json(), "max_fail_percent": 10.0, "per_cluster": 2})
+    request = RunRequest(sim.inventory, Selection(), options)
+    planned: list[RunPreview] = []
+    with Ledger.open(tmp_path / "state.db") as ledger:
+        wiring = Wiring(
+            AsyncLedger(ledger), transport_factory=sim.transport(), handle_signals=False
+        )
+        wiring.confirm = lambda shown: planned.append(shown) is not None  # declined: no run
+        assert await execute_run(request, wiring) is None
+        # what the killed process left: the run, three intents long past, seven pending
+        record = new_run_record(
+            "crashed", RunMode.RUN, sim.inventory, options, Selection(), selected_specs(request)
+        )
+        rows = [replace(row, run_id="crashed") for row in planned[0].rows]
+        long_ago = time.time() - 60  # past the settle window: "too early" no more
+        crashed = [replace(r, state=TargetState.INTENT, intent_at=long_ago) for r in rows[:3]]
+        ledger.create_run(record)
+        ledger.add_targets(crashed + rows[3:])
+        wiring.confirm = None
+        resumed = await resume_run(ledger.get_run("crashed"), request, wiring)
+        final = {str(row.key): row for row in ledger.targets("crashed")}
+    assert resumed.stop_reason is None
+    assert resumed.run.status is RunStatus.FINISHED
+    unprovable = {str(row.key) for row in crashed}
+    assert {final[key].reason for key in unprovable} == {"cannot_settle"}
+    assert {row.outcome for key, row in final.items() if key not in unprovable} == {"rekeyed"}
+    rekeys = sim.rekeys()
+    assert {rekeys[key] for key in unprovable} == {0}  # never re-sent
+    assert sum(rekeys.values()) == 7

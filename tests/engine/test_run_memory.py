@@ -90,11 +90,11 @@ async def test_a_discovered_clusters_answers_go_once_its_rows_are_built(
     alive: only the rows built from it are."""
     import weakref
 
-    from orchestrator.engine import runner
+    from orchestrator.engine import discovering
 
     earlier: list[weakref.ref[object]] = []
     alive_at_start: list[int] = []
-    discover = runner.discover
+    discover = discovering.discover
 
     async def watched(*args: object, **kwargs: object) -> object:
         gc.collect()
@@ -103,7 +103,7 @@ async def test_a_discovered_clusters_answers_go_once_its_rows_are_built(
         earlier.append(weakref.ref(found))
         return found
 
-    monkeypatch.setattr(runner, "discover", watched)
+    monkeypatch.setattr(discovering, "discover", watched)
     sim = sim_fleet(CLUSTERS, 4, scenario=scenario(job_duration={"min_s": 0.01, "max_s": 0.02}))
     with Ledger.open(tmp_path / "state.db") as ledger:
         transports = sim.transport()
