@@ -37,7 +37,9 @@ def test_fleet_benchmark_over_tls_and_two_simulator_shards_counts_right(
     """fleet.py --tls --sim-processes 2: every target rekeyed exactly once, and the
     numbers it prints are computed from the merged ground truth of both shards; the run
     overlapped (`--yes`, one wave) or, with --plan-first, every cluster discovered first."""
-    extra = ["--plan-first"] if plan_first else []
+    # --concurrency 4, under the clusters' limits (3 x 2): clusters take lanes, the run
+    # overlaps discovery unless --plan-first
+    extra = ["--concurrency", "4", *(["--plan-first"] if plan_first else [])]
     out = run_benchmark("fleet.py", "--sim-processes", "2", *extra, workdir=tmp_path)
     with Ledger.open(tmp_path / "state.db") as ledger:
         (run,) = ledger.list_runs()
@@ -68,7 +70,7 @@ def test_fleet_benchmark_over_tls_and_two_simulator_shards_counts_right(
     assert out["requests"]["GET /api/security/azure-key-vaults 200"] == 3
     assert out["requests"]["GET /api/security/gcp-kms 200"] == 3
     assert sum(out["requests"].values()) == 12 + 3 * 4 + collection_gets
-    assert out["lower_bound_s"] == pytest.approx(0.4)  # ceil(4 / 2) x 0.2 s
+    assert out["lower_bound_s"] == pytest.approx(0.6)  # ceil(12 / 4) x 0.2 s
     # wall_s is printed rounded to 0.01 s, efficiency from the unrounded wall time
     assert out["efficiency"] == pytest.approx(out["lower_bound_s"] / out["wall_s"], rel=0.01)
     for key in ("cpu_ms_per_target", "peak_rss_mib"):

@@ -93,13 +93,16 @@ def _representative_logs(
         "0",
         "--max-fail-percent",
         "100",
+        "--concurrency",  # under the clusters' limits (12): an overlapped run
+        "2",
     )
     assert _run(inventory, "main", *debug, *main_run, "--request-timeout", "1") == 3
     fail_fast = ("--cluster", "c005", "--fail-fast", "--per-cluster", "1")
     assert _run(inventory, "fail-fast", *debug, *fail_fast) == 4
     assert _run(inventory, "identity", *debug, "--cluster", "alias-*", "--waves", "100%") == 3
     argv = [str(inventory), "--yes", "--state", "state.db", "--report-dir", "reports-int"]
-    argv += ["--cluster", "c007", "--per-cluster", "1", "--waves", "100%", *debug]
+    argv += ["--cluster", "c00[67]", "--per-cluster", "1", "--waves", "100%", *debug]
+    argv += ["--concurrency", "1"]  # two clusters' limits over it: an overlapped run
     argv += ["--log-file", "interrupted.jsonl"]
     assert interrupted_run(argv, Path("state.db"), tmp_path / "int.out", started=1) == 130
     # --yes, one wave: an overlapped run, whose resume says which clusters it discovers

@@ -115,8 +115,9 @@ def run_options(func: Any) -> Any:
     "--yes",
     is_flag=True,
     help="Do not ask for confirmation. Answering no at the prompt rekeys nothing, records "
-    "nothing and exits 0. With one wave (--waves 100%), no --emergency and no --svm or "
-    "--targets, each cluster's targets start as soon as it is discovered.",
+    "nothing and exits 0. With one wave (--waves 100%), no --emergency, no --svm or "
+    "--targets, and more clusters than --concurrency rotates at once, each cluster's "
+    "targets start as soon as it is discovered.",
 )
 @click.option(
     "--plan-first",

@@ -152,6 +152,11 @@ def overlaps_discovery(options: RunOptions, selection: Selection, *, confirmed: 
     canary and wave sizes need every target's verdict), not `--emergency` (its priority
     order runs across clusters), and a selection by clusters (`--svm`/`--targets` that
     match nothing are exit 2 before any POST, known only once every cluster answered).
+    The engine overlaps only when the clusters' limits add up to more than `--concurrency`
+    (`engine.runner.pool_lanes`: clusters rotated a few at a time, the later ones'
+    discovery hidden behind the earlier ones' rotation); otherwise every cluster starts at
+    once and the last one discovered sets the end either way, so the run plans first and
+    records `overlap_discovery` false.
     """
     return (
         confirmed

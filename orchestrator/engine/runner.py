@@ -128,8 +128,13 @@ async def execute_run(request: RunRequest, wiring: Wiring) -> RunResult | None:
         async with ClusterPool(
             selected_specs(request), request.options, wiring.transport_factory
         ) as pool:
-            if request.options.overlap_discovery:
+            if request.options.overlap_discovery and pool_lanes(pool, request.options):
                 return await _overlapped(record, request, pool, wiring)
+            if request.options.overlap_discovery:  # every cluster would start at once: the
+                # last one discovered sets the end either way (measured at 250 x 40: the
+                # same wall, +0.25 ms of CPU per target), so the plan comes first
+                options = replace(request.options, overlap_discovery=False)
+                record = replace(record, options=options.to_json())
             rows = await discover_rows(record.run_id, request, pool)
             rows = await _with_earlier_runs_jobs(rows, store)
             shown = preview(rows, pool, request.options)
@@ -409,6 +414,12 @@ async def _rotating(
     return result
 
 
+def pool_lanes(pool: ClusterPool, options: RunOptions) -> int | None:
+    """How many of the pool's clusters are rotated at once (`cluster_lanes`); None: all."""
+    limits = [context.limiter.total_tokens for context in pool.clusters.values()]
+    return cluster_lanes(limits, max(1, options.concurrency))
+
+
 def _crashed(record: RunRecord, store: RunStore, exc: Exception) -> RunInterruptedError:
     """Log the traceback; one line for the operator with the run id and `resume`."""
     log.error(events.RUN_INTERRUPTED, cause="internal_error", exc_info=exc)
@@ -517,8 +528,7 @@ class _Rotation:
                 outer.start_soon(_watch_signals, self.run, outer.cancel_scope)
             log.info(events.WAVE_STARTED, wave=1)
             self.observer.wave_started(0, 0)
-            limits = [context.limiter.total_tokens for context in self.pool.clusters.values()]
-            lanes = cluster_lanes(limits, int(self.run.limiter.total_tokens))
+            lanes = pool_lanes(self.pool, self.run.options)
             async with anyio.create_task_group() as group:
                 feeders = Feeders(group, self.pool.clusters, self._starter(group, 1), lanes)
 

@@ -41,7 +41,10 @@ def _fleet(*faults: dict[str, object]) -> SimFleet:
 
 
 def _options(overlap: bool, **more: object) -> RunOptions:
-    return replace(FAST, overlap_discovery=overlap, per_cluster=2, **more)  # type: ignore[arg-type]
+    """Per cluster 2, in all 4: the clusters' limits (6) exceed the global one, so the
+    clusters take lanes (all 3 at once) and an overlapped run overlaps."""
+    more = {"per_cluster": 2, "concurrency": 4, **more}
+    return replace(FAST, overlap_discovery=overlap, **more)  # type: ignore[arg-type]
 
 
 def _wiring(ledger: Ledger, sim: SimFleet, **more: object) -> Wiring:
@@ -226,4 +229,21 @@ async def test_discovery_keeps_only_the_lanes_worth_of_clusters_ahead(
     assert result is not None and result.exit_code is ExitCode.OK
     assert _most_discovered_ahead(answers) <= (2 + 1 + 2 if overlap else 12)
     assert _most_discovered_ahead(answers) >= (1 if overlap else 11)
+    assert set(sim.rekeys().values()) == {1}
+
+
+async def test_without_lanes_an_overlapped_run_plans_first_and_says_so(tmp_path: Path) -> None:
+    """The clusters' limits (6) within the global one (64): every cluster would start at
+    once, so the run plans first, and its stored options say it did not overlap (its
+    resume then has nothing to discover)."""
+    sim = _fleet()
+    answers: list[str] = []
+    with Ledger.open(tmp_path / "state.db") as ledger:
+        wiring = _wiring(ledger, sim)
+        wiring.transport_factory = _noted(sim, answers)
+        options = _options(True, concurrency=64)
+        result = await execute_run(RunRequest(sim.inventory, Selection(), options), wiring)
+        assert result is not None and result.exit_code is ExitCode.OK
+        assert ledger.get_run(result.run.run_id).options["overlap_discovery"] is False
+    assert _posted_before_discovered(answers) is False
     assert set(sim.rekeys().values()) == {1}
