@@ -77,7 +77,9 @@ async def discover_each(
                 await discovering.take()
                 context = pool[name]
                 work = discover(context.client, context.spec, timeout_s=discovery_timeout_s)
-                discovery = await _within_grace(work, queued, discovering)
+                discovery = await (
+                    work if width is None else _within_grace(work, queued, discovering)
+                )
                 discovering.give_back()
             await take(name, discovery, queued.give_back)
         except BaseException:
