@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rich.console import Console
 
 from orchestrator.core.options import RunOptions, overlaps_discovery
 from orchestrator.core.selectors import Selection
 from orchestrator.core.targets import TargetKey
-from orchestrator.observe.progress import PlainProgress
 
 ONE_WAVE = RunOptions(waves="100%")
 
@@ -69,21 +66,3 @@ def test_a_selection_of_svms_or_targets_is_not_taken_for_one_by_clusters(
 ) -> None:
     with pytest.raises(ValueError, match="selected SVMs or targets"):
         Selection.of_clusters(selection.as_record())
-
-
-def test_plain_progress_counts_the_targets_of_each_cluster_as_it_comes() -> None:
-    """An overlapped run starts with no targets and no waves; each cluster adds its own,
-    and the last line says all of them done."""
-    out = io.StringIO()
-    view = PlainProgress(Console(file=out, width=200), lambda: 0.0)
-    view.start(0, 2, [])
-    view.wave_started(0, 0)
-    for _ in range(2):
-        view.targets_added(3)
-        for _ in range(3):
-            view.target_finished("rekeyed")
-    view.stop()
-    lines = out.getvalue().splitlines()
-    assert lines[0] == "progress: 2 clusters, each rotated as it answers"
-    assert lines[-1].startswith("progress: 6/6 (100%)")
-    assert not any("wave" in line for line in lines)

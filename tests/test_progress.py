@@ -119,3 +119,20 @@ def test_plain_lines_say_one_target_on_one_cluster() -> None:
     text = out.getvalue()
     assert "progress: 1 target on 1 cluster, waves [1]" in text
     assert "started: 1 target\n" in text
+
+
+def test_plain_progress_counts_the_targets_of_each_cluster_as_it_comes() -> None:
+    """An overlapped run starts with no targets and no waves; each cluster adds its own,
+    and the last line says all of them done."""
+    view, out = plain()
+    view.start(0, 2, [])
+    view.wave_started(0, 0)
+    for _ in range(2):
+        view.targets_added(3)
+        for _ in range(3):
+            view.target_finished("rekeyed")
+    view.stop()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "progress: 2 clusters, each rotated as it answers"
+    assert lines[-1].startswith("progress: 6/6 (100%)")
+    assert not any("wave" in line for line in lines)

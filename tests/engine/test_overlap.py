@@ -47,10 +47,14 @@ def _options(overlap: bool, **more: object) -> RunOptions:
     return replace(FAST, overlap_discovery=overlap, **more)  # type: ignore[arg-type]
 
 
-def _wiring(ledger: Ledger, sim: SimFleet, **more: object) -> Wiring:
+def _wiring(
+    ledger: Ledger, sim: SimFleet, answers: list[str] | None = None, **more: object
+) -> Wiring:
+    """The run's wiring on `sim`; with `answers`, each answer noted there (`_noted`)."""
+    factory = sim.transport() if answers is None else _noted(sim, answers)
     return Wiring(
         AsyncLedger(ledger),
-        transport_factory=sim.transport(),
+        transport_factory=factory,
         handle_signals=False,
         **more,  # type: ignore[arg-type]
     )
@@ -89,8 +93,7 @@ async def test_overlapped_posts_before_the_slow_cluster_is_discovered(
     seen: list[str] = []
     answers: list[str] = []
     with Ledger.open(tmp_path / "state.db") as ledger:
-        wiring = _wiring(ledger, sim, cluster_seen=lambda name, rows: seen.append(name))
-        wiring.transport_factory = _noted(sim, answers)
+        wiring = _wiring(ledger, sim, answers, cluster_seen=lambda name, rows: seen.append(name))
         request = RunRequest(sim.inventory, Selection(), _options(overlap))
         result = await execute_run(request, wiring)
         assert result is not None and result.exit_code is ExitCode.OK
@@ -178,8 +181,7 @@ async def test_a_cluster_slow_to_discover_steps_aside_after_the_grace(
     sim = sim_fleet(CLUSTERS, SVMS, scenario=scenario(slow, job_duration=jobs))
     answers: list[str] = []
     with Ledger.open(tmp_path / "state.db") as ledger:
-        wiring = _wiring(ledger, sim)
-        wiring.transport_factory = _noted(sim, answers)
+        wiring = _wiring(ledger, sim, answers)
         result = await execute_run(RunRequest(sim.inventory, Selection(), _options(True)), wiring)
     assert result is not None and result.exit_code is ExitCode.OK
     assert _posted_before_discovered(answers, "c001") is (grace_s < 0.75)
@@ -222,8 +224,7 @@ async def test_discovery_keeps_only_the_lanes_worth_of_clusters_ahead(
     sim = sim_fleet(12, 10, scenario=scenario(job_duration=jobs))
     answers: list[str] = []
     with Ledger.open(tmp_path / "state.db") as ledger:
-        wiring = _wiring(ledger, sim)
-        wiring.transport_factory = _noted(sim, answers)
+        wiring = _wiring(ledger, sim, answers)
         options = _options(overlap, concurrency=2)
         result = await execute_run(RunRequest(sim.inventory, Selection(), options), wiring)
     assert result is not None and result.exit_code is ExitCode.OK
@@ -239,8 +240,7 @@ async def test_without_lanes_an_overlapped_run_plans_first_and_says_so(tmp_path:
     sim = _fleet()
     answers: list[str] = []
     with Ledger.open(tmp_path / "state.db") as ledger:
-        wiring = _wiring(ledger, sim)
-        wiring.transport_factory = _noted(sim, answers)
+        wiring = _wiring(ledger, sim, answers)
         options = _options(True, concurrency=64)
         result = await execute_run(RunRequest(sim.inventory, Selection(), options), wiring)
         assert result is not None and result.exit_code is ExitCode.OK
