@@ -29,8 +29,10 @@ lint: dev
 typecheck: dev
 	$(BIN)/mypy
 
+# The suite waits more than it computes (simulators on loopback, subprocesses killed and
+# resumed): one worker per core (pytest-xdist) halves its wall time on two cores.
 test: dev
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n auto --dist worksteal
 
 # Everything CI checks: lint, strict type check, the whole test suite.
 check: lint typecheck test

@@ -9,15 +9,19 @@ against the simulator's ground truth (`tests/test_chaos.py::check_invariants`).
 
 `--matrix` runs the chaos mix with SIGKILL + resume at seeded moments in every cell of
 ONTAP version x job description x job expiry x busy answer x 201 body
-(`tests/chaos_matrix.py`), one JSON line per cell:
+(`tests/chaos_matrix.py`), in both orders of a run (`--orders`: the plan first, the 108
+cells numbered as always, then discovery overlapped with the rotation, under a global
+limit a third of the clusters' so that they take lanes), one JSON line per cell:
 
     .venv/bin/python benchmarks/chaos.py --matrix --clusters 50 --svms 40 --kills 2
+    .venv/bin/python benchmarks/chaos.py --matrix --orders overlapped --cells 0:12
 
 `--mixed` runs the same (chaos mix, SIGKILL + resume at seeded moments) on the mixed
 fleet of issue 15: AWS, Azure and GCP round-robin over the SVMs, ONTAP 9.12.1 to 9.17.1
 round-robin over the clusters, `run --rekey external` to its end and then `run --rekey
 internal` on the same fleet and ledger (`--rekey both`, the default), each checked per
-operation (`tests/chaos_matrix.py::check_operation`), one JSON line per run:
+operation (`tests/chaos_matrix.py::check_operation`), one JSON line per run (`--overlap`:
+each run's discovery overlapped with its rotation):
 
     nice -n 5 .venv/bin/python benchmarks/chaos.py --mixed --clusters 54 --svms 40 --kills 2
 """
@@ -52,6 +56,13 @@ def main() -> int:
     parser.add_argument("--matrix", action="store_true", help="every cell of the switch matrix")
     parser.add_argument("--kills", type=int, default=2, help="--matrix: SIGKILLs per cell")
     parser.add_argument("--cells", default=None, help="--matrix: only cells A:B (slice)")
+    parser.add_argument(
+        "--orders",
+        choices=["both", "plan-first", "overlapped"],
+        default="both",
+        help="--matrix: the run orders (both: the plan-first cells, then the overlapped)",
+    )
+    parser.add_argument("--overlap", action="store_true", help="--mixed: overlapped runs")
     parser.add_argument("--mixed", action="store_true", help="the mixed-provider fleet")
     parser.add_argument(
         "--rekey", choices=["external", "internal", "both"], default="both", help="--mixed only"
@@ -93,11 +104,11 @@ def main() -> int:
 
 def matrix(args: argparse.Namespace) -> int:
     """Every cell; one JSON line each; a summary; exit 1 if any cell broke an invariant."""
-    from tests.chaos_matrix import all_cells, result_line, run_cell
+    from tests.chaos_matrix import ORDERS, all_cells, result_line, run_cell
 
     os.environ.setdefault(PASSWORD_ENV, "netapp-sim")
     configure_logging(log_format="json", stream=open(os.devnull, "w"), stream_level="error")  # noqa: SIM115
-    cells = all_cells()
+    cells = all_cells(ORDERS if args.orders == "both" else [args.orders])
     if args.cells:
         start, _, stop = args.cells.partition(":")
         cells = cells[int(start or 0) : int(stop) if stop else None]
@@ -147,6 +158,7 @@ def mixed(args: argparse.Namespace) -> int:
                 seed=seed,
                 workdir=Path(tmp),
                 operations=operations,
+                overlapped=args.overlap,
             )
             try:
                 for result in rotations:

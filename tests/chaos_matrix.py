@@ -1,5 +1,6 @@
 """The chaos matrix (issue 12): the chaos fault mix, SIGKILL + resume at seeded moments,
-for every cell of ONTAP version x job description x job expiry x busy answer x 201 body.
+for every cell of ONTAP version x job description x job expiry x busy answer x 201 body,
+in both orders of a run: the plan first, and discovery overlapped with the rotation.
 
 Each cell serves a fleet with `running_simulator` in this process (its ground truth is
 read directly) and drives the rotation in worker *processes* (`python -m
@@ -7,7 +8,11 @@ tests.chaos_matrix worker ...`, the chaos run options of `tests/test_chaos.py`),
 with SIGKILL at seeded moments and resumed until the run ends. Then, per cell: no target
 rekeyed twice, `peak_concurrent_rekeys` within `--per-cluster` on every cluster, exactly
 one terminal outcome per target, the report's totals equal to the ground truth, and the
-`unverified` targets counted by reason. A helper module (the CI slice is in
+`unverified` targets counted by reason. An overlapped cell (`order="overlapped"`) runs
+under a global limit below its clusters' (`overlap_concurrency`: the clusters take lanes,
+so each cluster's rows are committed and its targets start as it is discovered, and kills
+land while later clusters are still being discovered), and checks that the run recorded
+`overlap_discovery` as it ran. A helper module (the CI slice is in
 `tests/test_chaos.py`, the whole matrix in `benchmarks/chaos.py --matrix`).
 
 `mixed_runs` does the same on the mixed-provider fleet of issue 15 (AWS, Azure and GCP
@@ -36,7 +41,9 @@ from typing import Any
 
 import anyio
 
+from orchestrator.core.options import RunOptions, overlaps_discovery
 from orchestrator.core.providers import Operation
+from orchestrator.core.selectors import Selection
 from orchestrator.core.targets import Outcome, TargetState
 from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.store import Ledger
@@ -58,6 +65,10 @@ SWITCHES: dict[str, list[Any]] = {
 WORKER_TIMEOUT_S = 600.0
 MIXED_VERSIONS = ("9.12.1", "9.13.1", "9.14.1", "9.15.1", "9.16.1", "9.17.1")
 MIXED_CLOUDS: tuple[KeyManager, ...] = ("aws", "azure", "gcp")
+ORDERS = ("plan-first", "overlapped")  # `run --plan-first`, and `run --yes`'s overlap
+# An overlapped cell's every request to c004, c014, ... late: the other clusters' targets
+# finish while these are still being discovered, so the seeded kills often come then.
+SLOW_DISCOVERY = {"kind": "latency", "cluster": "*4", "min_s": 0.1, "max_s": 0.2}
 
 
 @dataclass(frozen=True)
@@ -67,29 +78,50 @@ class Cell:
     job_expiry_s: float
     busy_rekey: str
     rekey_finished_body: str
+    order: str = "plan-first"  # one of ORDERS
+
+    @property
+    def overlapped(self) -> bool:
+        return self.order == "overlapped"
 
     def label(self) -> str:
         wording = {DEFAULT_JOB_DESCRIPTION: "default", "": "empty"}.get(
             self.job_description, "other"
         )
+        # a plan-first cell's label (and so its seeded moments) is the one it always had
+        order = " order=overlapped" if self.overlapped else ""
         return (
             f"{self.version} desc={wording} expiry={self.job_expiry_s:g} "
-            f"busy={self.busy_rekey} body={self.rekey_finished_body}"
+            f"busy={self.busy_rekey} body={self.rekey_finished_body}{order}"
         )
 
 
-def all_cells() -> list[Cell]:
-    return [Cell(*values) for values in itertools.product(*SWITCHES.values())]
+def all_cells(orders: Sequence[str] = ORDERS) -> list[Cell]:
+    """Every switch cell in each of `orders`, the plan-first ones first (so `--cells A:B`
+    names the cells it always named)."""
+    switches = list(itertools.product(*SWITCHES.values()))
+    return [replace(Cell(*values), order=order) for order in orders for values in switches]
 
 
 def ci_slice() -> list[Cell]:
-    """Three cells that take every switch value at least once."""
+    """Six cells: in each order, three that take every switch value at least once (the
+    overlapped ones in other combinations than the plan-first ones)."""
     d = SWITCHES["job_description"]
     return [
         Cell("9.12.1", d[0], 300.0, "conflict", "job"),
         Cell("9.14.1", d[1], 5.0, "queue", "job_uuid"),
         Cell("9.16.1", d[2], 300.0, "queue", "empty"),
+        Cell("9.12.1", d[1], 5.0, "queue", "empty", order="overlapped"),
+        Cell("9.14.1", d[2], 300.0, "conflict", "job", order="overlapped"),
+        Cell("9.16.1", d[0], 5.0, "queue", "job_uuid", order="overlapped"),
     ]
+
+
+def overlap_concurrency(clusters: int, per_cluster: int) -> int:
+    """An overlapped cell's `--concurrency`: a third of the clusters at a time (at least
+    two), below the clusters' limits added up, so that the clusters take lanes and the run
+    overlaps (`engine.runner.pool_lanes`) rather than planning first."""
+    return per_cluster * max(2, clusters // 3)
 
 
 @dataclass
@@ -102,6 +134,9 @@ class CellResult:
     unverified: dict[str, int]
     doubles: int
     peak_rekeys: int
+    fleet_peak_rekeys: int
+    overlapped: bool  # the run's stored `overlap_discovery`: the order it actually ran in
+    clusters_at_kills: list[int]  # per kill, the clusters with rows just before it
 
 
 def cell_scenario(cell: Cell) -> Scenario:
@@ -114,7 +149,37 @@ def cell_scenario(cell: Cell) -> Scenario:
         "busy_rekey": cell.busy_rekey,
         "rekey_finished_body": cell.rekey_finished_body,
     }
-    return Scenario.model_validate(base)
+    scenario = Scenario.model_validate(base)
+    return _with_slow_discovery(scenario) if cell.overlapped else scenario
+
+
+def _with_slow_discovery(scenario: Scenario) -> Scenario:
+    """`scenario` with a tenth of the clusters slow (`SLOW_DISCOVERY`)."""
+    document = scenario.model_dump(by_alias=True)
+    document["faults"] = [*document["faults"], SLOW_DISCOVERY]
+    return Scenario.model_validate(document)
+
+
+@dataclass(frozen=True)
+class _Order:
+    """How the workers of one order run: `--concurrency`, their `run` arguments, and the
+    targets the run will have at least (for the seeded moments; 0: as they always were)."""
+
+    concurrency: int
+    args: tuple[str, ...] = ()
+    expected: int = 0
+
+    @classmethod
+    def of(cls, overlapped: bool, clusters: int, svms: int) -> _Order:
+        from tests.test_chaos import CHAOS_OPTIONS, PER_CLUSTER
+
+        if not overlapped:
+            return cls(CHAOS_OPTIONS.concurrency)
+        concurrency = overlap_concurrency(clusters, PER_CLUSTER)
+        # the chaos mix leaves two clusters unreachable or locked out: one row each, done
+        # at once, often the first rows an overlapped run commits
+        healthy = max(0, clusters - 2) * svms
+        return cls(concurrency, ("--overlap", "--concurrency", str(concurrency)), healthy)
 
 
 def run_cell(
@@ -127,15 +192,21 @@ def run_cell(
     rng = random.Random(f"{seed}:{cell.label()}")
     started = time.perf_counter()
     db = workdir / "ledger.db"
+    order = _Order.of(cell.overlapped, clusters, svms)
     with running_simulator(spec, cell_scenario(cell), seed=seed) as sim:
         inventory = write_inventory(workdir / "fleet.yaml", spec, sim.urls, ca_bundle=None)
-        done_kills = _rotate_with_kills(inventory, db, rng, kills, workdir)
+        clusters_at_kills: list[int] = []
+        done_kills = _rotate_with_kills(
+            inventory, db, rng, kills, workdir, order=order, clusters_at_kills=clusters_at_kills
+        )
         truth = sim.fleet.stats()
     with Ledger.open(db) as ledger:
         (record,) = ledger.list_runs()
         rows = ledger.targets(record.run_id)
         report = build_report(record, rows, ledger.transitions(record.run_id))
-    doubles, unverified = check_cell(rows, report, truth, PER_CLUSTER)
+    overlapped = RunOptions.from_json(record.options).overlap_discovery
+    assert overlapped == cell.overlapped, (cell.label(), record.options)
+    doubles, unverified = check_cell(rows, report, truth, PER_CLUSTER, order.concurrency)
     return CellResult(
         cell=cell.label(),
         targets=len(rows),
@@ -145,6 +216,9 @@ def run_cell(
         unverified=unverified,
         doubles=doubles,
         peak_rekeys=max(c["peak_concurrent_rekeys"] for c in truth["clusters"].values()),
+        fleet_peak_rekeys=truth["fleet"]["peak_concurrent_rekeys"],
+        overlapped=overlapped,
+        clusters_at_kills=clusters_at_kills,
     )
 
 
@@ -158,30 +232,37 @@ def _rotate_with_kills(
     rekey: Operation | None = None,
     earlier: frozenset[str] = frozenset(),
     in_flight: list[int] | None = None,
+    order: _Order | None = None,
+    clusters_at_kills: list[int] | None = None,
 ) -> int:
     """Run, SIGKILL at seeded moments, resume; the last resume runs to its end.
 
     `rekey`: the workers' `--rekey` (None: the options' default, external). `earlier`: the
     ledger's runs from before this rotation, which neither its run id nor its progress
     counts (a second rotation on the same ledger). `in_flight` (if given) gets, per kill,
-    the rows between PENDING and DONE just before the SIGKILL."""
+    the rows between PENDING and DONE just before the SIGKILL, `clusters_at_kills` the
+    clusters with rows. `order`: the plan-first order when None (a resume takes the run's
+    stored options, as the CLI's)."""
+    order = order or _Order.of(False, 0, 0)
     done = 0
     tag = "" if rekey is None else f"{rekey.value}-"
-    extra = [] if rekey is None else ["--rekey", rekey.value]
+    rekey_args = [] if rekey is None else ["--rekey", rekey.value]
     for n in range(kills + 1):
         run_id = _run_id(db, earlier)
-        args = ["run"] if run_id is None else ["resume", run_id]
+        args = ["run", *order.args, *rekey_args] if run_id is None else ["resume", run_id]
         log = (workdir / f"worker-{tag}{n}.out").open("wb")
-        proc = _worker([*args, *extra], inventory, db, log)
+        proc = _worker(args, inventory, db, log)
         if n == kills:
             _wait(proc, workdir)
             return done
-        _wait_for_moment(db, proc, rng.uniform(0.05, 0.6), earlier)
+        _wait_for_moment(db, proc, rng.uniform(0.05, 0.6), earlier, order.expected)
         if proc.poll() is not None:  # it finished before the kill
             _check_exit(proc, workdir)
             return done
         if in_flight is not None:
             in_flight.append(_in_flight(db, earlier))
+        if clusters_at_kills is not None:
+            clusters_at_kills.append(_clusters_with_rows(db, earlier))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=WORKER_TIMEOUT_S)
         done += 1
@@ -189,14 +270,21 @@ def _rotate_with_kills(
 
 
 def _wait_for_moment(
-    db: Path, proc: subprocess.Popen[bytes], share: float, earlier: frozenset[str] = frozenset()
+    db: Path,
+    proc: subprocess.Popen[bytes],
+    share: float,
+    earlier: frozenset[str] = frozenset(),
+    expected: int = 0,
 ) -> None:
     """Until `share` of the targets left are done (a seeded moment mid-rotation), or the
-    worker exits: a kill then catches rekeys in flight, not only discovery."""
+    worker exits: a kill then catches rekeys in flight, not only discovery. `expected`:
+    the targets the run will have at least (an overlapped run's rows grow as clusters are
+    discovered; the skipped clusters' rows, done at once, come first)."""
     deadline = time.monotonic() + WORKER_TIMEOUT_S
     before, _ = _progress(db, earlier)  # a resume: the share is of what is left
     while proc.poll() is None and time.monotonic() < deadline:
         done, total = _progress(db, earlier)
+        total = max(total, expected) if total else 0
         if total and done - before >= share * (total - before):
             return
         time.sleep(0.05)
@@ -233,6 +321,16 @@ def _in_flight(db: Path, earlier: frozenset[str]) -> int:
     return int(_read_one(db, sql, "run_id", earlier)[0])
 
 
+def _clusters_with_rows(db: Path, earlier: frozenset[str]) -> int:
+    """Clusters with rows in the ledger's run (not one of `earlier`): fewer than the
+    selection's while an overlapped run is still discovering."""
+    sql = "SELECT count(DISTINCT cluster) FROM targets"
+    try:
+        return int(_read_one(db, sql, "run_id", earlier)[0])
+    except sqlite3.OperationalError:  # no ledger yet
+        return 0
+
+
 def _worker(args: list[str], inventory: Path, db: Path, log: Any) -> subprocess.Popen[bytes]:
     env = dict(os.environ, **{PASSWORD_ENV: "netapp-sim"})
     command = [sys.executable, "-m", "tests.chaos_matrix", "worker", *args]
@@ -267,7 +365,11 @@ def _run_id(db: Path, earlier: frozenset[str] = frozenset()) -> str | None:
 
 
 def check_cell(
-    rows: list[Any], report: dict[str, Any], truth: dict[str, Any], per_cluster: int
+    rows: list[Any],
+    report: dict[str, Any],
+    truth: dict[str, Any],
+    per_cluster: int,
+    concurrency: int,
 ) -> tuple[int, dict[str, int]]:
     """The cell's invariants; returns (double rekeys, unverified by reason)."""
     by_name = {f"{r.key.cluster}/{r.key.svm}": r for r in rows}
@@ -282,9 +384,7 @@ def check_cell(
     assert not doubles, f"double rekeys: {doubles}"
     for cluster, entry in truth["clusters"].items():
         assert entry["peak_concurrent_rekeys"] <= per_cluster, (cluster, entry)
-    from tests.test_chaos import CHAOS_OPTIONS
-
-    assert truth["fleet"]["peak_concurrent_rekeys"] <= CHAOS_OPTIONS.concurrency, truth["fleet"]
+    assert truth["fleet"]["peak_concurrent_rekeys"] <= concurrency, truth["fleet"]
     rekeyed = {n for n, r in by_name.items() if r.outcome == Outcome.REKEYED}
     for name in rekeyed:
         assert successes.get(name), f"{name}: rekeyed in the ledger, not on the cluster"
@@ -329,6 +429,7 @@ class MixedResult:
     seconds: float
     kills: int
     in_flight_at_kills: list[int]  # per kill, rows between PENDING and DONE just before it
+    clusters_at_kills: list[int]  # per kill, the clusters with rows just before it
     outcomes: dict[str, int]
     unverified: dict[str, int]
     doubles: int  # SVMs with two successful rekeys of this operation
@@ -350,26 +451,32 @@ def mixed_runs(
     seed: int,
     workdir: Path,
     operations: Sequence[Operation] = (Operation.EXTERNAL, Operation.INTERNAL),
+    overlapped: bool = False,
 ) -> Iterator[MixedResult]:
     """Serve the mixed fleet once; per operation in order: `run --rekey OP` in worker
     processes, SIGKILL at `kills` seeded moments and resume to the end, then check the
     invariants for that operation (`check_operation`: raises AssertionError) and yield
     its result. The rotations share the fleet and the ledger, as an administrator's
-    `run --rekey external` then `run --rekey internal` would."""
-    from tests.test_chaos import CHAOS_OPTIONS, PER_CLUSTER, chaos_scenario
+    `run --rekey external` then `run --rekey internal` would. `overlapped`: each run's
+    discovery overlapped with its rotation (`overlap_concurrency`), checked as recorded."""
+    from tests.test_chaos import PER_CLUSTER, chaos_scenario
 
+    order = _Order.of(overlapped, clusters, svms)
     spec = mixed_spec(clusters, svms)
     db = workdir / "ledger.db"
     # the chaos mix at the simulator's default switches
-    with running_simulator(spec, chaos_scenario(), seed=seed) as sim:
+    scenario = _with_slow_discovery(chaos_scenario()) if overlapped else chaos_scenario()
+    with running_simulator(spec, scenario, seed=seed) as sim:
         inventory = write_inventory(workdir / "fleet.yaml", spec, sim.urls, ca_bundle=None)
         for operation in operations:
             label = f"mixed {MIXED_VERSIONS[0]}..{MIXED_VERSIONS[-1]} rekey={operation.value}"
+            label += " order=overlapped" if overlapped else ""
             rng = random.Random(f"{seed}:{label}")
             started = time.perf_counter()
             before = sim.fleet.stats()
             earlier = _run_ids(db)
             in_flight: list[int] = []
+            clusters_at_kills: list[int] = []
             done_kills = _rotate_with_kills(
                 inventory,
                 db,
@@ -379,12 +486,16 @@ def mixed_runs(
                 rekey=operation,
                 earlier=earlier,
                 in_flight=in_flight,
+                order=order,
+                clusters_at_kills=clusters_at_kills,
             )
             truth = sim.fleet.stats()
             with Ledger.open(db) as ledger:
                 (record,) = [r for r in ledger.list_runs() if r.run_id not in earlier]
                 rows = ledger.targets(record.run_id)
                 report = build_report(record, rows, ledger.transitions(record.run_id))
+            stored = RunOptions.from_json(record.options).overlap_discovery
+            assert stored == overlapped, (label, record.options)
             doubles, unverified = check_operation(
                 rows,
                 report,
@@ -392,7 +503,7 @@ def mixed_runs(
                 truth,
                 operation,
                 per_cluster=PER_CLUSTER,
-                concurrency=CHAOS_OPTIONS.concurrency,
+                concurrency=order.concurrency,
             )
             yield MixedResult(
                 cell=label,
@@ -401,6 +512,7 @@ def mixed_runs(
                 seconds=round(time.perf_counter() - started, 1),
                 kills=done_kills,
                 in_flight_at_kills=in_flight,
+                clusters_at_kills=clusters_at_kills,
                 outcomes=dict(Counter(str(r.outcome) for r in rows)),
                 unverified=unverified,
                 doubles=doubles,
@@ -479,31 +591,41 @@ def check_operation(
 
 
 def _worker_main(argv: list[str]) -> int:
-    """`worker run|resume RUN_ID --inventory P --db D [--rekey OP]`: one rotation with the
-    chaos options."""
+    """`worker run [--rekey OP] [--concurrency N] [--overlap] --inventory P --db D`, or
+    `worker resume RUN_ID --inventory P --db D`: one rotation with the chaos options; a
+    resume with the run's stored options, as the CLI's `resume`."""
     from orchestrator.config.loader import load_inventory
-    from orchestrator.core.selectors import Selection
     from orchestrator.engine.runner import RunRequest, Wiring, execute_run, resume_run
     from orchestrator.observe.logging import configure_logging
-    from tests.test_chaos import CHAOS_OPTIONS, REQUEST_TIMEOUT_S
 
-    command = argv[0]
     inventory = Path(argv[argv.index("--inventory") + 1])
     db = Path(argv[argv.index("--db") + 1])
     configure_logging(log_format="json", stream=open(os.devnull, "w"), stream_level="error")  # noqa: SIM115
     loaded = load_inventory(inventory)
+    with Ledger.open(db) as ledger:
+        wiring = Wiring(AsyncLedger(ledger), handle_signals=False)
+        if argv[0] == "run":
+            request = RunRequest(loaded, Selection(), _run_options(argv))
+            result = anyio.run(execute_run, request, wiring)
+        else:
+            record = ledger.get_run(argv[1])
+            request = RunRequest(loaded, Selection(), RunOptions.from_json(record.options))
+            result = anyio.run(resume_run, record, request, wiring)
+    return 0 if result is None else int(result.exit_code)
+
+
+def _run_options(argv: list[str]) -> RunOptions:
+    """The chaos options with the worker's flags, overlapping as `run --yes` decides."""
+    from tests.test_chaos import CHAOS_OPTIONS, REQUEST_TIMEOUT_S
+
     # the simulator and the other cells share two cores: generous read timeouts
     options = replace(CHAOS_OPTIONS, request_timeout_s=REQUEST_TIMEOUT_S * 5, return_timeout=1)
     if "--rekey" in argv:  # the CLI's `--rekey external|internal`
         options = replace(options, rekey=Operation(argv[argv.index("--rekey") + 1]))
-    request = RunRequest(loaded, Selection(), options)
-    with Ledger.open(db) as ledger:
-        wiring = Wiring(AsyncLedger(ledger), handle_signals=False)
-        if command == "run":
-            result = anyio.run(execute_run, request, wiring)
-        else:
-            result = anyio.run(resume_run, ledger.get_run(argv[1]), request, wiring)
-    return 0 if result is None else int(result.exit_code)
+    if "--concurrency" in argv:
+        options = replace(options, concurrency=int(argv[argv.index("--concurrency") + 1]))
+    overlap = "--overlap" in argv and overlaps_discovery(options, Selection(), confirmed=True)
+    return replace(options, overlap_discovery=overlap)
 
 
 def result_line(result: CellResult | MixedResult) -> str:

@@ -104,8 +104,12 @@ def run_chaos(
     *,
     timeout_scale: float = 1.0,
     concurrency: int = CHAOS_OPTIONS.concurrency,
+    overlap: bool = False,
 ) -> ChaosResult:
     """One seeded chaos run; asserts every invariant; returns counts for the record.
+
+    `overlap`: discovery overlapped with the rotation (`run --yes`'s order; the engine
+    overlaps only when the clusters take lanes), checked against what the run recorded.
 
     `timeout_scale` multiplies the client read timeout and the slow answers' delay alike:
     at 10,000 targets the simulator and the engine share one process (one GIL), and an
@@ -116,6 +120,7 @@ def run_chaos(
         CHAOS_OPTIONS,
         request_timeout_s=REQUEST_TIMEOUT_S * timeout_scale,
         concurrency=concurrency,
+        overlap_discovery=overlap,
     )
     started = time.perf_counter()
     with running_simulator(spec, chaos_scenario(SLOW_DELAY_S * timeout_scale), seed=seed) as sim:
@@ -127,6 +132,10 @@ def run_chaos(
             request = RunRequest(inventory, Selection(), options)
             result = anyio.run(execute_run, request, wiring)
             assert result is not None
+            stored = RunOptions.from_json(ledger.get_run(result.run.run_id).options)
+            assert stored.overlap_discovery is (
+                overlap and cluster_lanes([PER_CLUSTER] * clusters, concurrency) is not None
+            )
             run_id = result.run.run_id
             rows = ledger.targets(run_id)
             transitions = ledger.transitions(run_id)
@@ -253,33 +262,45 @@ def test_chaos_invariants_hold(seed: int, tmp_path: Path, monkeypatch: pytest.Mo
 
 
 @pytest.mark.chaos
+@pytest.mark.parametrize("overlap", [False, True], ids=["plan-first", "overlapped"])
 def test_chaos_invariants_hold_with_cluster_lanes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    overlap: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same mix with the global limit far below the clusters' (20 x 4 slots under
     --concurrency 16): 5 clusters fed at a time (`cluster_lanes`), and still no double
-    rekey, no limit exceeded (per cluster and fleet-wide), one outcome per target."""
+    rekey, no limit exceeded (per cluster and fleet-wide), one outcome per target; in
+    both orders (overlapped: each cluster's rows committed and its targets started as it
+    is discovered, while the lanes rotate the earlier ones)."""
     monkeypatch.setenv(PASSWORD_ENV, "netapp-sim")
     assert cluster_lanes([PER_CLUSTER] * 20, 16) == 5  # lanes are in play here
-    result = run_chaos(4, clusters=20, svms=20, workdir=tmp_path, concurrency=16)
-    assert result.targets >= 20 * 18
-    assert result.outcomes.get("rekeyed", 0) > 300
+    result = run_chaos(4, clusters=20, svms=10, workdir=tmp_path, concurrency=16, overlap=overlap)
+    assert result.targets >= 20 * 10 - 2 * 9  # two clusters may show one row each
+    assert result.outcomes.get("rekeyed", 0) > 150
     assert set(result.outcomes) <= {o.value for o in Outcome}, result
     assert result.double == 0, result
 
 
 @pytest.mark.chaos
-@pytest.mark.parametrize("index", range(3))
+@pytest.mark.parametrize("index", range(6))
 def test_chaos_matrix_slice_holds_every_invariant(index: int, tmp_path: Path) -> None:
-    """A slice of `benchmarks/chaos.py --matrix` (every switch value once): the chaos mix,
-    one SIGKILL + resume, at each cell's ONTAP version and switches."""
+    """A slice of `benchmarks/chaos.py --matrix` (every switch value once in each order:
+    the plan first, and discovery overlapped with the rotation under `--concurrency 8`,
+    below the 5 clusters' 20 slots): the chaos mix, one SIGKILL + resume, at each cell's
+    ONTAP version and switches. `run_cell` checks the invariants (limits per cluster and
+    fleet-wide, one outcome each, no double rekey, totals = ground truth) and the order
+    the run recorded."""
     from tests.chaos_matrix import ci_slice, run_cell
 
     cell = ci_slice()[index]
     result = run_cell(cell, clusters=5, svms=6, kills=1, seed=index + 1, workdir=tmp_path)
+    assert result.overlapped is cell.overlapped
     assert result.doubles == 0
     assert result.targets >= 3 * 6  # the unreachable and the locked-out cluster: 1 row each
-    assert result.outcomes.get("rekeyed", 0) >= result.targets // 2, result
+    assert "aborted" not in result.outcomes, result  # the last resume ran to the end
+    # A kill in the clusters' first round leaves their intents in flight unprovable
+    # (`unverified: cannot_settle`, never re-sent: by design), up to the global limit's
+    # worth: 8 of the 18 when an overlapped cell's kill comes early (seen under load).
+    assert result.outcomes.get("rekeyed", 0) >= result.targets // 3, result
 
 
 if __name__ == "__main__":  # a quick manual run

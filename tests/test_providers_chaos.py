@@ -34,19 +34,29 @@ HEALTHY = CLUSTERS - 2  # the chaos mix: c002 unreachable, c003 with the wrong p
 
 @pytest.mark.chaos
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [3, 6])
+@pytest.mark.parametrize(("seed", "overlapped"), [(3, False), (6, True)])
 def test_sigkill_and_resume_on_the_mixed_fleet_hold_every_invariant_per_operation(
-    seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seed: int, overlapped: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`mixed_runs` raises at the first broken invariant of an operation: a double rekey
     (two successes for one SVM and operation), a cluster's peak above `--per-cluster` or
     the fleet's above `--concurrency`, a target without exactly one terminal outcome,
     report totals unequal to the ground truth, a `rekeyed` target without exactly one
     successful rekey of the run's operation at its provider's endpoint, a rekey of the
-    other operation, an internal rekey that changed a key id or version."""
+    other operation, an internal rekey that changed a key id or version. One seed runs the
+    plan first, the other discovery overlapped with the rotation (`--concurrency 8` for 6
+    clusters x 4: the kills may land while later clusters are still being discovered, and
+    resume must discover them), each checked against the order the run recorded."""
     monkeypatch.setenv(PASSWORD_ENV, "netapp-sim")
     results: list[MixedResult] = list(
-        mixed_runs(clusters=CLUSTERS, svms=SVMS, kills=KILLS, seed=seed, workdir=tmp_path)
+        mixed_runs(
+            clusters=CLUSTERS,
+            svms=SVMS,
+            kills=KILLS,
+            seed=seed,
+            workdir=tmp_path,
+            overlapped=overlapped,
+        )
     )
     assert [r.operation for r in results] == [Operation.EXTERNAL, Operation.INTERNAL]
     for result in results:
