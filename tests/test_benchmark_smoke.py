@@ -109,3 +109,34 @@ def test_peer_benchmark_rotates_the_same_fleet_with_the_official_client(tmp_path
     assert json.loads(peer["script_output"])["rekeyed"] == 12
     ratio = out["peer_over_ontap_rekey"]["wall_s"]
     assert ratio == round(peer["wall_s"] / ours["wall_s"], 2)  # both from the rounded walls
+
+
+def test_split_engines_benchmark_rotates_each_part_once_within_the_limits(
+    tmp_path: Path,
+) -> None:
+    """split_engines.py --parts 1 2: one run over the fleet, then two at once over its
+    halves (each its own ledger and half the global limit): every target rekeyed exactly
+    once either way, the limits held, and the efficiency computed from the bound."""
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "split_engines.py"), *SMALL, "--concurrency", "4",
+         "--parts", "1", "2", "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    one, two = (json.loads(line) for line in done.stdout.strip().splitlines())
+    assert (one["parts"], two["parts"]) == (1, 2)
+    assert (one["concurrency_each"], two["concurrency_each"]) == (4, 2)
+    assert one["exit_codes"] == [0] and two["exit_codes"] == [0, 0]
+    assert len(two["each_wall_s"]) == 2 and max(two["each_wall_s"]) <= two["wall_s"]
+    for out in (one, two):
+        assert out["sim_rekeyed"] == 12
+        assert out["sim_double_rekeys"] == 0
+        assert 1 <= out["sim_peak_per_cluster"] <= 2  # --per-cluster 2
+        assert out["sim_fleet_peak"] <= 4  # the parts' limits add up to --concurrency
+        assert out["lower_bound_s"] == pytest.approx(0.6)  # ceil(12 / 4) x 0.2 s
+        assert out["efficiency"] == pytest.approx(out["lower_bound_s"] / out["wall_s"], rel=0.01)
+        assert out["cpu_ms_per_target"] > 0
+    # each part's own ledger holds only its clusters
+    with Ledger.open(next(tmp_path.glob("m1-parts2/inventory-part-1.db"))) as ledger:
+        (run,) = ledger.list_runs()
+        assert {row.key.cluster for row in ledger.targets(run.run_id)} == {"c002"}
