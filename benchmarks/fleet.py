@@ -50,14 +50,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from harness import (  # the benchmarks folder is not a package
     BIN,
-    PASSWORD,
-    PASSWORD_ENV,
-    SimulatedFleet,
     ground_truth,
     raise_open_file_limit,
     request_counts,
     run_child,
-    write_scenario,
+    start_fleet,
 )
 
 SUMMARY = ("wall_s", "lower_bound_s", "efficiency", "cpu_ms_per_target",
@@ -229,12 +226,8 @@ def machine_load() -> float:
 
 def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """One benchmark run in `work`: every number, as a dict."""
-    env = {**os.environ, PASSWORD_ENV: PASSWORD}
-    scenario = write_scenario(work / "scenario.yaml", args.job_seconds, args.scenario)
-    with SimulatedFleet.start(
-        work, clusters=args.clusters, svms=args.svms, processes=args.sim_processes,
-        scenario=scenario, tls=args.tls, env=env,
-    ) as fleet:  # fmt: skip
+    fleet, env = start_fleet(args, work)
+    with fleet:
         assert fleet.inventory is not None
         sim_before = fleet.cpu_seconds()
         result = run_orchestrator(args, work, fleet.inventory, env)

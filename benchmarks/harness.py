@@ -64,6 +64,19 @@ def write_scenario(path: Path, job_seconds: float, extra: Path | None = None) ->
     return path
 
 
+def start_fleet(args: Any, work: Path) -> tuple[SimulatedFleet, dict[str, str]]:
+    """The fleet the shared fleet options describe (`fleet.add_fleet_args`: clusters, SVMs,
+    job length, extra scenario, shards, TLS), started in `work`, and the environment that
+    reaches it (the simulated clusters' password)."""
+    env = {**os.environ, PASSWORD_ENV: PASSWORD}
+    scenario = write_scenario(work / "scenario.yaml", args.job_seconds, args.scenario)
+    fleet = SimulatedFleet.start(
+        work, clusters=args.clusters, svms=args.svms, processes=args.sim_processes,
+        scenario=scenario, tls=args.tls, env=env,
+    )  # fmt: skip
+    return fleet, env
+
+
 def proc_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a live process (fields 14 and 15 of /proc/PID/stat)."""
     text = Path(f"/proc/{pid}/stat").read_text()

@@ -25,15 +25,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from fleet import add_fleet_args, measure
 from harness import (
-    PASSWORD,
-    PASSWORD_ENV,
-    SimulatedFleet,
     flat_bound,
     ground_truth,
     raise_open_file_limit,
     request_counts,
     run_child,
-    write_scenario,
+    start_fleet,
 )
 
 SCRIPT = Path(__file__).parent / "peer_script.py"
@@ -53,12 +50,8 @@ def parse_args() -> argparse.Namespace:
 
 def measure_peer(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """The administrator's script on a fresh fleet in `work`."""
-    env = {**os.environ, PASSWORD_ENV: PASSWORD}
-    scenario = write_scenario(work / "scenario.yaml", args.job_seconds, args.scenario)
-    with SimulatedFleet.start(
-        work, clusters=args.clusters, svms=args.svms, processes=args.sim_processes,
-        scenario=scenario, tls=args.tls, env=env,
-    ) as fleet:  # fmt: skip
+    fleet, env = start_fleet(args, work)
+    with fleet:
         assert fleet.inventory is not None
         if fleet.ca_bundle is not None:
             env["REQUESTS_CA_BUNDLE"] = str(fleet.ca_bundle)

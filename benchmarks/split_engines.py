@@ -35,13 +35,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fleet import add_fleet_args
 from harness import (  # the benchmarks folder is not a package
     BIN,
-    PASSWORD,
-    PASSWORD_ENV,
-    SimulatedFleet,
     flat_bound,
     ground_truth,
     raise_open_file_limit,
-    write_scenario,
+    start_fleet,
 )
 
 
@@ -101,12 +98,8 @@ def wait_all(processes: list[subprocess.Popen[bytes]], started: float) -> dict[s
 def measure(args: argparse.Namespace, parts: int, work: Path) -> dict[str, Any]:
     """One measurement: a fresh simulated fleet, `parts` runs over it at once."""
     work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, PASSWORD_ENV: PASSWORD}
-    scenario = write_scenario(work / "scenario.yaml", args.job_seconds, args.scenario)
-    with SimulatedFleet.start(
-        work, clusters=args.clusters, svms=args.svms, processes=args.sim_processes,
-        scenario=scenario, tls=args.tls, env=env,
-    ) as fleet:  # fmt: skip
+    fleet, env = start_fleet(args, work)
+    with fleet:
         assert fleet.inventory is not None
         inventories = split_inventory(fleet.inventory, parts, work)
         sim_before = fleet.cpu_seconds()
