@@ -45,6 +45,7 @@ from orchestrator.core.options import RunOptions, overlaps_discovery
 from orchestrator.core.providers import Operation
 from orchestrator.core.selectors import Selection
 from orchestrator.core.targets import Outcome, TargetState
+from orchestrator.engine.discovery import ALL_SVMS
 from orchestrator.ledger.async_ledger import AsyncLedger
 from orchestrator.ledger.store import Ledger
 from orchestrator.observe.reports import build_report
@@ -206,6 +207,7 @@ def run_cell(
         report = build_report(record, rows, ledger.transitions(record.run_id))
     overlapped = RunOptions.from_json(record.options).overlap_discovery
     assert overlapped == cell.overlapped, (cell.label(), record.options)
+    check_every_cluster(rows, spec, svms)
     doubles, unverified = check_cell(rows, report, truth, PER_CLUSTER, order.concurrency)
     return CellResult(
         cell=cell.label(),
@@ -364,6 +366,18 @@ def _run_id(db: Path, earlier: frozenset[str] = frozenset()) -> str | None:
     return None if row is None else str(row[0])
 
 
+def check_every_cluster(rows: list[Any], spec: FleetSpec, svms: int) -> None:
+    """Every cluster of the fleet has its rows: all its SVMs, or the one row of a cluster
+    skipped at discovery (`engine.discovery.ALL_SVMS`). A resume that did not discover a
+    cluster a kill left without rows would leave it with none, unseen by every other check."""
+    by_cluster: dict[str, list[str]] = {}
+    for row in rows:
+        by_cluster.setdefault(row.key.cluster, []).append(row.key.svm)
+    for cluster in spec.clusters:
+        found = by_cluster.get(cluster.name, [])
+        assert len(found) == svms or found == [ALL_SVMS], (cluster.name, sorted(found))
+
+
 def check_cell(
     rows: list[Any],
     report: dict[str, Any],
@@ -496,6 +510,7 @@ def mixed_runs(
                 report = build_report(record, rows, ledger.transitions(record.run_id))
             stored = RunOptions.from_json(record.options).overlap_discovery
             assert stored == overlapped, (label, record.options)
+            check_every_cluster(rows, spec, svms)
             doubles, unverified = check_operation(
                 rows,
                 report,
